@@ -1,0 +1,207 @@
+"""Prepared-dataset metadata in the wsolevaluation layout.
+
+Every dataset camrepro uses, synthetic or real, is prepared into one uniform folder::
+
+    <dataset>/dataset.json              name, classes, splits, where images and masks live
+    <dataset>/<split>/image_ids.txt     one image path per line (relative to the image root)
+    <dataset>/<split>/class_labels.txt  image_id,class_index            (0-based)
+    <dataset>/<split>/image_sizes.txt   image_id,width,height           (original image size)
+    <dataset>/<split>/localization.txt  image_id,x0,y0,x1,y1            (one row per box)
+    <dataset>/<split>/masks.txt         image_id,mask_path,ignore_path  (optional, one row per mask)
+
+This is the layout of the reference WSOL evaluator (clovaai/wsolevaluation), the de facto
+interchange format, so scoremaps and metadata move between tools unchanged. Box convention:
+integer pixel coordinates with x1/y1 *inclusive* (the last column/row the object touches), as in
+the evaluator, whose IoU adds 1 to widths and heights. An image may have several boxes.
+`localization.txt`, `image_sizes.txt` and `masks.txt` are optional (ImageNet train has no boxes;
+the transfer sets have none at all).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from camrepro.errors import DataError
+from camrepro.fsutil import atomic_write_text
+
+Box = tuple[int, int, int, int]
+SPLIT_FILES = ("image_ids.txt", "class_labels.txt", "image_sizes.txt", "localization.txt")
+
+
+@dataclass
+class DatasetInfo:
+    """Contents of `dataset.json`: what a prepared dataset is and where its files are."""
+
+    name: str
+    classes: list[str]
+    splits: list[str]
+    image_root: str = "images"  # relative to the dataset folder (real datasets point at raw/)
+    mask_root: str | None = None
+    source: str = "synthetic"  # synthetic | cub | imagenet | <transfer dataset>
+    task: str = "wsol"  # wsol (labels + boxes) | classification | multilabel
+    description: str = ""
+    params: dict = field(default_factory=dict)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def save(self, folder: Path) -> None:
+        doc = asdict(self) | {"num_classes": self.num_classes}
+        atomic_write_text(folder / "dataset.json", json.dumps(doc, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, folder: str | Path) -> DatasetInfo:
+        path = Path(folder) / "dataset.json"
+        if not path.exists():
+            raise DataError(
+                f"{path} not found: {folder} is not a prepared dataset. Prepare it first "
+                "(`camrepro data synthetic ...` or `camrepro data prepare NAME`)."
+            )
+        try:
+            doc = json.loads(path.read_text())
+            doc.pop("num_classes", None)
+            return cls(**doc)
+        except (json.JSONDecodeError, TypeError) as exc:
+            raise DataError(f"{path} is not valid dataset metadata ({exc}); prepare again.") from exc
+
+
+@dataclass
+class SplitMeta:
+    """The metadata of one split, validated against itself."""
+
+    image_ids: list[str]
+    labels: dict[str, int]
+    sizes: dict[str, tuple[int, int]] = field(default_factory=dict)  # (width, height)
+    boxes: dict[str, list[Box]] = field(default_factory=dict)
+    masks: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def has_boxes(self) -> bool:
+        return bool(self.boxes)
+
+    @property
+    def has_masks(self) -> bool:
+        return bool(self.masks)
+
+
+def _rows(path: Path, ncols: int | tuple[int, ...]) -> list[tuple[int, list[str]]]:
+    """(line number, fields) of a comma-separated metadata file, with clear parse errors."""
+    allowed = (ncols,) if isinstance(ncols, int) else ncols
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            line = line.rstrip("\n")
+            if not line.strip():
+                continue
+            fields = line.split(",")
+            if len(fields) not in allowed:
+                raise DataError(
+                    f"{path}:{lineno}: expected {' or '.join(map(str, allowed))} comma-separated "
+                    f"fields, got {len(fields)} in {line!r}. Fix the line or prepare the dataset again."
+                )
+            rows.append((lineno, fields))
+    return rows
+
+
+def _ints(path: Path, lineno: int, values: list[str]) -> list[int]:
+    try:
+        return [int(v) for v in values]
+    except ValueError as exc:
+        raise DataError(f"{path}:{lineno}: expected integers, got {values}.") from exc
+
+
+def read_split(dataset_dir: str | Path, split: str) -> SplitMeta:
+    """Read and validate `<dataset_dir>/<split>/*.txt`.
+
+    Raises DataError naming the file (and line) when a file is missing, a row is malformed, or an
+    image listed in image_ids.txt has no label / size / box row.
+    """
+    folder = Path(dataset_dir) / split
+    ids_path = folder / "image_ids.txt"
+    if not ids_path.exists():
+        raise DataError(
+            f"{ids_path} not found: split {split!r} of {dataset_dir} is not prepared. "
+            "Prepare the dataset again, or pick one of the splits in dataset.json."
+        )
+    image_ids = [line.rstrip("\n") for line in open(ids_path, encoding="utf-8") if line.strip()]
+    if len(set(image_ids)) != len(image_ids):
+        raise DataError(f"{ids_path}: image ids repeat; each image must be listed once.")
+
+    labels_path = folder / "class_labels.txt"
+    if not labels_path.exists():
+        raise DataError(f"{labels_path} not found; prepare the dataset again.")
+    labels = {}
+    for lineno, (image_id, label) in _rows(labels_path, 2):
+        labels[image_id] = _ints(labels_path, lineno, [label])[0]
+    _require_rows(image_ids, labels, labels_path, "label")
+
+    sizes: dict[str, tuple[int, int]] = {}
+    sizes_path = folder / "image_sizes.txt"
+    if sizes_path.exists():
+        for lineno, (image_id, *wh) in _rows(sizes_path, 3):
+            w, h = _ints(sizes_path, lineno, wh)
+            if w <= 0 or h <= 0:
+                raise DataError(f"{sizes_path}:{lineno}: image size must be positive, got {w}x{h}.")
+            sizes[image_id] = (w, h)
+        _require_rows(image_ids, sizes, sizes_path, "size")
+
+    boxes: dict[str, list[Box]] = {}
+    loc_path = folder / "localization.txt"
+    if loc_path.exists():
+        for lineno, (image_id, *coords) in _rows(loc_path, 5):
+            x0, y0, x1, y1 = _ints(loc_path, lineno, coords)
+            if x1 < x0 or y1 < y0:
+                raise DataError(
+                    f"{loc_path}:{lineno}: box {x0},{y0},{x1},{y1} has x1 < x0 or y1 < y0; "
+                    "boxes are x0,y0,x1,y1."
+                )
+            boxes.setdefault(image_id, []).append((x0, y0, x1, y1))
+        if boxes:
+            _require_rows(image_ids, boxes, loc_path, "box")
+            if not sizes:
+                raise DataError(f"{sizes_path} not found: boxes need the original image sizes.")
+
+    masks: dict[str, list[str]] = {}
+    masks_path = folder / "masks.txt"
+    if masks_path.exists():
+        for _lineno, (image_id, mask_path, _ignore) in _rows(masks_path, 3):
+            masks.setdefault(image_id, []).append(mask_path)
+        _require_rows(image_ids, masks, masks_path, "mask")
+
+    return SplitMeta(image_ids=image_ids, labels=labels, sizes=sizes, boxes=boxes, masks=masks)
+
+
+def _require_rows(image_ids: list[str], table: dict, path: Path, what: str) -> None:
+    missing = [i for i in image_ids if i not in table]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise DataError(
+            f"{path}: no {what} row for image {missing[0]!r}{more} listed in image_ids.txt. "
+            "Add the missing rows or prepare the dataset again."
+        )
+
+
+def write_split(dataset_dir: str | Path, split: str, meta: SplitMeta) -> None:
+    """Write one split's metadata files (each atomically)."""
+    folder = Path(dataset_dir) / split
+    folder.mkdir(parents=True, exist_ok=True)
+    ids = meta.image_ids
+    atomic_write_text(folder / "image_ids.txt", "".join(f"{i}\n" for i in ids))
+    atomic_write_text(folder / "class_labels.txt", "".join(f"{i},{meta.labels[i]}\n" for i in ids))
+    if meta.sizes:
+        atomic_write_text(
+            folder / "image_sizes.txt",
+            "".join(f"{i},{meta.sizes[i][0]},{meta.sizes[i][1]}\n" for i in ids),
+        )
+    if meta.boxes:
+        atomic_write_text(
+            folder / "localization.txt",
+            "".join(f"{i},{x0},{y0},{x1},{y1}\n" for i in ids for x0, y0, x1, y1 in meta.boxes[i]),
+        )
+    if meta.masks:
+        atomic_write_text(
+            folder / "masks.txt", "".join(f"{i},{m},\n" for i in ids for m in meta.masks[i])
+        )
