@@ -1,0 +1,133 @@
+"""The `camrepro` command line (also `python -m camrepro`).
+
+Workflow rules (Snakemake and DVC) are thin shells over these subcommands; logic lives in the
+package. User errors (CamreproError) print one clear line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from camrepro import __version__
+from camrepro.errors import CamreproError
+
+
+def _cmd_synthetic(args: argparse.Namespace) -> None:
+    from camrepro.data.synthetic import generate
+
+    info = generate(args.preset, args.seed, args.out, scale=args.scale, progress=not args.quiet)
+    print(f"wrote {args.out}: {info.num_classes} classes, splits {', '.join(info.splits)}")
+
+
+def _cmd_presets(args: argparse.Namespace) -> None:
+    from camrepro.data.synthetic import PRESETS
+
+    for p in PRESETS.values():
+        counts = ", ".join(f"{s} {n}/class" for s, n in p.per_class.items())
+        print(f"{p.name:24s} {p.num_classes:3d} classes  {counts}\n{'':24s} {p.description}")
+
+
+def _cmd_sources(args: argparse.Namespace) -> None:
+    from camrepro.data.sources import SOURCES
+
+    for s in SOURCES.values():
+        print(f"{s.name} — {s.title} ({s.task})\n  protocol: {s.protocol}")
+        for a in s.archives:
+            check = f"md5 {a.md5}" if a.md5 else (f"sha256 {a.sha256}" if a.sha256 else
+                                                   "no published checksum: pinned on first download")
+            print(f"  {a.filename}: {a.url or 'supplied by you (see prepare)'}; {check}")
+
+
+def _cmd_download(args: argparse.Namespace) -> None:
+    from camrepro.data.prepare import fetch
+    from camrepro.data.sources import get_source
+
+    paths = fetch(get_source(args.name), Path(args.root), progress=not args.quiet)
+    for key, path in paths.items():
+        print(f"{key}: {path}")
+
+
+def _cmd_prepare(args: argparse.Namespace) -> None:
+    from camrepro.data.prepare import prepare
+
+    info = prepare(args.name, root=args.root, out=args.out, seed=args.seed,
+                   progress=not args.quiet)
+    out = args.out or Path(args.root) / "prepared" / args.name
+    print(f"wrote {out}: {info.num_classes} classes, splits {', '.join(info.splits)}")
+
+
+def _cmd_verify(args: argparse.Namespace) -> None:
+    from camrepro.data.verify import verify_dataset
+
+    report = verify_dataset(args.dataset, decode=not args.no_decode, progress=not args.quiet)
+    print(json.dumps(report, indent=2))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="camrepro",
+        description="Replicate CAM (Zhou et al. 2016) and Rethinking CAM (Bae et al. 2020).",
+        epilog="data actions: synthetic, presets, sources, download, prepare, verify "
+        "(`camrepro data ACTION --help`).",
+    )
+    parser.add_argument("--version", action="version", version=f"camrepro {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    data = sub.add_parser("data", help="generate, download, prepare and verify datasets")
+    dsub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+
+    p = dsub.add_parser("synthetic", help="generate an embedded synthetic WSOL dataset")
+    p.add_argument("--preset", required=True, help="see `camrepro data presets`")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, type=Path, help="output folder (replaced atomically)")
+    p.add_argument("--scale", type=float, default=1.0, help="multiply images per class")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_synthetic)
+
+    p = dsub.add_parser("presets", help="list the synthetic presets")
+    p.set_defaults(func=_cmd_presets)
+
+    p = dsub.add_parser("sources", help="list the real datasets, archives and split protocols")
+    p.set_defaults(func=_cmd_sources)
+
+    for name, func, helptext in (
+        ("download", _cmd_download, "download, verify and extract a real dataset's archives"),
+        ("prepare", _cmd_prepare, "download if needed, then write the uniform metadata"),
+    ):
+        p = dsub.add_parser(name, help=helptext)
+        p.add_argument("name", help="see `camrepro data sources`")
+        p.add_argument("--root", default="data", help="data root (downloads/, raw/, prepared/)")
+        if name == "prepare":
+            p.add_argument("--out", type=Path, help="default: <root>/prepared/<name>")
+            p.add_argument("--seed", type=int, default=0, help="seed of random split protocols")
+        p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+        p.set_defaults(func=func)
+
+    p = dsub.add_parser("verify", help="check a prepared dataset: metadata and every image")
+    p.add_argument("dataset", type=Path)
+    p.add_argument("--no-decode", action="store_true", help="check metadata only")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_verify)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        args.func(args)
+    except CamreproError as exc:
+        print(f"camrepro: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
