@@ -38,9 +38,17 @@ def _fingerprint() -> str:
     return h.hexdigest()
 
 
+def _env() -> dict[str, str]:
+    """The environment with the venv first on PATH (workflow rules call `camrepro`)."""
+    env = dict(os.environ)
+    env["PATH"] = str(_bin("python").parent) + os.pathsep + env.get("PATH", "")
+    env["VIRTUAL_ENV"] = str(VENV)
+    return env
+
+
 def _run(cmd: list[str | os.PathLike], **kw) -> None:
     print("+", " ".join(str(c) for c in cmd), flush=True)
-    rc = subprocess.call([str(c) for c in cmd], **kw)
+    rc = subprocess.call([str(c) for c in cmd], env=_env(), **kw)
     if rc:
         sys.exit(rc)
 

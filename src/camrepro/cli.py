@@ -64,7 +64,12 @@ def _cmd_verify(args: argparse.Namespace) -> None:
     from camrepro.data.verify import verify_dataset
 
     report = verify_dataset(args.dataset, decode=not args.no_decode, progress=not args.quiet)
-    print(json.dumps(report, indent=2))
+    text = json.dumps(report, indent=2) + "\n"
+    if args.out:
+        from camrepro.fsutil import atomic_write_text
+
+        atomic_write_text(args.out, text)
+    print(text, end="")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -111,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = dsub.add_parser("verify", help="check a prepared dataset: metadata and every image")
     p.add_argument("dataset", type=Path)
     p.add_argument("--no-decode", action="store_true", help="check metadata only")
+    p.add_argument("--out", type=Path, help="also write the JSON report here (atomically)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_verify)
     return parser

@@ -1,0 +1,109 @@
+"""The embedded synthetic benchmark: determinism, exact annotations, the class model, CLI errors."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from camrepro.data.metadata import DatasetInfo, read_split
+from camrepro.data.synthetic import PRESETS, class_specs, generate
+from camrepro.errors import CamreproError
+
+
+def _tree_digest(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def small_imagenet(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("syn") / "imnet"
+    generate("synthetic-imagenet", 7, out, scale=0.25, progress=False)
+    return out
+
+
+def test_same_seed_gives_identical_bytes(small_imagenet, tmp_path):
+    again = tmp_path / "again"
+    generate("synthetic-imagenet", 7, again, scale=0.25, progress=False)
+    a, b = _tree_digest(small_imagenet), _tree_digest(again)
+    assert len(a) > 100 and a == b
+
+
+def test_other_seed_gives_other_images_of_the_same_classes(small_imagenet, tmp_path):
+    other = tmp_path / "other"
+    generate("synthetic-imagenet", 8, other, scale=0.25, progress=False)
+    a, b = _tree_digest(small_imagenet), _tree_digest(other)
+    jpegs = [k for k in a if k.endswith(".jpg")]
+    assert sum(a[k] == b.get(k) for k in jpegs) == 0
+    assert DatasetInfo.load(other).classes == DatasetInfo.load(small_imagenet).classes
+
+
+def test_boxes_lie_inside_images_and_tightly_cover_their_masks(small_imagenet):
+    info = DatasetInfo.load(small_imagenet)
+    assert info.num_classes >= 20 and info.splits == ["train", "val", "test"]
+    multi = 0
+    for split in info.splits:
+        meta = read_split(small_imagenet, split)
+        parts = {}
+        for line in (small_imagenet / split / "parts.txt").read_text().splitlines():
+            image_id, *coords = line.split(",")
+            parts.setdefault(image_id, []).append(tuple(map(int, coords)))
+        for image_id in meta.image_ids:
+            w, h = meta.sizes[image_id]
+            assert 96 <= w <= 320 and 96 <= h <= 320
+            img = cv2.imread(str(small_imagenet / "images" / image_id))
+            assert img.shape[:2] == (h, w)
+            boxes, masks = meta.boxes[image_id], meta.masks[image_id]
+            assert len(boxes) == len(masks) == len(parts[image_id])
+            multi += len(boxes) > 1
+            for (x0, y0, x1, y1), mask_rel, (px0, py0, px1, py1) in zip(
+                    boxes, masks, parts[image_id], strict=True):
+                assert 0 <= x0 <= x1 <= w - 1 and 0 <= y0 <= y1 <= h - 1
+                m = cv2.imread(str(small_imagenet / "masks" / mask_rel), cv2.IMREAD_GRAYSCALE) > 0
+                ys, xs = np.nonzero(m)
+                # the box covers the mask, and is tight: every edge touches the mask
+                assert (xs.min(), ys.min(), xs.max(), ys.max()) == (x0, y0, x1, y1)
+                # the discriminative part lies within the object and is small
+                assert x0 <= px0 <= px1 <= x1 and y0 <= py0 <= py1 <= y1
+                assert (px1 - px0 + 1) * (py1 - py0 + 1) < 0.5 * (x1 - x0 + 1) * (y1 - y0 + 1)
+    assert multi > 0, "some synthetic-imagenet images should hold several objects"
+
+
+def test_fine_grained_classes_differ_only_in_the_part_colour_and_pattern():
+    specs = class_specs(PRESETS["synthetic-cub"])
+    assert len({s.shape for s in specs}) == 1
+    assert len({(s.color, s.pattern) for s in specs}) == len(specs)
+    coarse = class_specs(PRESETS["synthetic-imagenet"])
+    assert len({(s.shape, s.color) for s in coarse}) == len(coarse) >= 20
+
+
+def test_transfer_presets_have_their_own_classes():
+    transfer = [p for p in PRESETS.values() if p.name not in
+                {"synthetic-imagenet", "synthetic-cub"}]
+    assert len(transfer) == 8
+    names = {p.name: [s.name for s in class_specs(p)] for p in transfer}
+    assert len({tuple(v) for v in names.values()}) == 8
+
+
+def test_unknown_preset_is_a_clear_cli_error(tmp_path):
+    with pytest.raises(CamreproError, match="unknown synthetic preset 'nope'.*synthetic-cub"):
+        generate("nope", 0, tmp_path / "x")
+    res = subprocess.run([sys.executable, "-m", "camrepro", "data", "synthetic", "--preset", "nope",
+                          "--out", str(tmp_path / "x")], capture_output=True, text=True)
+    assert res.returncode == 2
+    assert "unknown synthetic preset 'nope'" in res.stderr and "Traceback" not in res.stderr
+    assert not (tmp_path / "x").exists()
+
+
+def test_cli_generates_a_dataset(tmp_path):
+    res = subprocess.run([sys.executable, "-m", "camrepro", "data", "synthetic", "--preset",
+                          "synthetic-event8", "--seed", "1", "--scale", "0.2", "-q",
+                          "--out", str(tmp_path / "ev")], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert read_split(tmp_path / "ev", "test").image_ids
