@@ -55,7 +55,7 @@ def _run(cmd: list[str | os.PathLike], **kw) -> None:
 
 def setup() -> None:
     """Create the virtual environment and install the pinned dependencies if needed."""
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - dev.py runs under whatever python3 is
         sys.exit(f"camrepro needs Python >= 3.11; this is {sys.version.split()[0]}.")
     want = _fingerprint()
     if STAMP.exists() and STAMP.read_text().strip() == want and _bin("python").exists():
@@ -70,12 +70,23 @@ def setup() -> None:
                 "On Debian/Ubuntu install the venv module first: apt-get install python3-venv"
             )
     py = _bin("python")
-    print("Installing pinned dependencies (first run downloads PyTorch; a few minutes) ...",
-          flush=True)
-    _run([py, "-m", "pip", "install", "--disable-pip-version-check", "-q",
-          "-r", ROOT / "requirements.lock"])
-    _run([py, "-m", "pip", "install", "--disable-pip-version-check", "-q", "--no-deps",
-          "-e", ROOT])
+    print(
+        "Installing pinned dependencies (first run downloads PyTorch; a few minutes) ...",
+        flush=True,
+    )
+    _run(
+        [
+            py,
+            "-m",
+            "pip",
+            "install",
+            "--disable-pip-version-check",
+            "-q",
+            "-r",
+            ROOT / "requirements.lock",
+        ]
+    )
+    _run([py, "-m", "pip", "install", "--disable-pip-version-check", "-q", "--no-deps", "-e", ROOT])
     STAMP.write_text(want + "\n")
 
 

@@ -51,18 +51,38 @@ def main() -> None:
         n = min(args.n, len(meta.image_ids))
         paths = [root / info.image_root / i for i in meta.image_ids[:n]]
         sizes = [Image.open(p).size for p in paths]
-        print(f"dataset {info.name}/{args.split}: {n} images, mean size "
-              f"{np.mean([s[0] for s in sizes]):.0f}x{np.mean([s[1] for s in sizes]):.0f}, "
-              f"1 thread, torch {torch.__version__}, OpenCV {cv2.__version__}")
+        print(
+            f"dataset {info.name}/{args.split}: {n} images, mean size "
+            f"{np.mean([s[0] for s in sizes]):.0f}x{np.mean([s[1] for s in sizes]):.0f}, "
+            f"1 thread, torch {torch.__version__}, OpenCV {cv2.__version__}"
+        )
 
         rows = []
         for label, spec, pil_tf in (
-            ("train (resize 256, crop 224, flip)", TransformSpec(train=True),
-             T.Compose([T.Resize((256, 256)), T.RandomCrop(224), T.RandomHorizontalFlip(),
-                        T.ToTensor(), T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])),
-            ("eval (resize 224)", TransformSpec(train=False),
-             T.Compose([T.Resize((224, 224)), T.ToTensor(),
-                        T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])),
+            (
+                "train (resize 256, crop 224, flip)",
+                TransformSpec(train=True),
+                T.Compose(
+                    [
+                        T.Resize((256, 256)),
+                        T.RandomCrop(224),
+                        T.RandomHorizontalFlip(),
+                        T.ToTensor(),
+                        T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
+                    ]
+                ),
+            ),
+            (
+                "eval (resize 224)",
+                TransformSpec(train=False),
+                T.Compose(
+                    [
+                        T.Resize((224, 224)),
+                        T.ToTensor(),
+                        T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
+                    ]
+                ),
+            ),
         ):
             ds = WSOLDataset(root, args.split, spec)
             ours = _time(lambda i, ds=ds: ds[i % n], n)

@@ -22,8 +22,20 @@ from camrepro.errors import DataError, DownloadError, UnsafeArchiveError
 
 # CUB rows: (class folder, file, is_train, (x, y, w, h), image size)
 CUB_ROWS = [
-    ("001.Black_footed_Albatross", "Black_Footed_Albatross_0001_1.jpg", 1, (10.0, 20.0, 30.5, 40.0), (64, 80)),
-    ("001.Black_footed_Albatross", "Black_Footed_Albatross_0002_2.jpg", 0, (0.0, 0.0, 63.0, 47.0), (64, 48)),
+    (
+        "001.Black_footed_Albatross",
+        "Black_Footed_Albatross_0001_1.jpg",
+        1,
+        (10.0, 20.0, 30.5, 40.0),
+        (64, 80),
+    ),
+    (
+        "001.Black_footed_Albatross",
+        "Black_Footed_Albatross_0002_2.jpg",
+        0,
+        (0.0, 0.0, 63.0, 47.0),
+        (64, 48),
+    ),
     ("002.Laysan_Albatross", "Laysan_Albatross_0001_3.jpg", 1, (5.7, 6.2, 20.1, 11.9), (50, 40)),
     ("002.Laysan_Albatross", "Laysan_Albatross_0002_4.jpg", 0, (1.0, 2.0, 3.0, 4.0), (32, 32)),
 ]
@@ -49,8 +61,11 @@ def build_cub_archive() -> bytes:
         _add(tf, "attributes.txt", b"1 has_bill_shape::curved\n")
         root = "CUB_200_2011"
         classes = sorted({c for c, *_ in CUB_ROWS})
-        _add(tf, f"{root}/classes.txt",
-             "".join(f"{i} {c}\n" for i, c in enumerate(classes, 1)).encode())
+        _add(
+            tf,
+            f"{root}/classes.txt",
+            "".join(f"{i} {c}\n" for i, c in enumerate(classes, 1)).encode(),
+        )
         images, labels, split, boxes = [], [], [], []
         for i, (cls, fname, is_train, (x, y, w, h), (iw, ih)) in enumerate(CUB_ROWS, 1):
             images.append(f"{i} {cls}/{fname}\n")
@@ -58,8 +73,12 @@ def build_cub_archive() -> bytes:
             split.append(f"{i} {is_train}\n")
             boxes.append(f"{i} {x} {y} {w} {h}\n")
             _add(tf, f"{root}/images/{cls}/{fname}", _jpeg(iw, ih, i))
-        for name, rows in (("images.txt", images), ("image_class_labels.txt", labels),
-                           ("train_test_split.txt", split), ("bounding_boxes.txt", boxes)):
+        for name, rows in (
+            ("images.txt", images),
+            ("image_class_labels.txt", labels),
+            ("train_test_split.txt", split),
+            ("bounding_boxes.txt", boxes),
+        ):
             _add(tf, f"{root}/{name}", "".join(rows).encode())
     return buf.getvalue()
 
@@ -69,24 +88,24 @@ def expected_cub_metadata() -> dict[str, dict[str, str]]:
     return {
         "train": {
             "image_ids.txt": "001.Black_footed_Albatross/Black_Footed_Albatross_0001_1.jpg\n"
-                             "002.Laysan_Albatross/Laysan_Albatross_0001_3.jpg\n",
+            "002.Laysan_Albatross/Laysan_Albatross_0001_3.jpg\n",
             "class_labels.txt": "001.Black_footed_Albatross/Black_Footed_Albatross_0001_1.jpg,0\n"
-                                "002.Laysan_Albatross/Laysan_Albatross_0001_3.jpg,1\n",
+            "002.Laysan_Albatross/Laysan_Albatross_0001_3.jpg,1\n",
             "image_sizes.txt": "001.Black_footed_Albatross/Black_Footed_Albatross_0001_1.jpg,64,80\n"
-                               "002.Laysan_Albatross/Laysan_Albatross_0001_3.jpg,50,40\n",
+            "002.Laysan_Albatross/Laysan_Albatross_0001_3.jpg,50,40\n",
             # x1 = int(x + w), y1 = int(y + h): 10+30.5 -> 40; 5.7+20.1 -> 25; 6.2+11.9 -> 18
             "localization.txt": "001.Black_footed_Albatross/Black_Footed_Albatross_0001_1.jpg,10,20,40,60\n"
-                                "002.Laysan_Albatross/Laysan_Albatross_0001_3.jpg,5,6,25,18\n",
+            "002.Laysan_Albatross/Laysan_Albatross_0001_3.jpg,5,6,25,18\n",
         },
         "test": {
             "image_ids.txt": "001.Black_footed_Albatross/Black_Footed_Albatross_0002_2.jpg\n"
-                             "002.Laysan_Albatross/Laysan_Albatross_0002_4.jpg\n",
+            "002.Laysan_Albatross/Laysan_Albatross_0002_4.jpg\n",
             "class_labels.txt": "001.Black_footed_Albatross/Black_Footed_Albatross_0002_2.jpg,0\n"
-                                "002.Laysan_Albatross/Laysan_Albatross_0002_4.jpg,1\n",
+            "002.Laysan_Albatross/Laysan_Albatross_0002_4.jpg,1\n",
             "image_sizes.txt": "001.Black_footed_Albatross/Black_Footed_Albatross_0002_2.jpg,64,48\n"
-                               "002.Laysan_Albatross/Laysan_Albatross_0002_4.jpg,32,32\n",
+            "002.Laysan_Albatross/Laysan_Albatross_0002_4.jpg,32,32\n",
             "localization.txt": "001.Black_footed_Albatross/Black_Footed_Albatross_0002_2.jpg,0,0,63,47\n"
-                                "002.Laysan_Albatross/Laysan_Albatross_0002_4.jpg,1,2,4,6\n",
+            "002.Laysan_Albatross/Laysan_Albatross_0002_4.jpg,1,2,4,6\n",
         },
     }
 
@@ -97,8 +116,9 @@ def cub_served(file_server, monkeypatch):
     data = build_cub_archive()
     file_server.files["CUB_200_2011.tgz"] = data
     src = sources.SOURCES["cub"]
-    archive = dataclasses.replace(src.archives[0], url=file_server.url("CUB_200_2011.tgz"),
-                                  md5=hashlib.md5(data).hexdigest())
+    archive = dataclasses.replace(
+        src.archives[0], url=file_server.url("CUB_200_2011.tgz"), md5=hashlib.md5(data).hexdigest()
+    )
     monkeypatch.setitem(sources.SOURCES, "cub", dataclasses.replace(src, archives=(archive,)))
     return file_server, data
 
@@ -151,8 +171,13 @@ def test_flaky_server_completes_within_one_call_with_retries(file_server, tmp_pa
     data = b"x" * 5000 + b"y" * 5000
     file_server.files["f.bin"] = data
     file_server.truncate_next["f.bin"] = 2
-    out = download(file_server.url("f.bin"), tmp_path / "f.bin",
-                   sha256=hashlib.sha256(data).hexdigest(), retries=3, progress=False)
+    out = download(
+        file_server.url("f.bin"),
+        tmp_path / "f.bin",
+        sha256=hashlib.sha256(data).hexdigest(),
+        retries=3,
+        progress=False,
+    )
     assert out.read_bytes() == data
 
 
@@ -242,18 +267,36 @@ def _imagenet_files(folder: Path) -> None:
     with tarfile.open(folder / "ILSVRC2012_img_val.tar", "w") as tf:
         _add(tf, "ILSVRC2012_val_00000001.JPEG", _jpeg(40, 30, 100))
         _add(tf, "ILSVRC2012_val_00000002.JPEG", _jpeg(30, 40, 101))
-    xml = ("<annotation><filename>{name}</filename><size><width>{w}</width><height>{h}</height>"
-           "</size>{objs}</annotation>")
-    obj = ("<object><name>{wnid}</name><bndbox><xmin>{a}</xmin><ymin>{b}</ymin><xmax>{c}</xmax>"
-           "<ymax>{d}</ymax></bndbox></object>")
+    xml = (
+        "<annotation><filename>{name}</filename><size><width>{w}</width><height>{h}</height>"
+        "</size>{objs}</annotation>"
+    )
+    obj = (
+        "<object><name>{wnid}</name><bndbox><xmin>{a}</xmin><ymin>{b}</ymin><xmax>{c}</xmax>"
+        "<ymax>{d}</ymax></bndbox></object>"
+    )
     with tarfile.open(folder / "ILSVRC2012_bbox_val_v3.tgz", "w:gz") as tf:
-        _add(tf, "val/ILSVRC2012_val_00000001.xml", xml.format(
-            name="ILSVRC2012_val_00000001", w=40, h=30,
-            objs=obj.format(wnid=wnids[1], a=1, b=2, c=20, d=25)
-            + obj.format(wnid=wnids[1], a=5, b=5, c=39, d=29)).encode())
-        _add(tf, "val/ILSVRC2012_val_00000002.xml", xml.format(
-            name="ILSVRC2012_val_00000002", w=30, h=40,
-            objs=obj.format(wnid=wnids[0], a=0, b=0, c=29, d=39)).encode())
+        _add(
+            tf,
+            "val/ILSVRC2012_val_00000001.xml",
+            xml.format(
+                name="ILSVRC2012_val_00000001",
+                w=40,
+                h=30,
+                objs=obj.format(wnid=wnids[1], a=1, b=2, c=20, d=25)
+                + obj.format(wnid=wnids[1], a=5, b=5, c=39, d=29),
+            ).encode(),
+        )
+        _add(
+            tf,
+            "val/ILSVRC2012_val_00000002.xml",
+            xml.format(
+                name="ILSVRC2012_val_00000002",
+                w=30,
+                h=40,
+                objs=obj.format(wnid=wnids[0], a=0, b=0, c=29, d=39),
+            ).encode(),
+        )
 
 
 @pytest.fixture
@@ -268,7 +311,11 @@ def test_imagenet_missing_archives_say_what_to_put_where(tmp_path):
         prepare_mod.prepare("imagenet", root=tmp_path, progress=False)
     msg = str(err.value)
     assert str(tmp_path / "downloads" / "imagenet") in msg
-    for name in ("ILSVRC2012_img_train.tar", "ILSVRC2012_img_val.tar", "ILSVRC2012_bbox_val_v3.tgz"):
+    for name in (
+        "ILSVRC2012_img_train.tar",
+        "ILSVRC2012_img_val.tar",
+        "ILSVRC2012_bbox_val_v3.tgz",
+    ):
         assert name in msg
 
 
@@ -285,12 +332,18 @@ def test_imagenet_prepares_every_val_box(tmp_path, no_imagenet_checksums):
     assert info.classes == ["n01440764", "n01443537"]
     val = read_split(out, "val")
     assert val.boxes["val/ILSVRC2012_val_00000001.JPEG"] == [(1, 2, 20, 25), (5, 5, 39, 29)]
-    assert val.labels == {"val/ILSVRC2012_val_00000001.JPEG": 1,
-                          "val/ILSVRC2012_val_00000002.JPEG": 0}
+    assert val.labels == {
+        "val/ILSVRC2012_val_00000001.JPEG": 1,
+        "val/ILSVRC2012_val_00000002.JPEG": 0,
+    }
     assert val.sizes["val/ILSVRC2012_val_00000002.JPEG"] == (30, 40)
     train = read_split(out, "train")
-    assert train.image_ids == ["train/n01440764/n01440764_0.JPEG", "train/n01440764/n01440764_1.JPEG",
-                               "train/n01443537/n01443537_0.JPEG", "train/n01443537/n01443537_1.JPEG"]
+    assert train.image_ids == [
+        "train/n01440764/n01440764_0.JPEG",
+        "train/n01440764/n01440764_1.JPEG",
+        "train/n01443537/n01443537_0.JPEG",
+        "train/n01443537/n01443537_1.JPEG",
+    ]
     assert not train.has_boxes
     image_root = out / info.image_root
     assert all((image_root / i).is_file() for i in train.image_ids + val.image_ids)
@@ -318,8 +371,9 @@ def _zip(entries: dict[str, bytes]) -> bytes:
 
 def test_class_folder_protocol_draws_the_published_counts(file_server, monkeypatch, tmp_path):
     counts = {"bedroom": 103, "coast": 101}
-    entries = {f"scene_categories/{c}/image_{i:04d}.jpg": _jpeg(8, 8, i)
-               for c, n in counts.items() for i in range(n)}
+    entries = {
+        f"scene_categories/{c}/image_{i:04d}.jpg": _jpeg(8, 8, i) for c, n in counts.items() for i in range(n)
+    }
     _serve_source(monkeypatch, file_server, "scene15", {"images": _zip(entries)})
     info = prepare_mod.prepare("scene15", root=tmp_path, progress=False, seed=3)
     out = tmp_path / "prepared" / "scene15"
@@ -327,23 +381,22 @@ def test_class_folder_protocol_draws_the_published_counts(file_server, monkeypat
     assert info.classes == ["bedroom", "coast"]
     assert len(train.image_ids) == 200 and len(test.image_ids) == 4  # 100/class train, rest test
     assert not set(train.image_ids) & set(test.image_ids)
-    again = prepare_mod.prepare("scene15", root=tmp_path, out=tmp_path / "again", seed=3,
-                                progress=False)
+    again = prepare_mod.prepare("scene15", root=tmp_path, out=tmp_path / "again", seed=3, progress=False)
     assert read_split(tmp_path / "again", "train").image_ids == train.image_ids
     assert again.params["seed"] == 3
 
 
 def test_list_protocol_uses_the_official_split_files(file_server, monkeypatch, tmp_path):
-    images = {f"JPEGImages/{a}_{i:03d}.jpg": _jpeg(8, 8, i) for a in ("applauding", "cooking")
-              for i in range(1, 4)}
+    images = {
+        f"JPEGImages/{a}_{i:03d}.jpg": _jpeg(8, 8, i) for a in ("applauding", "cooking") for i in range(1, 4)
+    }
     splits = {
         "ImageSplits/applauding_train.txt": b"applauding_001.jpg\napplauding_002.jpg\n",
         "ImageSplits/applauding_test.txt": b"applauding_003.jpg\n",
         "ImageSplits/cooking_train.txt": b"cooking_001.jpg\n",
         "ImageSplits/cooking_test.txt": b"cooking_002.jpg\ncooking_003.jpg\n",
     }
-    _serve_source(monkeypatch, file_server, "action40",
-                  {"images": _zip(images), "splits": _zip(splits)})
+    _serve_source(monkeypatch, file_server, "action40", {"images": _zip(images), "splits": _zip(splits)})
     prepare_mod.prepare("action40", root=tmp_path, progress=False)
     test = read_split(tmp_path / "prepared" / "action40", "test")
     assert test.labels == {"applauding_003.jpg": 0, "cooking_002.jpg": 1, "cooking_003.jpg": 1}

@@ -47,11 +47,16 @@ def test_torch_and_torchvision_are_a_matched_pair():
 
 
 def test_cli_help_lists_the_subcommands():
-    res = subprocess.run([sys.executable, "-m", "camrepro", "--help"], capture_output=True,
-                         text=True, check=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "camrepro", "--help"], capture_output=True, text=True, check=True
+    )
     assert "data" in res.stdout
-    res = subprocess.run([sys.executable, "-m", "camrepro", "data", "--help"],
-                         capture_output=True, text=True, check=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "camrepro", "data", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     for action in ("synthetic", "presets", "sources", "download", "prepare", "verify"):
         assert action in res.stdout
 
@@ -60,3 +65,13 @@ def test_readme_starts_with_the_two_commands_and_ci_runs_the_test_one():
     head = "\n".join((ROOT / "README.md").read_text().splitlines()[:15])
     assert "python3 dev.py demo" in head and "python3 dev.py test" in head
     assert "python3 dev.py test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_code_is_ruff_clean():
+    res = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "src", "tests", "bench", "dev.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 0, res.stdout[-3000:]

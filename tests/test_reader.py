@@ -31,15 +31,22 @@ def _save(img: Image.Image, path: Path, fmt: str, **kw) -> Path:
     return path
 
 
-@pytest.mark.parametrize("mode,fmt,ext", [
-    ("L", "JPEG", "jpg"), ("CMYK", "JPEG", "jpg"), ("RGB", "PNG", "png"), ("RGBA", "PNG", "png"),
-    ("P", "PNG", "png"), ("I;16", "PNG", "png"),
-])
+@pytest.mark.parametrize(
+    "mode,fmt,ext",
+    [
+        ("L", "JPEG", "jpg"),
+        ("CMYK", "JPEG", "jpg"),
+        ("RGB", "PNG", "png"),
+        ("RGBA", "PNG", "png"),
+        ("P", "PNG", "png"),
+        ("I;16", "PNG", "png"),
+    ],
+)
 def test_every_input_decodes_to_rgb_uint8(tmp_path, mode, fmt, ext):
     rgb = _smooth_rgb()
     src = Image.fromarray(rgb)
     if mode == "I;16":
-        src = Image.fromarray((rgb[..., 0].astype(np.uint16) * 257))
+        src = Image.fromarray(rgb[..., 0].astype(np.uint16) * 257)
     elif mode != "RGB":
         src = src.convert(mode)
     path = _save(src, tmp_path / f"x.{ext}", fmt, **({"quality": 95} if fmt == "JPEG" else {}))
@@ -70,9 +77,14 @@ def _box_of(mask: np.ndarray) -> tuple[int, int, int, int]:
     return xs.min(), ys.min(), xs.max(), ys.max()
 
 
-@pytest.mark.parametrize("spec", [
-    TransformSpec(train=True), TransformSpec(train=False), TransformSpec(train=False, eval_crop=True),
-])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        TransformSpec(train=True),
+        TransformSpec(train=False),
+        TransformSpec(train=False, eval_crop=True),
+    ],
+)
 def test_boxes_and_masks_move_together(spec):
     h, w = 150, 300
     img = np.zeros((h, w, 3), np.uint8)
@@ -102,10 +114,10 @@ def test_boxes_and_masks_move_together(spec):
 
 def test_eval_resize_scales_boxes_like_the_reference_evaluator():
     img = np.zeros((100, 400, 3), np.uint8)
-    _, boxes, _ = transform(img, np.array([[100, 50, 399, 99]], np.float32), None,
-                            TransformSpec(train=False))
-    np.testing.assert_allclose(boxes[0], [100 * 224 / 400, 50 * 224 / 100, 399 * 224 / 400,
-                                          99 * 224 / 100], rtol=1e-6)
+    _, boxes, _ = transform(img, np.array([[100, 50, 399, 99]], np.float32), None, TransformSpec(train=False))
+    np.testing.assert_allclose(
+        boxes[0], [100 * 224 / 400, 50 * 224 / 100, 399 * 224 / 400, 99 * 224 / 100], rtol=1e-6
+    )
 
 
 def test_crop_drops_boxes_left_outside():
@@ -188,8 +200,9 @@ def test_flip_is_exact_in_inclusive_pixel_coordinates():
     spec = TransformSpec(train=True, resize=224, crop=224)  # no scaling, no crop: only the flip
     seen = set()
     for seed in range(10):
-        _, boxes, m = transform(img, np.array([[0, 10, 30, 50]], np.float32), mask, spec,
-                                np.random.default_rng(seed))
+        _, boxes, m = transform(
+            img, np.array([[0, 10, 30, 50]], np.float32), mask, spec, np.random.default_rng(seed)
+        )
         assert tuple(boxes[0].tolist()) == tuple(float(v) for v in _box_of(m))
         seen.add(tuple(boxes[0].tolist()))
     assert seen == {(0.0, 10.0, 30.0, 50.0), (193.0, 10.0, 223.0, 50.0)}

@@ -17,8 +17,11 @@ from camrepro.errors import CamreproError
 
 
 def _tree_digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +66,8 @@ def test_boxes_lie_inside_images_and_tightly_cover_their_masks(small_imagenet):
             assert len(boxes) == len(masks) == len(parts[image_id])
             multi += len(boxes) > 1
             for (x0, y0, x1, y1), mask_rel, (px0, py0, px1, py1) in zip(
-                    boxes, masks, parts[image_id], strict=True):
+                boxes, masks, parts[image_id], strict=True
+            ):
                 assert 0 <= x0 <= x1 <= w - 1 and 0 <= y0 <= y1 <= h - 1
                 m = cv2.imread(str(small_imagenet / "masks" / mask_rel), cv2.IMREAD_GRAYSCALE) > 0
                 ys, xs = np.nonzero(m)
@@ -84,8 +88,7 @@ def test_fine_grained_classes_differ_only_in_the_part_colour_and_pattern():
 
 
 def test_transfer_presets_have_their_own_classes():
-    transfer = [p for p in PRESETS.values() if p.name not in
-                {"synthetic-imagenet", "synthetic-cub"}]
+    transfer = [p for p in PRESETS.values() if p.name not in {"synthetic-imagenet", "synthetic-cub"}]
     assert len(transfer) == 8
     names = {p.name: [s.name for s in class_specs(p)] for p in transfer}
     assert len({tuple(v) for v in names.values()}) == 8
@@ -94,16 +97,46 @@ def test_transfer_presets_have_their_own_classes():
 def test_unknown_preset_is_a_clear_cli_error(tmp_path):
     with pytest.raises(CamreproError, match="unknown synthetic preset 'nope'.*synthetic-cub"):
         generate("nope", 0, tmp_path / "x")
-    res = subprocess.run([sys.executable, "-m", "camrepro", "data", "synthetic", "--preset", "nope",
-                          "--out", str(tmp_path / "x")], capture_output=True, text=True)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "camrepro",
+            "data",
+            "synthetic",
+            "--preset",
+            "nope",
+            "--out",
+            str(tmp_path / "x"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 2
     assert "unknown synthetic preset 'nope'" in res.stderr and "Traceback" not in res.stderr
     assert not (tmp_path / "x").exists()
 
 
 def test_cli_generates_a_dataset(tmp_path):
-    res = subprocess.run([sys.executable, "-m", "camrepro", "data", "synthetic", "--preset",
-                          "synthetic-event8", "--seed", "1", "--scale", "0.2", "-q",
-                          "--out", str(tmp_path / "ev")], capture_output=True, text=True)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "camrepro",
+            "data",
+            "synthetic",
+            "--preset",
+            "synthetic-event8",
+            "--seed",
+            "1",
+            "--scale",
+            "0.2",
+            "-q",
+            "--out",
+            str(tmp_path / "ev"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 0, res.stderr
     assert read_split(tmp_path / "ev", "test").image_ids

@@ -37,8 +37,11 @@ def _cmd_sources(args: argparse.Namespace) -> None:
     for s in SOURCES.values():
         print(f"{s.name} — {s.title} ({s.task})\n  protocol: {s.protocol}")
         for a in s.archives:
-            check = f"md5 {a.md5}" if a.md5 else (f"sha256 {a.sha256}" if a.sha256 else
-                                                   "no published checksum: pinned on first download")
+            check = (
+                f"md5 {a.md5}"
+                if a.md5
+                else (f"sha256 {a.sha256}" if a.sha256 else "no published checksum: pinned on first download")
+            )
             print(f"  {a.filename}: {a.url or 'supplied by you (see prepare)'}; {check}")
 
 
@@ -54,8 +57,7 @@ def _cmd_download(args: argparse.Namespace) -> None:
 def _cmd_prepare(args: argparse.Namespace) -> None:
     from camrepro.data.prepare import prepare
 
-    info = prepare(args.name, root=args.root, out=args.out, seed=args.seed,
-                   progress=not args.quiet)
+    info = prepare(args.name, root=args.root, out=args.out, seed=args.seed, progress=not args.quiet)
     out = args.out or Path(args.root) / "prepared" / args.name
     print(f"wrote {out}: {info.num_classes} classes, splits {', '.join(info.splits)}")
 

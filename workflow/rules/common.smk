@@ -3,6 +3,8 @@
 import os
 
 DATA = config.get("data_root", "data")
+# the package sources, declared as rule inputs so a code change reruns what it affects
+CODE = os.path.relpath(os.path.join(workflow.basedir, "src", "camrepro"))
 SYNTHETIC = [n for n, d in config["datasets"].items() if "synthetic" in d]
 REAL = [n for n, d in config["datasets"].items() if "source" in d]
 

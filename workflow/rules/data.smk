@@ -3,7 +3,7 @@
 
 rule synthetic_dataset:
     input:
-        code=["src/camrepro/data/synthetic.py", "src/camrepro/data/metadata.py"],
+        code=[CODE + "/data/synthetic.py", CODE + "/data/metadata.py"],
     output:
         directory(f"{DATA}/prepared/{{dataset}}"),
     log:
@@ -17,8 +17,9 @@ rule synthetic_dataset:
     params:
         preset=lambda w: config["datasets"][w.dataset]["synthetic"]["preset"],
         seed=lambda w: config["datasets"][w.dataset]["synthetic"]["seed"],
+        scale=lambda w: config["datasets"][w.dataset]["synthetic"].get("scale", 1.0),
     shell:
-        "camrepro data synthetic --preset {params.preset} --seed {params.seed} "
+        "camrepro data synthetic --preset {params.preset} --seed {params.seed} --scale {params.scale} "
         "--out {output} -q > {log} 2>&1"
 
 

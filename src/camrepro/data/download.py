@@ -43,8 +43,7 @@ def _expected(md5: str | None, sha256: str | None, dest: Path) -> tuple[str, str
     return None
 
 
-def verify(path: Path, md5: str | None = None, sha256: str | None = None,
-           url: str | None = None) -> None:
+def verify(path: Path, md5: str | None = None, sha256: str | None = None, url: str | None = None) -> None:
     """Check `path` against its checksum (or its pinned first-download checksum)."""
     want = _expected(md5, sha256, path)
     if want is None:
@@ -130,10 +129,18 @@ def _fetch_into(url: str, part: Path, timeout: float, progress: bool) -> None:
         total = have + int(length) if length is not None else None
         mode = "ab" if have else "wb"
         got = have
-        with open(part, mode) as f, tqdm(
-            total=total, initial=have, unit="B", unit_scale=True, desc=part.name[:-5],
-            disable=not progress, leave=False,
-        ) as bar:
+        with (
+            open(part, mode) as f,
+            tqdm(
+                total=total,
+                initial=have,
+                unit="B",
+                unit_scale=True,
+                desc=part.name[:-5],
+                disable=not progress,
+                leave=False,
+            ) as bar,
+        ):
             try:
                 while block := resp.read(CHUNK):
                     f.write(block)
@@ -141,8 +148,7 @@ def _fetch_into(url: str, part: Path, timeout: float, progress: bool) -> None:
                     bar.update(len(block))
             except (OSError, urllib.error.URLError) as exc:
                 raise DownloadError(
-                    f"download of {url} was interrupted after {got} bytes ({exc}); "
-                    "run again to resume."
+                    f"download of {url} was interrupted after {got} bytes ({exc}); run again to resume."
                 ) from None
     if total is not None and got < total:
         raise DownloadError(
@@ -191,7 +197,7 @@ def check_archive(archive: str | os.PathLike) -> None:
                     )
         return
     try:
-        tf = tarfile.open(archive)
+        tf = tarfile.open(archive)  # noqa: SIM115 - closed by the with-block below
     except tarfile.TarError as exc:
         raise DownloadError(f"{archive} is not a readable tar or zip archive ({exc}).") from None
     with tf:

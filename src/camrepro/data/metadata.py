@@ -126,7 +126,7 @@ def read_split(dataset_dir: str | Path, split: str) -> SplitMeta:
             f"{ids_path} not found: split {split!r} of {dataset_dir} is not prepared. "
             "Prepare the dataset again, or pick one of the splits in dataset.json."
         )
-    image_ids = [line.rstrip("\n") for line in open(ids_path, encoding="utf-8") if line.strip()]
+    image_ids = [line for line in ids_path.read_text(encoding="utf-8").splitlines() if line.strip()]
     if len(set(image_ids)) != len(image_ids):
         raise DataError(f"{ids_path}: image ids repeat; each image must be listed once.")
 
@@ -202,6 +202,4 @@ def write_split(dataset_dir: str | Path, split: str, meta: SplitMeta) -> None:
             "".join(f"{i},{x0},{y0},{x1},{y1}\n" for i in ids for x0, y0, x1, y1 in meta.boxes[i]),
         )
     if meta.masks:
-        atomic_write_text(
-            folder / "masks.txt", "".join(f"{i},{m},\n" for i in ids for m in meta.masks[i])
-        )
+        atomic_write_text(folder / "masks.txt", "".join(f"{i},{m},\n" for i in ids for m in meta.masks[i]))

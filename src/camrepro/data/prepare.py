@@ -67,8 +67,13 @@ def fetch(source: Source, root: Path, progress: bool = True) -> dict[str, Path]:
     return paths
 
 
-def prepare(name: str, root: str | Path = "data", out: str | Path | None = None,
-            seed: int = 0, progress: bool = True) -> DatasetInfo:
+def prepare(
+    name: str,
+    root: str | Path = "data",
+    out: str | Path | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> DatasetInfo:
     """Fetch and prepare dataset `name` into `out` (default `<root>/prepared/<name>`)."""
     source = get_source(name)
     root = Path(root)
@@ -86,8 +91,10 @@ def prepare(name: str, root: str | Path = "data", out: str | Path | None = None,
 
 def _need(path: Path, what: str) -> Path:
     if not path.exists():
-        raise DataError(f"{path} not found ({what}); the archive is incomplete: delete "
-                        f"its raw/ folder and download again.")
+        raise DataError(
+            f"{path} not found ({what}); the archive is incomplete: delete "
+            f"its raw/ folder and download again."
+        )
     return path
 
 
@@ -104,9 +111,9 @@ def _image_size(path: Path) -> tuple[int, int]:
 # ----------------------------------------------------------------------------- CUB
 
 
-def prepare_cub(source: Source, paths: dict[str, Path], out: Path, seed: int,
-                progress: bool) -> DatasetInfo:
+def prepare_cub(source: Source, paths: dict[str, Path], out: Path, seed: int, progress: bool) -> DatasetInfo:
     base = _find_dir_with(paths["CUB_200_2011"], "images.txt")
+
     def table(name: str) -> dict[int, list[str]]:
         rows = {}
         path = _need(base / name, "CUB index file")
@@ -124,8 +131,11 @@ def prepare_cub(source: Source, paths: dict[str, Path], out: Path, seed: int,
     classes = [name for _, (name,) in sorted(table("classes.txt").items())]
     metas = {"train": SplitMeta([], {}), "test": SplitMeta([], {})}
     for idx in tqdm(sorted(images), desc="CUB", disable=not progress):
-        for tbl, fname in ((labels, "image_class_labels.txt"), (split, "train_test_split.txt"),
-                           (boxes, "bounding_boxes.txt")):
+        for tbl, fname in (
+            (labels, "image_class_labels.txt"),
+            (split, "train_test_split.txt"),
+            (boxes, "bounding_boxes.txt"),
+        ):
             if idx not in tbl:
                 raise DataError(f"{base / fname}: no row for image id {idx} ({images[idx][0]}).")
         image_id = images[idx][0]
@@ -137,16 +147,23 @@ def prepare_cub(source: Source, paths: dict[str, Path], out: Path, seed: int,
         m.boxes[image_id] = [(int(x), int(y), int(x + w), int(y + h))]
     for name, m in metas.items():
         write_split(out, name, m)
-    return DatasetInfo(name="cub", classes=classes, splits=["train", "test"],
-                       image_root=str((base / "images").resolve()), source="cub", task="wsol",
-                       description=source.title)
+    return DatasetInfo(
+        name="cub",
+        classes=classes,
+        splits=["train", "test"],
+        image_root=str((base / "images").resolve()),
+        source="cub",
+        task="wsol",
+        description=source.title,
+    )
 
 
 # ----------------------------------------------------------------------------- ImageNet
 
 
-def prepare_imagenet(source: Source, paths: dict[str, Path], out: Path, seed: int,
-                     progress: bool) -> DatasetInfo:
+def prepare_imagenet(
+    source: Source, paths: dict[str, Path], out: Path, seed: int, progress: bool
+) -> DatasetInfo:
     train_root = paths["train"]
     inner = sorted(train_root.glob("n*.tar"))
     for tar in tqdm(inner, desc="ImageNet train class archives", disable=not progress):
@@ -165,8 +182,7 @@ def prepare_imagenet(source: Source, paths: dict[str, Path], out: Path, seed: in
 
     xml_dir = _find_dir_with(paths["bbox_val"], None, pattern="*.xml")
     val = SplitMeta([], {})
-    for xml in tqdm(sorted(xml_dir.glob("*.xml")), desc="ImageNet val boxes",
-                    disable=not progress):
+    for xml in tqdm(sorted(xml_dir.glob("*.xml")), desc="ImageNet val boxes", disable=not progress):
         doc = ET.parse(xml).getroot()
         name = doc.findtext("filename")
         if not name:
@@ -194,9 +210,15 @@ def prepare_imagenet(source: Source, paths: dict[str, Path], out: Path, seed: in
     write_split(out, "train", train)
     write_split(out, "val", val)
     atomic_write_text(out / "wnids.txt", "".join(f"{w}\n" for w in wnids))
-    return DatasetInfo(name="imagenet", classes=wnids, splits=["train", "val"],
-                       image_root=str(image_root.resolve()), source="imagenet", task="wsol",
-                       description=source.title)
+    return DatasetInfo(
+        name="imagenet",
+        classes=wnids,
+        splits=["train", "val"],
+        image_root=str(image_root.resolve()),
+        source="imagenet",
+        task="wsol",
+        description=source.title,
+    )
 
 
 # ----------------------------------------------------------------------------- transfer sets
@@ -229,16 +251,18 @@ def _class_root(folder: Path) -> Path:
     raise DataError(f"{folder}: found no folder of class subfolders with images.")
 
 
-def _random_split(per_class: dict[str, list[str]], n_train: int, n_test: int | None,
-                  seed: int) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+def _random_split(
+    per_class: dict[str, list[str]], n_train: int, n_test: int | None, seed: int
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     rng = np.random.default_rng(seed)
     train, test = [], []
     for cls in sorted(per_class):
         files = sorted(per_class[cls])
         order = rng.permutation(len(files))
         if len(files) <= n_train:
-            raise DataError(f"class {cls!r} has {len(files)} images; the protocol needs more "
-                            f"than {n_train} for training.")
+            raise DataError(
+                f"class {cls!r} has {len(files)} images; the protocol needs more than {n_train} for training."
+            )
         picked = [files[i] for i in order]
         train += [(f, cls) for f in picked[:n_train]]
         rest = picked[n_train:]
@@ -246,8 +270,9 @@ def _random_split(per_class: dict[str, list[str]], n_train: int, n_test: int | N
     return train, test
 
 
-def _write_classification(out: Path, name: str, source: Source, image_root: Path,
-                          splits: dict[str, list[tuple[str, str]]]) -> DatasetInfo:
+def _write_classification(
+    out: Path, name: str, source: Source, image_root: Path, splits: dict[str, list[tuple[str, str]]]
+) -> DatasetInfo:
     classes = sorted({c for rows in splits.values() for _, c in rows})
     index = {c: i for i, c in enumerate(classes)}
     for split, rows in splits.items():
@@ -256,22 +281,32 @@ def _write_classification(out: Path, name: str, source: Source, image_root: Path
         if missing:
             raise DataError(f"{image_root / missing[0]} is listed in the split files but missing.")
         write_split(out, split, meta)
-    return DatasetInfo(name=name, classes=classes, splits=list(splits),
-                       image_root=str(image_root.resolve()), source=name, task=source.task,
-                       description=source.title, params=dict(source.params))
+    return DatasetInfo(
+        name=name,
+        classes=classes,
+        splits=list(splits),
+        image_root=str(image_root.resolve()),
+        source=name,
+        task=source.task,
+        description=source.title,
+        params=dict(source.params),
+    )
 
 
-def prepare_class_folders(source: Source, paths: dict[str, Path], out: Path, seed: int,
-                          progress: bool) -> DatasetInfo:
+def prepare_class_folders(
+    source: Source, paths: dict[str, Path], out: Path, seed: int, progress: bool
+) -> DatasetInfo:
     """Scene15, Caltech101/256, Event8: random per-class split of class-folder images."""
     root = _class_root(paths["images"])
     exclude = set(source.params.get("exclude", []))
     per_class = {
         d.name: [f"{d.name}/{f.name}" for f in d.iterdir() if _is_image(f)]
-        for d in sorted(root.iterdir()) if d.is_dir() and d.name not in exclude
+        for d in sorted(root.iterdir())
+        if d.is_dir() and d.name not in exclude
     }
-    train, test = _random_split(per_class, source.params["train_per_class"],
-                                source.params["test_per_class"], seed)
+    train, test = _random_split(
+        per_class, source.params["train_per_class"], source.params["test_per_class"], seed
+    )
     return _write_classification(out, source.name, source, root, {"train": train, "test": test})
 
 
@@ -286,23 +321,39 @@ def _list_rows(path: Path, class_of: Callable[[str], str], strip: str = "/") -> 
 
 def prepare_indoor67(source, paths, out, seed, progress) -> DatasetInfo:
     root = _find_dir_with(paths["images"], None, pattern="*/*.jpg")
+
     def cls(p: str) -> str:
         return p.split("/")[0]
-    return _write_classification(out, "indoor67", source, root, {
-        "train": _list_rows(paths["train_list"], cls),
-        "test": _list_rows(paths["test_list"], cls),
-    })
+
+    return _write_classification(
+        out,
+        "indoor67",
+        source,
+        root,
+        {
+            "train": _list_rows(paths["train_list"], cls),
+            "test": _list_rows(paths["test_list"], cls),
+        },
+    )
 
 
 def prepare_sun397(source, paths, out, seed, progress) -> DatasetInfo:
     root = _find_dir_with(paths["images"], "ClassName.txt")
     parts = _find_dir_with(paths["partitions"], "Training_01.txt")
+
     def cls(p: str) -> str:
         return p.rsplit("/", 1)[0]
-    return _write_classification(out, "sun397", source, root, {
-        "train": _list_rows(parts / "Training_01.txt", cls),
-        "test": _list_rows(parts / "Testing_01.txt", cls),
-    })
+
+    return _write_classification(
+        out,
+        "sun397",
+        source,
+        root,
+        {
+            "train": _list_rows(parts / "Training_01.txt", cls),
+            "test": _list_rows(parts / "Testing_01.txt", cls),
+        },
+    )
 
 
 def prepare_action40(source, paths, out, seed, progress) -> DatasetInfo:
@@ -322,24 +373,30 @@ def prepare_sunattribute(source, paths, out, seed, progress) -> DatasetInfo:
     labels_dir = _find_dir_with(paths["labels"], "attributeLabels_continuous.mat")
     image_root = _find_dir_with(paths["images"], None, pattern="*/*/*.jpg")
     images = [str(np.ravel(x)[0]) for x in np.ravel(loadmat(labels_dir / "images.mat")["images"])]
-    attrs = [str(np.ravel(x)[0]) for x in
-             np.ravel(loadmat(labels_dir / "attributes.mat")["attributes"])]
+    attrs = [str(np.ravel(x)[0]) for x in np.ravel(loadmat(labels_dir / "attributes.mat")["attributes"])]
     votes = loadmat(labels_dir / "attributeLabels_continuous.mat")["labels_cv"]
     if votes.shape != (len(images), len(attrs)):
-        raise DataError(f"{labels_dir}: labels are {votes.shape}, expected "
-                        f"({len(images)}, {len(attrs)}).")
+        raise DataError(f"{labels_dir}: labels are {votes.shape}, expected ({len(images)}, {len(attrs)}).")
     present = votes >= 0.5
     order = np.random.default_rng(seed).permutation(len(images))
     half = len(images) // 2
     for split, idx in (("train", sorted(order[:half])), ("test", sorted(order[half:]))):
         ids = [images[i] for i in idx]
         write_split(out, split, SplitMeta(ids, dict.fromkeys(ids, -1)))
-        atomic_write_text(out / split / "multilabels.txt", "".join(
-            f"{images[i]},{' '.join(map(str, np.flatnonzero(present[i])))}\n" for i in idx))
-    return DatasetInfo(name="sunattribute", classes=attrs, splits=["train", "test"],
-                       image_root=str(image_root.resolve()), source="sunattribute",
-                       task="multilabel", description=source.title + " (class_labels.txt holds "
-                       "-1; the attributes of each image are in <split>/multilabels.txt)")
+        atomic_write_text(
+            out / split / "multilabels.txt",
+            "".join(f"{images[i]},{' '.join(map(str, np.flatnonzero(present[i])))}\n" for i in idx),
+        )
+    return DatasetInfo(
+        name="sunattribute",
+        classes=attrs,
+        splits=["train", "test"],
+        image_root=str(image_root.resolve()),
+        source="sunattribute",
+        task="multilabel",
+        description=source.title + " (class_labels.txt holds "
+        "-1; the attributes of each image are in <split>/multilabels.txt)",
+    )
 
 
 PREPARERS: dict[str, Callable[..., DatasetInfo]] = {

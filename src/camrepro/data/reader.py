@@ -120,9 +120,7 @@ def transform(
         if mask is not None:
             mask = mask[oy : oy + c, ox : ox + c]
         boxes -= np.array([ox, oy, ox, oy], np.float32)
-        inside = (boxes[:, 2] >= 0) & (boxes[:, 3] >= 0) & (boxes[:, 0] <= c - 1) & (
-            boxes[:, 1] <= c - 1
-        )
+        inside = (boxes[:, 2] >= 0) & (boxes[:, 3] >= 0) & (boxes[:, 0] <= c - 1) & (boxes[:, 1] <= c - 1)
         boxes = np.clip(boxes[inside], 0, c - 1)
 
     if spec.train and spec.flip and rng is not None and rng.random() < 0.5:
@@ -130,8 +128,11 @@ def transform(
         image = image[:, ::-1]
         if mask is not None:
             mask = mask[:, ::-1]
-        boxes = np.stack([out_w - 1 - boxes[:, 2], boxes[:, 1], out_w - 1 - boxes[:, 0],
-                          boxes[:, 3]], 1) if len(boxes) else boxes
+        boxes = (
+            np.stack([out_w - 1 - boxes[:, 2], boxes[:, 1], out_w - 1 - boxes[:, 0], boxes[:, 3]], 1)
+            if len(boxes)
+            else boxes
+        )
     return np.ascontiguousarray(image), boxes, None if mask is None else np.ascontiguousarray(mask)
 
 

@@ -50,7 +50,8 @@ SOURCES: dict[str, Source] = {
             homepage="https://www.vision.caltech.edu/datasets/cub_200_2011/",
             archives=(
                 Archive(
-                    "CUB_200_2011", "CUB_200_2011.tgz",
+                    "CUB_200_2011",
+                    "CUB_200_2011.tgz",
                     "https://data.caltech.edu/records/65de6-vp158/files/CUB_200_2011.tgz",
                     md5="97eceeb196236b17998738112f37df78",
                 ),
@@ -66,10 +67,13 @@ SOURCES: dict[str, Source] = {
             title="ImageNet ILSVRC2012 (CLS-LOC)",
             homepage="https://image-net.org/challenges/LSVRC/2012/",
             archives=(
-                Archive("train", "ILSVRC2012_img_train.tar", None,
-                        md5="1d675b47d978889d74fa0da5fadfb00e"),
-                Archive("val", "ILSVRC2012_img_val.tar", None,
-                        md5="29b22e2961454d5413ddabcf34fc5622"),
+                Archive(
+                    "train",
+                    "ILSVRC2012_img_train.tar",
+                    None,
+                    md5="1d675b47d978889d74fa0da5fadfb00e",
+                ),
+                Archive("val", "ILSVRC2012_img_val.tar", None, md5="29b22e2961454d5413ddabcf34fc5622"),
                 Archive("bbox_val", "ILSVRC2012_bbox_val_v3.tgz", None),
             ),
             protocol="train: the 1.28M training images (labels from their synset folder). val: the "
@@ -89,11 +93,17 @@ SOURCES: dict[str, Source] = {
             title="SUN397",
             homepage="https://vision.princeton.edu/projects/2010/SUN/",
             archives=(
-                Archive("images", "SUN397.tar.gz",
-                        "http://vision.princeton.edu/projects/2010/SUN/SUN397.tar.gz",
-                        md5="8ca2778205c41d23104230ba66911c7a"),
-                Archive("partitions", "Partitions.zip",
-                        "https://vision.princeton.edu/projects/2010/SUN/download/Partitions.zip"),
+                Archive(
+                    "images",
+                    "SUN397.tar.gz",
+                    "http://vision.princeton.edu/projects/2010/SUN/SUN397.tar.gz",
+                    md5="8ca2778205c41d23104230ba66911c7a",
+                ),
+                Archive(
+                    "partitions",
+                    "Partitions.zip",
+                    "https://vision.princeton.edu/projects/2010/SUN/download/Partitions.zip",
+                ),
             ),
             protocol="First of the ten official partitions (Training_01.txt / Testing_01.txt): 50 "
             "train and 50 test images per class, 397 classes (Xiao et al. 2010; Zhou et al. 2014).",
@@ -103,12 +113,23 @@ SOURCES: dict[str, Source] = {
             title="MIT Indoor67",
             homepage="https://web.mit.edu/torralba/www/indoor.html",
             archives=(
-                Archive("images", "indoorCVPR_09.tar",
-                        "http://groups.csail.mit.edu/vision/LabelMe/NewImages/indoorCVPR_09.tar"),
-                Archive("train_list", "TrainImages.txt",
-                        "https://web.mit.edu/torralba/www/TrainImages.txt", extract=False),
-                Archive("test_list", "TestImages.txt",
-                        "https://web.mit.edu/torralba/www/TestImages.txt", extract=False),
+                Archive(
+                    "images",
+                    "indoorCVPR_09.tar",
+                    "http://groups.csail.mit.edu/vision/LabelMe/NewImages/indoorCVPR_09.tar",
+                ),
+                Archive(
+                    "train_list",
+                    "TrainImages.txt",
+                    "https://web.mit.edu/torralba/www/TrainImages.txt",
+                    extract=False,
+                ),
+                Archive(
+                    "test_list",
+                    "TestImages.txt",
+                    "https://web.mit.edu/torralba/www/TestImages.txt",
+                    extract=False,
+                ),
             ),
             protocol="Official split (TrainImages.txt / TestImages.txt): about 80 train and 20 test "
             "images per class, 67 classes (Quattoni & Torralba 2009).",
@@ -118,9 +139,11 @@ SOURCES: dict[str, Source] = {
             title="Scene15",
             homepage="https://www.di.ens.fr/willow/pdfs/cvpr06b.pdf",
             archives=(
-                Archive("images", "scene_categories.zip",
-                        "http://www-cvr.ai.uiuc.edu/ponce_grp/data/scene_categories/"
-                        "scene_categories.zip"),
+                Archive(
+                    "images",
+                    "scene_categories.zip",
+                    "http://www-cvr.ai.uiuc.edu/ponce_grp/data/scene_categories/scene_categories.zip",
+                ),
             ),
             protocol="100 random train images per class, the rest test, 15 classes (Lazebnik et "
             "al. 2006); the random draw is seeded and recorded.",
@@ -131,10 +154,16 @@ SOURCES: dict[str, Source] = {
             title="SUN Attribute",
             homepage="https://cs.brown.edu/~gmpatter/sunattributes.html",
             archives=(
-                Archive("images", "SUNAttributeDB_Images.tar.gz",
-                        "https://cs.brown.edu/~gmpatter/Attributes/SUNAttributeDB_Images.tar.gz"),
-                Archive("labels", "SUNAttributeDB.tar.gz",
-                        "https://cs.brown.edu/~gmpatter/Attributes/SUNAttributeDB.tar.gz"),
+                Archive(
+                    "images",
+                    "SUNAttributeDB_Images.tar.gz",
+                    "https://cs.brown.edu/~gmpatter/Attributes/SUNAttributeDB_Images.tar.gz",
+                ),
+                Archive(
+                    "labels",
+                    "SUNAttributeDB.tar.gz",
+                    "https://cs.brown.edu/~gmpatter/Attributes/SUNAttributeDB.tar.gz",
+                ),
             ),
             protocol="14,340 images, 102 attributes; an attribute is present when at least 2 of 3 "
             "annotators voted for it (continuous label >= 0.5). Multi-label: one linear SVM per "
@@ -147,23 +176,27 @@ SOURCES: dict[str, Source] = {
             title="Caltech101",
             homepage="https://data.caltech.edu/records/mzrjq-6wc02",
             archives=(
-                Archive("images", "caltech-101.zip",
-                        "https://data.caltech.edu/records/mzrjq-6wc02/files/caltech-101.zip"),
+                Archive(
+                    "images",
+                    "caltech-101.zip",
+                    "https://data.caltech.edu/records/mzrjq-6wc02/files/caltech-101.zip",
+                ),
             ),
             protocol="30 random train images per class and up to 50 of the rest as test, 101 "
             "classes (BACKGROUND_Google excluded), as in Zhou et al. 2014 / DeCAF; seeded.",
-            params={"train_per_class": 30, "test_per_class": 50,
-                    "exclude": ["BACKGROUND_Google"]},
+            params={"train_per_class": 30, "test_per_class": 50, "exclude": ["BACKGROUND_Google"]},
         ),
         Source(
             name="caltech256",
             title="Caltech256",
             homepage="https://data.caltech.edu/records/nyy15-4j048",
             archives=(
-                Archive("images", "256_ObjectCategories.tar",
-                        "https://data.caltech.edu/records/nyy15-4j048/files/"
-                        "256_ObjectCategories.tar",
-                        md5="67b4f42ca05d46448c6bb8ecd2220f6d"),
+                Archive(
+                    "images",
+                    "256_ObjectCategories.tar",
+                    "https://data.caltech.edu/records/nyy15-4j048/files/256_ObjectCategories.tar",
+                    md5="67b4f42ca05d46448c6bb8ecd2220f6d",
+                ),
             ),
             protocol="60 random train images per class, the rest test, 256 classes (257.clutter "
             "excluded), as in Zhou et al. 2014; seeded.",
@@ -174,10 +207,16 @@ SOURCES: dict[str, Source] = {
             title="Stanford Action40",
             homepage="http://vision.stanford.edu/Datasets/40actions.html",
             archives=(
-                Archive("images", "Stanford40_JPEGImages.zip",
-                        "http://vision.stanford.edu/Datasets/Stanford40_JPEGImages.zip"),
-                Archive("splits", "Stanford40_ImageSplits.zip",
-                        "http://vision.stanford.edu/Datasets/Stanford40_ImageSplits.zip"),
+                Archive(
+                    "images",
+                    "Stanford40_JPEGImages.zip",
+                    "http://vision.stanford.edu/Datasets/Stanford40_JPEGImages.zip",
+                ),
+                Archive(
+                    "splits",
+                    "Stanford40_ImageSplits.zip",
+                    "http://vision.stanford.edu/Datasets/Stanford40_ImageSplits.zip",
+                ),
             ),
             protocol="Official split (ImageSplits/<action>_train.txt, <action>_test.txt): 100 "
             "train images per class, the rest test, 40 classes (Yao et al. 2011).",
@@ -187,8 +226,11 @@ SOURCES: dict[str, Source] = {
             title="UIUC Event8",
             homepage="http://vision.stanford.edu/lijiali/event_dataset/",
             archives=(
-                Archive("images", "event_dataset.rar",
-                        "http://vision.stanford.edu/lijiali/event_dataset/event_dataset.rar"),
+                Archive(
+                    "images",
+                    "event_dataset.rar",
+                    "http://vision.stanford.edu/lijiali/event_dataset/event_dataset.rar",
+                ),
             ),
             protocol="70 random train and 60 random test images per class, 8 classes (Li & "
             "Fei-Fei 2007); seeded.",

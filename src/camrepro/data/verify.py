@@ -20,20 +20,19 @@ def verify_dataset(folder: str | Path, decode: bool = True, progress: bool = Tru
     report: dict = {"dataset": info.name, "classes": info.num_classes, "splits": {}}
     for split in info.splits:
         meta = read_split(folder, split)
-        bad_labels = [i for i in meta.image_ids
-                      if not (-1 <= meta.labels[i] < info.num_classes)]
+        bad_labels = [i for i in meta.image_ids if not (-1 <= meta.labels[i] < info.num_classes)]
         if bad_labels:
-            raise DataError(f"{folder / split / 'class_labels.txt'}: label "
-                            f"{meta.labels[bad_labels[0]]} of {bad_labels[0]!r} is outside "
-                            f"0..{info.num_classes - 1}.")
+            raise DataError(
+                f"{folder / split / 'class_labels.txt'}: label "
+                f"{meta.labels[bad_labels[0]]} of {bad_labels[0]!r} is outside "
+                f"0..{info.num_classes - 1}."
+            )
         outside = 0
         for image_id, boxes in meta.boxes.items():
             w, h = meta.sizes[image_id]
-            outside += sum(not (0 <= x0 and 0 <= y0 and x1 <= w and y1 <= h)
-                           for x0, y0, x1, y1 in boxes)
+            outside += sum(not (x0 >= 0 and y0 >= 0 and x1 <= w and y1 <= h) for x0, y0, x1, y1 in boxes)
         if decode:
-            for image_id in tqdm(meta.image_ids, desc=f"verify {info.name}/{split}",
-                                 disable=not progress):
+            for image_id in tqdm(meta.image_ids, desc=f"verify {info.name}/{split}", disable=not progress):
                 img = decode_image(image_root / image_id)
                 if image_id in meta.sizes and meta.sizes[image_id] != (img.shape[1], img.shape[0]):
                     raise DataError(
