@@ -400,3 +400,81 @@ def test_list_protocol_uses_the_official_split_files(file_server, monkeypatch, t
     prepare_mod.prepare("action40", root=tmp_path, progress=False)
     test = read_split(tmp_path / "prepared" / "action40", "test")
     assert test.labels == {"applauding_003.jpg": 0, "cooking_002.jpg": 1, "cooking_003.jpg": 1}
+
+
+def _tgz(entries: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        for name, data in entries.items():
+            _add(tf, name, data)
+    return buf.getvalue()
+
+
+def test_sun397_uses_the_first_official_partition(file_server, monkeypatch, tmp_path):
+    images = {"SUN397/ClassName.txt": b"/a/abbey\n/b/beach\n"}
+    images |= {f"SUN397/{c}/sun_{i}.jpg": _jpeg(8, 8, i) for c in ("a/abbey", "b/beach") for i in range(3)}
+    parts = {
+        "Partitions/Training_01.txt": b"/a/abbey/sun_0.jpg\n/b/beach/sun_0.jpg\n/b/beach/sun_1.jpg\n",
+        "Partitions/Testing_01.txt": b"/a/abbey/sun_1.jpg\n/b/beach/sun_2.jpg\n",
+        "Partitions/Training_02.txt": b"/a/abbey/sun_2.jpg\n",
+    }
+    _serve_source(monkeypatch, file_server, "sun397", {"images": _tgz(images), "partitions": _zip(parts)})
+    info = prepare_mod.prepare("sun397", root=tmp_path, progress=False)
+    out = tmp_path / "prepared" / "sun397"
+    assert info.classes == ["a/abbey", "b/beach"]
+    assert read_split(out, "train").labels == {
+        "a/abbey/sun_0.jpg": 0,
+        "b/beach/sun_0.jpg": 1,
+        "b/beach/sun_1.jpg": 1,
+    }
+    assert read_split(out, "test").image_ids == ["a/abbey/sun_1.jpg", "b/beach/sun_2.jpg"]
+
+
+def test_indoor67_uses_the_official_lists(file_server, monkeypatch, tmp_path):
+    images = {f"Images/{c}/{c}_{i}.jpg": _jpeg(8, 8, i) for c in ("bar", "kitchen") for i in range(2)}
+    _serve_source(
+        monkeypatch,
+        file_server,
+        "indoor67",
+        {
+            "images": _tgz(images),
+            "train_list": b"bar/bar_0.jpg\nkitchen/kitchen_0.jpg\n",
+            "test_list": b"bar/bar_1.jpg\nkitchen/kitchen_1.jpg\n",
+        },
+    )
+    prepare_mod.prepare("indoor67", root=tmp_path, progress=False)
+    test = read_split(tmp_path / "prepared" / "indoor67", "test")
+    assert test.labels == {"bar/bar_1.jpg": 0, "kitchen/kitchen_1.jpg": 1}
+
+
+def test_sunattribute_is_multilabel_with_two_of_three_votes(file_server, monkeypatch, tmp_path):
+    from scipy.io import savemat
+
+    names = [f"a/abbey/sun_{i}.jpg" for i in range(4)]
+    votes = np.array([[1.0, 0.0], [0.66, 0.33], [0.33, 1.0], [0.0, 0.0]])
+
+    def mat(**arrays) -> bytes:
+        buf = io.BytesIO()
+        savemat(buf, arrays)
+        return buf.getvalue()
+
+    images = np.empty((4, 1), object)
+    images[:, 0] = names
+    attrs = np.empty((2, 1), object)
+    attrs[:, 0] = ["sailing", "vegetation"]
+    labels = {
+        "SUNAttributeDB/images.mat": mat(images=images),
+        "SUNAttributeDB/attributes.mat": mat(attributes=attrs),
+        "SUNAttributeDB/attributeLabels_continuous.mat": mat(labels_cv=votes),
+    }
+    pics = {f"images/{n}": _jpeg(8, 8, i) for i, n in enumerate(names)}
+    _serve_source(monkeypatch, file_server, "sunattribute", {"images": _tgz(pics), "labels": _tgz(labels)})
+    info = prepare_mod.prepare("sunattribute", root=tmp_path, progress=False)
+    assert info.classes == ["sailing", "vegetation"] and info.task == "multilabel"
+    out = tmp_path / "prepared" / "sunattribute"
+    rows = {}
+    for split in ("train", "test"):
+        for line in (out / split / "multilabels.txt").read_text().splitlines():
+            image_id, present = line.split(",")
+            rows[image_id] = present
+    assert rows == {names[0]: "0", names[1]: "0", names[2]: "1", names[3]: ""}
