@@ -94,49 +94,24 @@ def test_transfer_presets_have_their_own_classes():
     assert len({tuple(v) for v in names.values()}) == 8
 
 
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    """Run `python -m camrepro data synthetic ARGS` as a user would."""
+    cmd = [sys.executable, "-m", "camrepro", "data", "synthetic", *args]
+    return subprocess.run(cmd, capture_output=True, text=True)
+
+
 def test_unknown_preset_is_a_clear_cli_error(tmp_path):
     with pytest.raises(CamreproError, match="unknown synthetic preset 'nope'.*synthetic-cub"):
         generate("nope", 0, tmp_path / "x")
-    res = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "camrepro",
-            "data",
-            "synthetic",
-            "--preset",
-            "nope",
-            "--out",
-            str(tmp_path / "x"),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    res = _cli("--preset", "nope", "--out", str(tmp_path / "x"))
     assert res.returncode == 2
     assert "unknown synthetic preset 'nope'" in res.stderr and "Traceback" not in res.stderr
     assert not (tmp_path / "x").exists()
 
 
 def test_cli_generates_a_dataset(tmp_path):
-    res = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "camrepro",
-            "data",
-            "synthetic",
-            "--preset",
-            "synthetic-event8",
-            "--seed",
-            "1",
-            "--scale",
-            "0.2",
-            "-q",
-            "--out",
-            str(tmp_path / "ev"),
-        ],
-        capture_output=True,
-        text=True,
+    res = _cli(
+        "--preset", "synthetic-event8", "--seed", "1", "--scale", "0.2", "-q", "--out", str(tmp_path / "ev")
     )
     assert res.returncode == 0, res.stderr
     assert read_split(tmp_path / "ev", "test").image_ids
