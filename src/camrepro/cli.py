@@ -74,12 +74,31 @@ def _cmd_verify(args: argparse.Namespace) -> None:
     print(text, end="")
 
 
+def _cmd_evaluate_scoremaps(args: argparse.Namespace) -> None:
+    from camrepro.fsutil import atomic_write_text
+    from camrepro.scoremaps import evaluate_scoremaps
+
+    result = evaluate_scoremaps(
+        args.scoremap_root,
+        args.metadata_root,
+        cam_curve_interval=args.cam_curve_interval,
+        iou_thresholds=tuple(args.iou),
+        multi_contour=args.multi_contour,
+        mask_root=args.mask_root,
+        workers=args.workers,
+        progress=not args.quiet,
+    )
+    atomic_write_text(args.out, json.dumps(result, indent=1) + "\n")
+    summary = ", ".join(f"IoU {k}: {v:.2f}" for k, v in result["max_box_acc"].items())
+    print(f"MaxBoxAcc ({summary}); mean {result['max_box_acc_mean']:.2f}; wrote {args.out}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="camrepro",
         description="Replicate CAM (Zhou et al. 2016) and Rethinking CAM (Bae et al. 2020).",
         epilog="data actions: synthetic, presets, sources, download, prepare, verify "
-        "(`camrepro data ACTION --help`).",
+        "(`camrepro data ACTION --help`); `camrepro evaluate-scoremaps --help`.",
     )
     parser.add_argument("--version", action="version", version=f"camrepro {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -121,6 +140,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="also write the JSON report here (atomically)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_verify)
+
+    p = sub.add_parser(
+        "evaluate-scoremaps",
+        help="MaxBoxAcc/MaxBoxAccV2 (and PxAP) of score maps stored as wsolevaluation stores them",
+        description="Evaluate <scoremap-root>/<image_id>.npy maps (2-D, values in [0, 1]) against "
+        "metadata in the wsolevaluation layout, with the reference evaluator's exact conventions.",
+    )
+    p.add_argument("--scoremap-root", required=True, type=Path)
+    p.add_argument("--metadata-root", required=True, type=Path, help="folder with image_ids.txt etc.")
+    p.add_argument("--cam-curve-interval", type=float, default=0.001)
+    p.add_argument("--iou", type=int, nargs="+", default=[30, 50, 70], help="IoU thresholds in percent")
+    p.add_argument(
+        "--multi-contour", action="store_true", help="every contour's box (MaxBoxAccV2); default: the largest"
+    )
+    p.add_argument("--mask-root", type=Path, help="folder the masks.txt paths are relative to (PxAP)")
+    p.add_argument("--workers", type=int, help="threads (default: all cores)")
+    p.add_argument("--out", required=True, type=Path, help="JSON results (written atomically)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_evaluate_scoremaps)
     return parser
 
 

@@ -50,12 +50,16 @@ def threshold_levels(u8: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
 # Kernel notes: pixel indices are unsigned (numba then skips negative-index wrap-around checks,
 # a 3x difference here) and a neighbour already pointing at the current root skips the find.
 _U = numba.uint64
+# Columns of the per-root record (see _region_sweep).
+SIZE, X0, Y0, X1, Y1, EDGE, STATE, STAMP = range(8)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def _find(parent, x):  # noqa: ANN001, ANN202 (numba kernel)
     while parent[_U(x)] != x:
-        x = parent[_U(x)]
+        grand = parent[_U(parent[_U(x)])]
+        parent[_U(x)] = grand  # path halving
+        x = grand
     return x
 
 
@@ -79,13 +83,14 @@ def _pass_bits(x0, y0, x1, y1, gt, cutoffs):  # noqa: ANN001, ANN202 (numba kern
 
 
 @numba.njit(cache=True, nogil=True)
-def _region_sweep(u8, gt, cutoffs, foreground, work, order_work):  # noqa: ANN001, ANN202 (numba kernel)
+def _region_sweep(u8, gt, cutoffs, foreground, work, rec, order_work):  # noqa: ANN001, ANN202 (numba kernel)
     """One union-find pass. Returns (pass (256, K) bool, regions per level, box of a lone region).
 
     foreground=True: levels t = 254..0, regions of ``u8 > t``, 8-connected, box per convention 5.
     foreground=False: levels t = 0..254, regions of ``u8 <= t``, 4-connected; only regions off the
     image edge (holes) count, with the box of the hole's border.
-    `work` (9, padded pixels) and `order_work` (4, pixels) are int32 scratch reused across calls:
+    `work` (padded pixels), `rec` (padded pixels, 8) and `order_work` (4, pixels) are int32 scratch
+    reused across calls:
     fresh large arrays would cost more in page faults than the whole sweep.
     """
     height, width = u8.shape
@@ -114,18 +119,11 @@ def _region_sweep(u8, gt, cutoffs, foreground, work, order_work):  # noqa: ANN00
             order_y[i] = y
             fill[v] += 1
 
-    parent = work[0]  # -1: pixel not (yet) in the foreground/background
-    state = work[1]  # committed pass bits of a root, -1 = not counted
-    stamp = work[2]  # last level a root was queued for re-scoring
-    size = work[3]
-    bx0 = work[4]
-    by0 = work[5]
-    bx1 = work[6]
-    by1 = work[7]
-    edge = work[8]
+    # One 32-byte record per pixel, meaningful at roots: size, box x0 y0 x1 y1, touches the image
+    # edge, committed pass bits (-1: not counted), last level queued for re-scoring. Keeping a
+    # region's fields on one cache line matters: pixels of one value are scattered over the map.
+    parent = work  # -1: pixel not (yet) in the foreground/background
     parent[:n] = -1
-    state[:n] = -1
-    stamp[:n] = -1
     count = np.zeros(n_cut, np.int64)
     n_dirty = 0
     passes = np.zeros((NUM_LEVELS, n_cut), np.bool_)
@@ -148,20 +146,14 @@ def _region_sweep(u8, gt, cutoffs, foreground, work, order_work):  # noqa: ANN00
             v = t
         for idx in range(start[v], start[v + 1]):
             p = order[idx]
-            up = _U(p)
             x = order_x[idx]
             y = order_y[idx]
-            parent[up] = p
-            size[up] = 1
-            bx0[up] = x
-            bx1[up] = x
-            by0[up] = y
-            by1[up] = y
-            edge[up] = 1 if x == 0 or y == 0 or x == width - 1 or y == height - 1 else 0
-            n_regions += 1
+            on_edge = 1 if x == 0 or y == 0 or x == width - 1 or y == height - 1 else 0
             if first < 0:
                 first = p
-            root = p
+            # Join the regions of the active neighbours; a pixel with none starts a new region.
+            # Only roots get a record written, so scattered pixels touch little memory.
+            root = -1
             for j in range(offsets.shape[0]):
                 r = parent[_U(p + offsets[j])]
                 if r < 0 or r == root:
@@ -169,25 +161,48 @@ def _region_sweep(u8, gt, cutoffs, foreground, work, order_work):  # noqa: ANN00
                 other = _find(parent, r)
                 if other == root:
                     continue
-                if size[_U(other)] > size[_U(root)]:
+                if root < 0:
+                    root = other
+                    continue
+                if rec[_U(other), SIZE] > rec[_U(root), SIZE]:
                     root, other = other, root
                 ur, uo = _U(root), _U(other)
                 parent[uo] = root
-                size[ur] += size[uo]
-                bx0[ur] = min(bx0[ur], bx0[uo])
-                by0[ur] = min(by0[ur], by0[uo])
-                bx1[ur] = max(bx1[ur], bx1[uo])
-                by1[ur] = max(by1[ur], by1[uo])
-                edge[ur] = edge[ur] | edge[uo]
-                if state[uo] >= 0:
+                rec[ur, SIZE] += rec[uo, SIZE]
+                rec[ur, X0] = min(rec[ur, X0], rec[uo, X0])
+                rec[ur, Y0] = min(rec[ur, Y0], rec[uo, Y0])
+                rec[ur, X1] = max(rec[ur, X1], rec[uo, X1])
+                rec[ur, Y1] = max(rec[ur, Y1], rec[uo, Y1])
+                rec[ur, EDGE] |= rec[uo, EDGE]
+                if rec[uo, STATE] >= 0:
                     for k in range(n_cut):
-                        if state[uo] & (1 << k):
+                        if rec[uo, STATE] & (1 << k):
                             count[k] -= 1
-                    state[uo] = -1
+                    rec[uo, STATE] = -1
                 n_regions -= 1
-            parent[up] = root  # shortcut the new pixel straight to its root
-            if stamp[_U(root)] != t:
-                stamp[_U(root)] = t
+            if root < 0:
+                root = p
+                up = _U(p)
+                rec[up, SIZE] = 1
+                rec[up, X0] = x
+                rec[up, X1] = x
+                rec[up, Y0] = y
+                rec[up, Y1] = y
+                rec[up, EDGE] = on_edge
+                rec[up, STATE] = -1
+                rec[up, STAMP] = -1
+                n_regions += 1
+            else:
+                ur = _U(root)
+                rec[ur, SIZE] += 1
+                rec[ur, X0] = min(rec[ur, X0], x)
+                rec[ur, Y0] = min(rec[ur, Y0], y)
+                rec[ur, X1] = max(rec[ur, X1], x)
+                rec[ur, Y1] = max(rec[ur, Y1], y)
+                rec[ur, EDGE] |= on_edge
+            parent[_U(p)] = root
+            if rec[_U(root), STAMP] != t:
+                rec[_U(root), STAMP] = t
                 dirty[n_dirty] = root
                 n_dirty += 1
         for i in range(n_dirty):
@@ -197,46 +212,57 @@ def _region_sweep(u8, gt, cutoffs, foreground, work, order_work):  # noqa: ANN00
                 continue
             if foreground:
                 bits = _pass_bits(
-                    bx0[ur], by0[ur], min(bx1[ur] + 1, width - 1), min(by1[ur] + 1, height - 1), gt, cutoffs
+                    rec[ur, X0],
+                    rec[ur, Y0],
+                    min(rec[ur, X1] + 1, width - 1),
+                    min(rec[ur, Y1] + 1, height - 1),
+                    gt,
+                    cutoffs,
                 )
-            elif edge[ur] != 0:
+            elif rec[ur, EDGE] != 0:
                 bits = 0
             else:
                 bits = _pass_bits(
-                    bx0[ur] - 1, by0[ur] - 1, min(bx1[ur] + 2, width - 1), min(by1[ur] + 2, height - 1), gt, cutoffs
+                    rec[ur, X0] - 1,
+                    rec[ur, Y0] - 1,
+                    min(rec[ur, X1] + 2, width - 1),
+                    min(rec[ur, Y1] + 2, height - 1),
+                    gt,
+                    cutoffs,
                 )
-            if state[ur] >= 0:
+            if rec[ur, STATE] >= 0:
                 for k in range(n_cut):
-                    if state[ur] & (1 << k):
+                    if rec[ur, STATE] & (1 << k):
                         count[k] -= 1
             for k in range(n_cut):
                 if bits & (1 << k):
                     count[k] += 1
-            state[ur] = bits
+            rec[ur, STATE] = bits
         n_dirty = 0
         for k in range(n_cut):
             passes[t, k] = count[k] > 0
         regions[t] = n_regions
         if foreground and n_regions == 1:
             ur = _U(_find(parent, first))
-            lone_box[t, 0] = bx0[ur]
-            lone_box[t, 1] = by0[ur]
-            lone_box[t, 2] = min(bx1[ur] + 1, width - 1)
-            lone_box[t, 3] = min(by1[ur] + 1, height - 1)
+            lone_box[t, SIZE] = rec[ur, X0]
+            lone_box[t, X0] = rec[ur, Y0]
+            lone_box[t, Y0] = min(rec[ur, X1] + 1, width - 1)
+            lone_box[t, X1] = min(rec[ur, Y1] + 1, height - 1)
     return passes, regions, lone_box
 
 
 _scratch = threading.local()
 
 
-def _workspace(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+def _workspace(height: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-thread scratch arrays for `_region_sweep`, grown on demand and then reused."""
     padded, pixels = (height + 2) * (width + 2), height * width
     work = getattr(_scratch, "work", None)
-    if work is None or work.shape[1] < padded or _scratch.order.shape[1] < pixels:
-        _scratch.work = np.empty((9, padded), np.int32)
+    if work is None or work.shape[0] < padded or _scratch.order.shape[1] < pixels:
+        _scratch.work = np.empty(padded, np.int32)
+        _scratch.rec = np.empty((padded, 8), np.int32)
         _scratch.order = np.empty((4, pixels), np.int32)
-    return _scratch.work, _scratch.order
+    return _scratch.work, _scratch.rec, _scratch.order
 
 
 def _as_gt(gt_boxes: Sequence[Sequence[int]] | np.ndarray) -> np.ndarray:
@@ -261,11 +287,11 @@ def level_passes(
     u8 = np.ascontiguousarray(u8, dtype=np.uint8)
     top = int(u8.max())
     empty_pass = iou_matrix(np.array([EMPTY_BOX]), gt).max() >= cut  # convention 6
-    work, order = _workspace(*u8.shape)
-    fg_pass, regions, lone_box = _region_sweep(u8, gt, cut, True, work, order)
+    work, rec, order = _workspace(*u8.shape)
+    fg_pass, regions, lone_box = _region_sweep(u8, gt, cut, True, work, rec, order)
     table = np.empty((NUM_LEVELS, len(cut)), dtype=bool)
     if strategy == "multi":
-        bg_pass, _, _ = _region_sweep(u8, gt, cut, False, work, order)
+        bg_pass, _, _ = _region_sweep(u8, gt, cut, False, work, rec, order)
         table[:] = fg_pass | bg_pass
     elif strategy == "largest":
         for t in np.unique(levels):
@@ -309,9 +335,10 @@ def reference_sweep_correct(
     u8 = to_uint8(scoremap)
     gt = _as_gt(gt_boxes)
     cutoffs = np.array([iou / 100 for iou in iou_thresholds])
-    out = np.zeros((len(cutoffs), len(thresholds)), dtype=bool)
     top = np.max(u8)
-    for i, theta in enumerate(thresholds):
-        boxes = boxes_at_level(u8, int(theta * top), strategy)
-        out[:, i] = iou_matrix(boxes, gt).max() >= cutoffs
-    return out
+    per_threshold = [boxes_at_level(u8, int(theta * top), strategy) for theta in thresholds]
+    # One IoU computation over every box of every threshold, then the best box per threshold.
+    ious = iou_matrix(np.concatenate(per_threshold), gt).max(axis=1)
+    ends = np.cumsum([len(b) for b in per_threshold])
+    best = np.maximum.reduceat(ious, np.concatenate([[0], ends[:-1]]))
+    return best[None, :] >= cutoffs[:, None]

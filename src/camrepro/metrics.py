@@ -1,0 +1,149 @@
+"""WSOL and classification metrics, defined exactly as their references.
+
+* Classification top-1/top-5 error (%): the label is not among the first k predicted classes.
+* ILSVRC localization top-k error (%) (Zhou et al. 2016, Table 2): the image counts as right when
+  one of its first k (class, box) guesses has the right class AND IoU >= 0.5 with any GT box.
+* GT-known Loc (%): the box from the GT class's map has IoU >= 0.5 with a GT box.
+* Top-1 Loc (%): top-1 class right AND that box right (Bae et al. 2020).
+* MaxBoxAcc / MaxBoxAccV2 (Choe et al. 2020, clovaai/wsolevaluation): box accuracy at each CAM
+  threshold, maximised over thresholds, per IoU threshold (V2: 30/50/70, every contour, mean).
+* PxAP: area under the pixel precision-recall curve, with the reference's histogram bins.
+
+All box comparisons use `camrepro.boxes.iou_matrix` (the +1 pixel convention).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from camrepro.boxes import Strategy, iou_matrix
+from camrepro.evaluator import sweep_correct
+
+IOU_LOC = 0.5
+
+
+def classification_errors(
+    topk: np.ndarray, labels: np.ndarray, ks: Sequence[int] = (1, 5)
+) -> dict[str, float]:
+    """Top-k classification error in percent from predicted class indices (N, >= max k)."""
+    topk, labels = np.asarray(topk), np.asarray(labels)
+    hit = topk == labels[:, None]
+    return {f"top{k}": 100.0 * (1.0 - hit[:, :k].any(axis=1).mean()) for k in ks}
+
+
+def box_correct(boxes: np.ndarray, gt_boxes: np.ndarray, iou: float = IOU_LOC) -> np.ndarray:
+    """Per predicted box: IoU >= `iou` with any of the image's GT boxes."""
+    return iou_matrix(boxes, gt_boxes).max(axis=1) >= iou
+
+
+def localization_errors(
+    guesses: Sequence[Sequence[tuple[int, Sequence[int]]]],
+    labels: Sequence[int],
+    gt_boxes: Sequence[np.ndarray],
+    ks: Sequence[int] = (1, 5),
+) -> dict[str, float]:
+    """ILSVRC top-k localization error (%). guesses[i] = ordered (class, box) guesses of image i."""
+    errors = {}
+    for k in ks:
+        right = 0
+        for image_guesses, label, gt in zip(guesses, labels, gt_boxes, strict=True):
+            right += any(
+                cls == label and box_correct(np.asarray([box]), gt)[0] for cls, box in image_guesses[:k]
+            )
+        errors[f"top{k}"] = 100.0 * (1.0 - right / len(labels))
+    return errors
+
+
+def gt_known_and_top1_loc(
+    gt_class_boxes: Sequence[Sequence[int]],
+    top1_correct: np.ndarray,
+    gt_boxes: Sequence[np.ndarray],
+) -> dict[str, float]:
+    """GT-known Loc and Top-1 Loc (%) from the box of each image's GT-class map."""
+    loc = np.array(
+        [box_correct(np.asarray([b]), gt)[0] for b, gt in zip(gt_class_boxes, gt_boxes, strict=True)]
+    )
+    top1 = np.asarray(top1_correct, dtype=bool)
+    return {"gt_known_loc": 100.0 * loc.mean(), "top1_loc": 100.0 * (loc & top1).mean()}
+
+
+class BoxAccuracySweep:
+    """Accumulates per-CAM-threshold box accuracy over images (MaxBoxAcc, MaxBoxAccV2)."""
+
+    def __init__(
+        self,
+        thresholds: np.ndarray,
+        iou_thresholds: Sequence[int] = (30, 50, 70),
+        strategy: Strategy = "multi",
+    ) -> None:
+        self.thresholds = np.asarray(thresholds, dtype=np.float64)
+        self.iou_thresholds = [int(i) for i in iou_thresholds]
+        self.strategy = strategy
+        self.num_correct = np.zeros((len(self.iou_thresholds), len(self.thresholds)), dtype=np.int64)
+        self.count = 0
+
+    def add(self, correct: np.ndarray) -> None:
+        """Add one image's (len(iou_thresholds), len(thresholds)) bool table (`sweep_correct`)."""
+        self.num_correct += correct
+        self.count += 1
+
+    def add_scoremap(self, scoremap: np.ndarray, gt_boxes: np.ndarray) -> None:
+        self.add(sweep_correct(scoremap, gt_boxes, self.thresholds, self.iou_thresholds, self.strategy))
+
+    def accuracies(self) -> np.ndarray:
+        """Box accuracy (%) per IoU threshold (rows) and CAM threshold (columns)."""
+        if self.count == 0:
+            raise ValueError("no images were scored")
+        return self.num_correct * 100.0 / float(self.count)
+
+    def result(self) -> dict:
+        acc = self.accuracies()
+        best = acc.argmax(axis=1)
+        per_iou = {str(i): float(acc[r].max()) for r, i in enumerate(self.iou_thresholds)}
+        return {
+            "images": self.count,
+            "iou_thresholds": self.iou_thresholds,
+            "multi_contour": self.strategy == "multi",
+            "max_box_acc": per_iou,
+            "max_box_acc_mean": float(np.mean(list(per_iou.values()))),
+            "best_cam_threshold": {
+                str(i): float(self.thresholds[best[r]]) for r, i in enumerate(self.iou_thresholds)
+            },
+            "cam_thresholds": self.thresholds.tolist(),
+            "box_accuracy": {str(i): acc[r].tolist() for r, i in enumerate(self.iou_thresholds)},
+        }
+
+
+class PxAP:
+    """Pixel average precision over a split, with the reference's histogram bins.
+
+    Bins are the CAM thresholds plus [1, 2, 3] as right edges, so a score of exactly 1.0 falls in
+    its own bin; masks hold 1 (foreground), 0 (background) and 255 (ignored).
+    """
+
+    def __init__(self, thresholds: np.ndarray) -> None:
+        self.edges = np.append(np.asarray(thresholds, dtype=np.float64), [1.0, 2.0, 3.0])
+        self.true_hist = np.zeros(len(self.edges) - 1, dtype=np.float64)
+        self.false_hist = np.zeros(len(self.edges) - 1, dtype=np.float64)
+
+    def add(self, scoremap: np.ndarray, mask: np.ndarray) -> None:
+        if scoremap.shape != mask.shape:
+            raise ValueError(f"score map {scoremap.shape} and mask {mask.shape} differ in size")
+        self.true_hist += np.histogram(scoremap[mask == 1], bins=self.edges)[0]
+        self.false_hist += np.histogram(scoremap[mask == 0], bins=self.edges)[0]
+
+    def value(self) -> float:
+        tp = self.true_hist[::-1].cumsum()
+        fn = self.true_hist.sum() - tp
+        fp = self.false_hist[::-1].cumsum()
+        if ((tp + fn) <= 0).all():
+            raise ValueError("no foreground pixel in the evaluated masks")
+        if ((tp + fp) <= 0).all():
+            raise ValueError("no positive prediction in the evaluated maps")
+        nonzero = (tp + fp) != 0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            precision = tp / (tp + fp)
+            recall = tp / (tp + fn)
+        return float((precision[1:] * np.diff(recall))[nonzero[1:]].sum() * 100)

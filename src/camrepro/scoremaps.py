@@ -1,0 +1,136 @@
+"""Evaluate score maps stored the way the reference WSOL evaluator stores them.
+
+Layout (clovaai/wsolevaluation): one ``<scoremap_root>/<image_id>.npy`` per image, a 2-D float
+array in [0, 1] at the evaluation size (224x224 there), and metadata in the wsolevaluation
+layout (`camrepro.data.metadata`). GT boxes are rescaled from the original image size to the map
+size with `camrepro.boxes.resize_box`. Maps are scored by threads on all cores (the sweep
+kernel releases the GIL).
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from camrepro.boxes import ScoremapError, Strategy, check_scoremap, resize_box
+from camrepro.data.metadata import DatasetInfo, read_split
+from camrepro.errors import DataError
+from camrepro.evaluator import cam_thresholds, sweep_correct
+from camrepro.metrics import BoxAccuracySweep, PxAP
+
+
+def scoremap_path(root: Path, image_id: str) -> Path:
+    """``<root>/<image_id>.npy`` as the reference writes it; ``<root>/<id without suffix>.npy`` too."""
+    path = root / f"{image_id}.npy"
+    if not path.exists():
+        alt = (root / image_id).with_suffix(".npy")
+        if alt.exists():
+            return alt
+    return path
+
+
+def load_scoremap(root: Path, image_id: str) -> np.ndarray:
+    path = scoremap_path(root, image_id)
+    if not path.exists():
+        raise DataError(
+            f"{path} not found: no score map for image {image_id!r}. Write one <image_id>.npy per image "
+            "listed in image_ids.txt."
+        )
+    try:
+        scoremap = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise DataError(f"{path} is not a readable .npy array ({exc}); write it again.") from exc
+    check_scoremap(scoremap, str(path))
+    return scoremap
+
+
+def load_mask(
+    mask_root: Path, mask_paths: list[str], ignore_path: str | None, size: tuple[int, int]
+) -> np.ndarray:
+    """Foreground 1, background 0, ignored 255 at `size` (w, h); nearest resize, > 0.5 as the reference."""
+
+    def read(rel: str) -> np.ndarray:
+        path = mask_root / rel
+        image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        if image is None:
+            raise DataError(f"{path}: mask missing or unreadable; prepare the dataset again.")
+        return cv2.resize(np.float32(image), size, interpolation=cv2.INTER_NEAREST) > 0.5
+
+    foreground = np.stack([read(p) for p in mask_paths]).any(axis=0)
+    mask = foreground.astype(np.uint8)
+    if ignore_path:
+        mask[read(ignore_path) & ~foreground] = 255
+    return mask
+
+
+def _ignore_paths(metadata_root: Path) -> dict[str, str]:
+    path = metadata_root / "masks.txt"
+    out: dict[str, str] = {}
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            parts = line.split(",")
+            if len(parts) == 3 and parts[2]:
+                out[parts[0]] = parts[2]
+    return out
+
+
+def evaluate_scoremaps(
+    scoremap_root: str | os.PathLike,
+    metadata_root: str | os.PathLike,
+    cam_curve_interval: float = 0.001,
+    iou_thresholds: tuple[int, ...] = (30, 50, 70),
+    multi_contour: bool = True,
+    mask_root: str | os.PathLike | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+) -> dict:
+    """MaxBoxAcc(V2) per IoU threshold and per CAM threshold (and PxAP where masks exist)."""
+    scoremap_root, metadata_root = Path(scoremap_root), Path(metadata_root)
+    meta = read_split(metadata_root.parent, metadata_root.name)
+    if not meta.has_boxes:
+        raise DataError(f"{metadata_root / 'localization.txt'} not found: box metrics need GT boxes.")
+    if mask_root is None and meta.has_masks:
+        try:  # a camrepro-prepared dataset knows where its masks are
+            info = DatasetInfo.load(metadata_root.parent)
+            mask_root = metadata_root.parent / info.mask_root if info.mask_root else None
+        except DataError:
+            mask_root = None
+    thresholds = cam_thresholds(cam_curve_interval)
+    strategy: Strategy = "multi" if multi_contour else "largest"
+    sweep = BoxAccuracySweep(thresholds, iou_thresholds, strategy)
+    pxap = PxAP(thresholds) if (mask_root is not None and meta.has_masks) else None
+    ignore = _ignore_paths(metadata_root) if pxap else {}
+
+    def score(image_id: str) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        scoremap = load_scoremap(scoremap_root, image_id)
+        height, width = scoremap.shape
+        gt = np.array([resize_box(b, meta.sizes[image_id], (width, height)) for b in meta.boxes[image_id]])
+        correct = sweep_correct(scoremap, gt, thresholds, iou_thresholds, strategy)
+        if pxap is None:
+            return correct, None, None
+        mask = load_mask(Path(mask_root), meta.masks[image_id], ignore.get(image_id), (width, height))
+        return correct, mask, scoremap
+
+    workers = workers or os.cpu_count() or 1
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = pool.map(score, meta.image_ids)
+        for correct, mask, scoremap in tqdm(
+            results, total=len(meta.image_ids), desc="score maps", unit="map", disable=not progress
+        ):
+            sweep.add(correct)
+            if pxap is not None:
+                pxap.add(scoremap.astype(np.float64), mask)
+    out = sweep.result()
+    out["scoremap_root"] = str(scoremap_root)
+    out["metadata_root"] = str(metadata_root)
+    if pxap is not None:
+        out["pxap"] = pxap.value()
+    return out
+
+
+__all__ = ["ScoremapError", "evaluate_scoremaps", "load_mask", "load_scoremap", "scoremap_path"]

@@ -1,0 +1,126 @@
+"""Boxes from score maps: hand-computed expectations on small maps (the reference conventions)."""
+
+import numpy as np
+import pytest
+
+from camrepro.boxes import (
+    ScoremapError,
+    boxes_at_level,
+    center_box,
+    heuristic_boxes,
+    iou_matrix,
+    resize_box,
+    scoremap_boxes,
+    threshold_level,
+    to_uint8,
+)
+
+
+def boxes(m, theta, strategy="largest", standard="max"):
+    return sorted(tuple(int(v) for v in b) for b in scoremap_boxes(m, theta, standard, strategy))
+
+
+def test_uint8_quantisation_truncates_and_level_is_int_of_theta_times_max():
+    u8 = to_uint8(np.array([[0.999, 0.5], [1.0, 0.0039]]))
+    assert u8.tolist() == [[254, 127], [255, 0]]
+    assert threshold_level(u8, 0.2) == 51  # 0.2 * 255 = 51.000000000000004 -> 51
+    assert threshold_level(u8, 0.9) == 229  # 229.5 -> 229
+
+
+def test_unimodal_box_is_one_pixel_wider_than_the_region_and_threshold_is_strict():
+    m = np.zeros((5, 6))
+    m[1:4, 2:5] = 0.5  # u8 127
+    m[2, 3] = 1.0  # u8 255
+    # level 51: the 3x3 block, x 2..4, y 1..3 -> (x, y, x + w, y + h) = (2, 1, 5, 4)
+    assert boxes(m, 0.2) == [(2, 1, 5, 4)]
+    # level int(0.6 * 255) = 153: only the peak pixel
+    assert boxes(m, 0.6) == [(3, 2, 4, 3)]
+    # strictly greater: at level 127 the 127-valued block is background
+    assert boxes_at_level(to_uint8(m), 127).tolist() == [[3, 2, 4, 3]]
+    assert boxes_at_level(to_uint8(m), 126).tolist() == [[2, 1, 5, 4]]
+
+
+def test_box_is_clipped_to_the_last_column_and_row():
+    m = np.zeros((5, 6))
+    m[3:5, 4:6] = 1.0  # touches the right and bottom edges
+    assert boxes(m, 0.5) == [(4, 3, 5, 4)]
+
+
+def test_multimodal_largest_area_versus_every_region():
+    m = np.zeros((5, 6))
+    m[0:2, 0:2] = 1.0  # 2x2: contour area 1
+    m[3:5, 3:6] = 0.8  # 2x3: contour area 2 (u8 204)
+    assert boxes(m, 0.2) == [(3, 3, 5, 4)]  # the larger region wins though its peak is lower
+    assert boxes(m, 0.2, "multi") == [(0, 0, 2, 2), (3, 3, 5, 4)]
+    assert boxes(m, 0.9, "multi") == [(0, 0, 2, 2)]  # level 229 > 204
+
+
+def test_ring_with_a_hole_gives_the_hole_border_box_too():
+    m = np.zeros((8, 8))
+    m[1:6, 1:6] = 1.0
+    m[2:4, 2:4] = 0.0  # 2x2 hole at x, y in 2..3: its border spans 1..4
+    assert boxes(m, 0.5) == [(1, 1, 6, 6)]
+    assert boxes(m, 0.5, "multi") == [(1, 1, 5, 5), (1, 1, 6, 6)]
+
+
+def test_all_zero_map_gives_the_empty_box_and_constant_map_the_whole_image():
+    assert boxes(np.zeros((4, 7)), 0.2) == [(0, 0, 0, 0)]
+    assert boxes(np.zeros((4, 7)), 0.2, "multi") == [(0, 0, 0, 0)]
+    assert boxes(np.full((4, 7), 0.5), 0.2) == [(0, 0, 6, 3)]
+    # a level at or above the max leaves no foreground
+    assert boxes_at_level(to_uint8(np.full((4, 7), 0.5)), 127).tolist() == [[0, 0, 0, 0]]
+
+
+def test_percentile_standard_uses_theta_times_the_percentile():
+    m = np.zeros((10, 10))
+    m[0, 0] = 1.0  # one hot pixel, max 255
+    m[2:8, 2:8] = 0.4  # u8 102; the 90th percentile of the u8 map is 102
+    u8 = to_uint8(m)
+    assert threshold_level(u8, 0.35, "percentile", 90) == int(0.35 * 102.0)
+    assert boxes(m, 0.35, standard="percentile") == [(2, 2, 8, 8)]  # PaS keeps the body
+    assert boxes(m, 0.5, standard="max") == [(0, 0, 1, 1)]  # max standard keeps only the hot pixel
+
+
+@pytest.mark.parametrize(
+    "bad, needle",
+    [
+        (np.array([[0.1, np.nan]]), "NaN"),
+        (np.array([[0.1, 1.5]]), "[0, 1]"),
+        (np.array([[-0.1, 0.5]]), "[0, 1]"),
+        (np.zeros((2, 2, 2)), "2-D"),
+        (np.zeros((2, 2), dtype=np.uint8), "floating"),
+    ],
+)
+def test_bad_score_maps_are_refused_with_a_clear_message(bad, needle):
+    with pytest.raises(ScoremapError, match=None) as err:
+        scoremap_boxes(bad, 0.2)
+    assert needle in str(err.value)
+
+
+def test_iou_counts_pixels_inclusively():
+    assert iou_matrix([[0, 0, 1, 1]], [[2, 2, 3, 3]]).tolist() == [[0.0]]  # disjoint
+    assert iou_matrix([[0, 0, 9, 9]], [[20, 0, 29, 9]]).tolist() == [[0.0]]
+    assert iou_matrix([[0, 0, 1, 1]], [[1, 1, 2, 2]])[0, 0] == pytest.approx(1 / 7)  # one shared pixel
+    assert iou_matrix([[3, 4, 3, 4]], [[3, 4, 3, 4]])[0, 0] == 1.0  # a single pixel is area 1
+    assert iou_matrix([[0, 0, 9, 9]], [[0, 0, 10, 10]])[0, 0] == 100 / 121
+
+
+def test_gt_boxes_are_rescaled_with_int_truncation():
+    assert resize_box((10, 20, 30, 40), (100, 200), (224, 224)) == (22, 22, 67, 44)
+    assert resize_box((0, 0, 99, 199), (100, 200), (224, 224)) == (0, 0, 221, 222)
+
+
+def test_center_box_baseline():
+    assert center_box(224, 224, 0.5) == (56, 56, 167, 167)
+    assert center_box(10, 6, 1.0) == (0, 0, 9, 5)
+
+
+def test_heuristic_gives_tight_and_loose_for_two_classes_and_loose_for_the_third():
+    m = np.zeros((20, 20))
+    m[4:16, 4:16] = 0.3  # broad body (u8 76): above 20 % of max, below 50 %
+    m[8:12, 8:12] = 1.0  # core
+    guesses = heuristic_boxes([m, m, m])
+    assert [rank for rank, _ in guesses] == [0, 0, 1, 1, 2]
+    tight, loose = guesses[0][1], guesses[1][1]
+    assert tight == (8, 8, 12, 12) and loose == (4, 4, 16, 16)
+    assert guesses[4][1] == loose

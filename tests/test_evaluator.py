@@ -1,0 +1,244 @@
+"""The fast CAM-threshold sweep gives the straightforward loop's numbers exactly; metrics by hand."""
+
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from camrepro.data.metadata import SplitMeta, write_split
+from camrepro.evaluator import cam_thresholds, reference_sweep_correct, sweep_correct
+from camrepro.metrics import (
+    BoxAccuracySweep,
+    PxAP,
+    classification_errors,
+    gt_known_and_top1_loc,
+    localization_errors,
+)
+from camrepro.scoremaps import evaluate_scoremaps
+
+
+def smooth_map(rng, height, width):
+    small = rng.random((rng.integers(2, 7), rng.integers(2, 7)))
+    m = cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
+    return np.clip((m - m.min()) / (m.max() - m.min() + 1e-12), 0, 1)
+
+
+def noisy_map(rng, height, width):
+    m = 0.6 * smooth_map(rng, height, width) + 0.4 * rng.random((height, width))
+    return (m - m.min()) / (m.max() - m.min())
+
+
+def random_boxes(rng, height, width):
+    out = []
+    for _ in range(rng.integers(1, 4)):
+        x0, x1 = sorted(rng.integers(0, width, 2))
+        y0, y1 = sorted(rng.integers(0, height, 2))
+        out.append((x0, y0, x1, y1))
+    return out
+
+
+def contour_boxes_by_regions(binary):
+    """The claim the fast sweep rests on: RETR_TREE contours = 8-connected regions + enclosed holes."""
+    height, width = binary.shape
+    out = []
+    labels, _ = ndimage.label(binary, structure=np.ones((3, 3)))
+    for sy, sx in ndimage.find_objects(labels):
+        out.append((sx.start, sy.start, sx.stop - sx.start, sy.stop - sy.start))
+    labels, _ = ndimage.label(~binary)  # 4-connected background
+    for sy, sx in ndimage.find_objects(labels):
+        if sy.start == 0 or sx.start == 0 or sy.stop == height or sx.stop == width:
+            continue  # reaches the edge: not a hole
+        out.append((sx.start - 1, sy.start - 1, sx.stop - sx.start + 2, sy.stop - sy.start + 2))
+    return sorted(out)
+
+
+def test_opencv_contours_are_exactly_the_regions_and_holes():
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        h, w = rng.integers(1, 24, 2)
+        binary = rng.random((h, w)) < rng.uniform(0.2, 0.8)
+        contours = cv2.findContours(binary.astype(np.uint8) * 255, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)[-2]
+        assert sorted(cv2.boundingRect(c) for c in contours) == contour_boxes_by_regions(binary)
+
+
+@pytest.mark.parametrize("strategy", ["multi", "largest"])
+@pytest.mark.parametrize("kind", ["smooth", "noisy"])
+def test_fast_sweep_equals_the_straightforward_loop(strategy, kind):
+    rng = np.random.default_rng(1 if kind == "smooth" else 2)
+    make = smooth_map if kind == "smooth" else noisy_map
+    thresholds = cam_thresholds(0.01)
+    for _ in range(60):
+        h, w = rng.integers(3, 48, 2)
+        m, gt = make(rng, h, w), random_boxes(rng, h, w)
+        fast = sweep_correct(m, gt, thresholds, (30, 50, 70), strategy)
+        slow = reference_sweep_correct(m, gt, thresholds, (30, 50, 70), strategy)
+        np.testing.assert_array_equal(fast, slow)
+
+
+def test_fast_sweep_on_full_size_maps_and_the_fine_interval():
+    rng = np.random.default_rng(3)
+    thresholds = cam_thresholds(0.001)
+    for make in (smooth_map, noisy_map):
+        m = make(rng, 224, 224)
+        gt = [(40, 30, 180, 200), (100, 100, 130, 140)]
+        for strategy in ("multi", "largest"):
+            np.testing.assert_array_equal(
+                sweep_correct(m, gt, thresholds, (30, 50, 70), strategy),
+                reference_sweep_correct(m, gt, thresholds, (30, 50, 70), strategy),
+            )
+
+
+def test_sweep_edge_cases_zero_constant_and_single_pixel_maps():
+    thresholds = cam_thresholds(0.05)
+    gt = [(0, 0, 0, 0)]
+    for m in (np.zeros((6, 6)), np.full((6, 6), 0.7), np.eye(6)[:, ::-1] * 1.0):
+        for strategy in ("multi", "largest"):
+            np.testing.assert_array_equal(
+                sweep_correct(m, gt, thresholds, (30, 50, 70), strategy),
+                reference_sweep_correct(m, gt, thresholds, (30, 50, 70), strategy),
+            )
+    # the all-zero map's (0,0,0,0) box matches a one-pixel GT box at the origin
+    assert sweep_correct(np.zeros((6, 6)), gt, thresholds).all()
+
+
+def test_max_box_acc_by_hand(tmp_path):
+    """Two 20x20 images: the map of the first covers its 10x10 GT box, the second's misses."""
+    meta = SplitMeta(
+        image_ids=["a.jpg", "b.jpg"],
+        labels={"a.jpg": 0, "b.jpg": 1},
+        sizes={"a.jpg": (20, 20), "b.jpg": (40, 40)},  # b's boxes are halved to the 20x20 map
+        boxes={"a.jpg": [(5, 5, 14, 14)], "b.jpg": [(0, 0, 9, 9)]},
+    )
+    write_split(tmp_path / "meta", "test", meta)
+    maps = tmp_path / "maps"
+    maps.mkdir()
+    a = np.zeros((20, 20))
+    a[5:15, 5:15] = 1.0  # box (5,5,15,15): IoU 100/121 = 0.83 with GT, at every threshold
+    b = np.zeros((20, 20))
+    b[12:20, 12:20] = 1.0  # far from b's GT box (0,0,4,4)
+    np.save(maps / "a.jpg.npy", a)
+    np.save(maps / "b.npy", b)  # the extension-less name is found too
+    out = tmp_path / "result.json"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "camrepro",
+            "evaluate-scoremaps",
+            "--scoremap-root",
+            str(maps),
+            "--metadata-root",
+            str(tmp_path / "meta" / "test"),
+            "--cam-curve-interval",
+            "0.1",
+            "--multi-contour",
+            "--out",
+            str(out),
+            "-q",
+        ],
+        check=True,
+    )
+    result = json.loads(out.read_text())
+    assert result["max_box_acc"] == {"30": 50.0, "50": 50.0, "70": 50.0}
+    assert result["max_box_acc_mean"] == 50.0
+    assert result["box_accuracy"]["50"] == [50.0] * 10
+    assert len(result["cam_thresholds"]) == 10
+
+
+def test_evaluate_scoremaps_equals_the_reference_loop_and_reports_missing_maps(tmp_path):
+    rng = np.random.default_rng(4)
+    ids = [f"img{i}.jpg" for i in range(12)]
+    meta = SplitMeta(
+        image_ids=ids,
+        labels=dict.fromkeys(ids, 0),
+        sizes={i: (int(rng.integers(50, 300)), int(rng.integers(50, 300))) for i in ids},
+        boxes={},
+    )
+    for i in ids:
+        w, h = meta.sizes[i]
+        meta.boxes[i] = random_boxes(rng, h, w)
+    write_split(tmp_path, "val", meta)
+    maps = tmp_path / "maps"
+    maps.mkdir()
+    thresholds = cam_thresholds(0.01)
+    expected = BoxAccuracySweep(thresholds, (30, 50, 70), "multi")
+    from camrepro.boxes import resize_box
+
+    for n, i in enumerate(ids):
+        m = (smooth_map if n % 2 else noisy_map)(rng, 32, 32)
+        np.save(maps / f"{i}.npy", m)
+        gt = [resize_box(b, meta.sizes[i], (32, 32)) for b in meta.boxes[i]]
+        expected.add(reference_sweep_correct(m, gt, thresholds, (30, 50, 70), "multi"))
+    got = evaluate_scoremaps(maps, tmp_path / "val", 0.01, multi_contour=True, workers=2, progress=False)
+    assert got["box_accuracy"] == expected.result()["box_accuracy"]
+    (maps / "img3.jpg.npy").unlink()
+    with pytest.raises(Exception, match="img3.jpg.npy not found"):
+        evaluate_scoremaps(maps, tmp_path / "val", 0.01, progress=False)
+
+
+def test_nan_score_map_names_the_file(tmp_path):
+    meta = SplitMeta(
+        image_ids=["x.jpg"], labels={"x.jpg": 0}, sizes={"x.jpg": (4, 4)}, boxes={"x.jpg": [(0, 0, 1, 1)]}
+    )
+    write_split(tmp_path, "val", meta)
+    (tmp_path / "maps").mkdir()
+    np.save(tmp_path / "maps" / "x.jpg.npy", np.full((4, 4), np.nan))
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "camrepro",
+            "evaluate-scoremaps",
+            "--scoremap-root",
+            str(tmp_path / "maps"),
+            "--metadata-root",
+            str(tmp_path / "val"),
+            "--out",
+            str(tmp_path / "r.json"),
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2
+    assert "x.jpg.npy" in proc.stderr and "NaN" in proc.stderr
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_pxap_by_hand():
+    thresholds = cam_thresholds(0.01)
+    perfect = PxAP(thresholds)
+    perfect.add(np.array([[0.9, 0.1], [0.6, 0.3]]), np.array([[1, 0], [1, 0]]))
+    assert perfect.value() == pytest.approx(100.0)
+    # one foreground pixel scored 0.8 below one background pixel scored 0.9: precision 1/2 at recall 1
+    flipped = PxAP(thresholds)
+    flipped.add(np.array([[0.8, 0.9]]), np.array([[1, 0]]))
+    assert flipped.value() == pytest.approx(50.0)
+    # ignored pixels (255) count for neither side
+    ignored = PxAP(thresholds)
+    ignored.add(np.array([[0.8, 0.9]]), np.array([[1, 255]]))
+    assert ignored.value() == pytest.approx(100.0)
+
+
+def test_classification_and_localization_errors_by_hand():
+    topk = np.array([[3, 1, 2, 0, 4], [0, 3, 1, 2, 4], [4, 3, 2, 1, 0]])
+    labels = np.array([3, 3, 9])
+    assert classification_errors(topk, labels) == {
+        "top1": pytest.approx(200 / 3),
+        "top5": pytest.approx(100 / 3),
+    }
+    gt = [np.array([[0, 0, 9, 9]])] * 3
+    good, bad = (0, 0, 9, 9), (50, 50, 60, 60)
+    guesses = [
+        [(3, bad), (1, good)],  # right class with a wrong box: no
+        [(0, good), (3, good)],  # right class at rank 2 with a right box: top-5 only
+        [(4, good), (9, good)],
+    ]
+    errors = localization_errors(guesses, [3, 3, 9], gt)
+    assert errors == {"top1": 100.0, "top5": pytest.approx(100 / 3)}
+    loc = gt_known_and_top1_loc([good, bad, good], np.array([True, False, False]), gt)
+    assert loc == {"gt_known_loc": pytest.approx(200 / 3), "top1_loc": pytest.approx(100 / 3)}
