@@ -1,0 +1,284 @@
+"""Backbones truncated for CAM, with torchvision's parameter names kept.
+
+Every backbone module names its layers exactly as the torchvision model it comes from
+(``features.28.weight`` for VGG16's conv5_3, ``inception4e.branch1.conv.weight``, ``layer4.2.bn3.*``),
+so ImageNet weights load by name into the layers we keep. Layers we add for CAM live under
+``extra`` and start from scratch. ``width`` scales every channel count (the embedded benchmark
+trains at width 1/8 on two CPU cores); torchvision weights only fit at width 1.0.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import torch
+import torchvision.models.googlenet  # noqa: F401  (the module, for Inception and BasicConv2d)
+from torch import nn
+from torchvision.models.resnet import Bottleneck
+from torchvision.models.vgg import make_layers
+
+_tv_googlenet = sys.modules["torchvision.models.googlenet"]
+Inception, BasicConv2d = _tv_googlenet.Inception, _tv_googlenet.BasicConv2d
+
+
+def scaled(channels: int, width: float) -> int:
+    """A channel count at width multiplier `width` (at least 4)."""
+    return max(4, int(round(channels * width)))
+
+
+def conv_relu(cin: int, cout: int) -> list[nn.Module]:
+    """The CAM paper's added layer: 3x3 conv, stride 1, pad 1, + ReLU."""
+    return [nn.Conv2d(cin, cout, kernel_size=3, padding=1), nn.ReLU(inplace=True)]
+
+
+class Backbone(nn.Module):
+    """Base: `forward` gives the feature map the CAM is built from; `out_channels` its depth."""
+
+    out_channels: int
+    torchvision_arch: str | None = None  # the torchvision model whose weights fit at width 1.0
+
+    def torchvision_keys(self) -> set[str]:
+        """Names of this backbone's parameters/buffers that come from the torchvision model."""
+        return {k for k in self.state_dict() if not k.startswith("extra.")}
+
+
+VGG16_CFG = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512]
+
+
+class VGG16Features(Backbone):
+    """VGG16 through conv5_3 + ReLU (pool5 and the FC layers removed): 14x14 at 224 input.
+
+    CAM paper: "+ a 3x3 conv with 1024 units" (`extra`). Rethinking CAM uses the same network.
+    """
+
+    torchvision_arch = "vgg16"
+
+    def __init__(self, width: float = 1.0, extra_channels: int = 1024) -> None:
+        super().__init__()
+        cfg = [c if c == "M" else scaled(c, width) for c in VGG16_CFG]
+        self.features = make_layers(cfg)
+        self.extra = nn.Sequential(*conv_relu(cfg[-1], scaled(extra_channels, width)))
+        self.out_channels = scaled(extra_channels, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.extra(self.features(x))
+
+
+ALEXNET_SPECS = [(64, 11, 4, 2), "M", (192, 5, 1, 2), "M", (384, 3, 1, 1), (256, 3, 1, 1), (256, 3, 1, 1)]
+
+
+class AlexNetFeatures(Backbone):
+    """AlexNet through conv5 + ReLU (pool5 onwards removed): 13x13 at 224 input.
+
+    alexnet-gap adds the CAM paper's 3x3 conv with 1024 units; alexnet*-gap adds two more conv
+    layers before GAP ("we add two convolutional layers just before GAP", Zhou et al. Sec. 3.1),
+    which we take to be two further 3x3/1024 conv + ReLU.
+    """
+
+    torchvision_arch = "alexnet"
+
+    def __init__(self, width: float = 1.0, extra_layers: int = 1, extra_channels: int = 1024) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        cin = 3
+        for spec in ALEXNET_SPECS:
+            if spec == "M":
+                layers.append(nn.MaxPool2d(kernel_size=3, stride=2))
+                continue
+            cout, k, s, p = spec
+            cout = scaled(cout, width)
+            layers += [nn.Conv2d(cin, cout, kernel_size=k, stride=s, padding=p), nn.ReLU(inplace=True)]
+            cin = cout
+        self.features = nn.Sequential(*layers)
+        extra: list[nn.Module] = []
+        cout = scaled(extra_channels, width)
+        for _ in range(extra_layers):
+            extra += conv_relu(cin, cout)
+            cin = cout
+        self.extra = nn.Sequential(*extra)
+        self.out_channels = cout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.extra(self.features(x))
+
+
+# torchvision's GoogLeNet inception configs (in, 1x1, 3x3red, 3x3, 5x5red, 5x5, pool proj).
+INCEPTIONS = {
+    "inception3a": (192, 64, 96, 128, 16, 32, 32),
+    "inception3b": (256, 128, 128, 192, 32, 96, 64),
+    "inception4a": (480, 192, 96, 208, 16, 48, 64),
+    "inception4b": (512, 160, 112, 224, 24, 64, 64),
+    "inception4c": (512, 128, 128, 256, 24, 64, 64),
+    "inception4d": (512, 112, 144, 288, 32, 64, 64),
+    "inception4e": (528, 256, 160, 320, 32, 128, 128),
+    "inception5a": (832, 256, 160, 320, 32, 128, 128),
+    "inception5b": (832, 384, 192, 384, 48, 128, 128),
+}
+
+
+class GoogLeNetFeatures(Backbone):
+    """torchvision's GoogLeNet (BN variant), truncated.
+
+    until="inception4e": the CAM paper's GoogLeNet-GAP/GMP, 14x14 at 224 input, + the 3x3/1024 conv.
+    until="inception5b": the original GoogLeNet, 7x7, whose own average pool + classifier give
+    its CAM (no extra layer).
+    until="inception5a", two_conv=True: the Rethinking-CAM variant (after SPG), the last inception
+    block (5b) replaced by two 3x3/1024 conv layers; maxpool4 is dropped to keep 14x14.
+    transform_input: torchvision's re-normalisation that its ImageNet weights expect.
+    """
+
+    torchvision_arch = "googlenet"
+
+    def __init__(
+        self,
+        width: float = 1.0,
+        until: str = "inception4e",
+        extra_layers: int = 1,
+        extra_channels: int = 1024,
+        keep_maxpool4: bool = False,
+        transform_input: bool = False,
+    ) -> None:
+        super().__init__()
+        self.transform_input = transform_input
+        self.conv1 = BasicConv2d(3, scaled(64, width), kernel_size=7, stride=2, padding=3)
+        self.maxpool1 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
+        self.conv2 = BasicConv2d(scaled(64, width), scaled(64, width), kernel_size=1)
+        self.conv3 = BasicConv2d(scaled(64, width), scaled(192, width), kernel_size=3, padding=1)
+        self.maxpool2 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
+        self.blocks = []
+        cin = scaled(192, width)
+        for name, (_, *chs) in INCEPTIONS.items():
+            if name in ("inception4a", "inception5a"):
+                pool = "maxpool3" if name == "inception4a" else "maxpool4"
+                if pool == "maxpool3" or keep_maxpool4:
+                    setattr(self, pool, nn.MaxPool2d(3, stride=2, ceil_mode=True))
+                    self.blocks.append(pool)
+            chs = [scaled(c, width) for c in chs]
+            setattr(self, name, Inception(cin, *chs))
+            self.blocks.append(name)
+            cin = chs[0] + chs[2] + chs[4] + chs[5]
+            if name == until:
+                break
+        extra: list[nn.Module] = []
+        cout = cin
+        if extra_layers:
+            cout = scaled(extra_channels, width)
+            for _ in range(extra_layers):
+                extra += conv_relu(cin, cout)
+                cin = cout
+        self.extra = nn.Sequential(*extra)
+        self.out_channels = cout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.transform_input:
+            mean = x.new_tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+            std = x.new_tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+            x = (x * std + mean - 0.5) / 0.5
+        x = self.maxpool2(self.conv3(self.conv2(self.maxpool1(self.conv1(x)))))
+        for name in self.blocks:
+            x = getattr(self, name)(x)
+        return self.extra(x)
+
+
+class SEBottleneck(Bottleneck):
+    """torchvision's ResNet bottleneck with a squeeze-excitation gate before the residual add."""
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None,
+                 reduction: int = 16) -> None:  # fmt: skip
+        super().__init__(inplanes, planes, stride, downsample)
+        channels = planes * self.expansion
+        self.se = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1),
+            nn.Conv2d(channels, max(1, channels // reduction), kernel_size=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(max(1, channels // reduction), channels, kernel_size=1),
+            nn.Sigmoid(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return self.relu(out * self.se(out) + identity)
+
+
+class ResNet50SEFeatures(Backbone):
+    """ResNet50 with squeeze-excitation blocks and layer4 at stride 1 (14x14), as ADL and
+    wsolevaluation build ResNet50-SE for WSOL. torchvision's ResNet50 weights fill every layer
+    but the SE gates, which start from scratch (torchvision ships no SE-ResNet)."""
+
+    torchvision_arch = "resnet50"
+
+    def __init__(self, width: float = 1.0) -> None:
+        super().__init__()
+        self.inplanes = scaled(64, width)
+        self.conv1 = nn.Conv2d(3, self.inplanes, kernel_size=7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(self.inplanes)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.layer1 = self._make_layer(scaled(64, width), 3, 1)
+        self.layer2 = self._make_layer(scaled(128, width), 4, 2)
+        self.layer3 = self._make_layer(scaled(256, width), 6, 2)
+        self.layer4 = self._make_layer(scaled(512, width), 3, 1)
+        self.extra = nn.Identity()
+        self.out_channels = self.inplanes
+
+    def _make_layer(self, planes: int, blocks: int, stride: int) -> nn.Sequential:
+        downsample = None
+        if stride != 1 or self.inplanes != planes * Bottleneck.expansion:
+            downsample = nn.Sequential(
+                nn.Conv2d(
+                    self.inplanes, planes * Bottleneck.expansion, kernel_size=1, stride=stride, bias=False
+                ),
+                nn.BatchNorm2d(planes * Bottleneck.expansion),
+            )
+        layers = [SEBottleneck(self.inplanes, planes, stride, downsample)]
+        self.inplanes = planes * Bottleneck.expansion
+        layers += [SEBottleneck(self.inplanes, planes) for _ in range(1, blocks)]
+        return nn.Sequential(*layers)
+
+    def torchvision_keys(self) -> set[str]:
+        return {k for k in self.state_dict() if ".se." not in k}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+
+
+def _dw_separable(cin: int, cout: int, stride: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cin, 3, stride, 1, groups=cin, bias=False),
+        nn.BatchNorm2d(cin),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(cin, cout, 1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+    )
+
+
+MOBILENET_V1 = (
+    [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)] + [(512, 1)] * 5 + [(1024, 1), (1024, 1)]
+)
+
+
+class MobileNetV1Features(Backbone):
+    """MobileNetV1 (Howard et al. 2017) with the last stride-2 layer at stride 1 (14x14), the
+    WSOL variant of ADL/Rethinking CAM. torchvision has no MobileNetV1: ImageNet weights must be
+    supplied as a state_dict file of this module, or pretrained (the demo pretrains them)."""
+
+    def __init__(self, width: float = 1.0) -> None:
+        super().__init__()
+        cin = scaled(32, width)
+        layers: list[nn.Module] = [
+            nn.Sequential(nn.Conv2d(3, cin, 3, 2, 1, bias=False), nn.BatchNorm2d(cin), nn.ReLU(inplace=True))
+        ]
+        for cout, stride in MOBILENET_V1:
+            layers.append(_dw_separable(cin, scaled(cout, width), stride))
+            cin = scaled(cout, width)
+        self.features = nn.Sequential(*layers)
+        self.extra = nn.Identity()
+        self.out_channels = cin
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)

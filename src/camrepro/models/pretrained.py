@@ -1,0 +1,73 @@
+"""Loading ImageNet weights into the truncated backbones.
+
+Backbones keep torchvision's parameter names for the layers they keep (see backbones.py), so the
+key mapping is the identity on the kept names; layers the CAM networks add (``extra.*``, SE
+gates, the new classifier) are not taken from the file. Every kept name must be present in the
+file with the same shape, or loading stops with an error naming the file and the first mismatches.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from camrepro.errors import CamreproError
+
+
+def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    path = Path(path)
+    if not path.exists():
+        raise CamreproError(
+            f"{path} not found: pretrained weights are missing. Run the weights rule "
+            "(`camrepro weights ...`) or point `pretrained` at a torchvision state_dict file."
+        )
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 (torch raises many types for a bad file)
+        raise CamreproError(
+            f"{path} is not a readable PyTorch state_dict ({exc}); download it again."
+        ) from exc
+    for key in ("state_dict", "model"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not isinstance(state, dict):
+        raise CamreproError(f"{path} does not hold a state_dict (found {type(state).__name__}).")
+    return state
+
+
+def target_module(model: nn.Module) -> tuple[nn.Module, set[str]]:
+    """The module the weights go into and the names it takes from the file."""
+    module = model.features if hasattr(model, "pool") else model  # CAMNet: its backbone
+    return module, module.torchvision_keys()
+
+
+def load_state_into(model: nn.Module, state: dict[str, torch.Tensor], source: str = "state_dict") -> int:
+    """Copy every kept name from `state` into the model's backbone; returns how many tensors."""
+    module, keys = target_module(model)
+    own = module.state_dict()
+    missing = sorted(k for k in keys if k not in state)
+    wrong = sorted(k for k in keys if k in state and tuple(state[k].shape) != tuple(own[k].shape))
+    if missing or wrong:
+        detail = []
+        if missing:
+            detail.append(f"missing {len(missing)} (e.g. {', '.join(missing[:3])})")
+        if wrong:
+            k = wrong[0]
+            detail.append(
+                f"{len(wrong)} with another shape (e.g. {k}: file {tuple(state[k].shape)}, "
+                f"model {tuple(own[k].shape)})"
+            )
+        arch = getattr(module, "torchvision_arch", None)
+        raise CamreproError(
+            f"{source} does not fit this backbone: {'; '.join(detail)}. Expected torchvision's "
+            f"{arch or 'backbone'} weights at width 1.0."
+        )
+    module.load_state_dict({k: state[k] for k in keys}, strict=False)
+    return len(keys)
+
+
+def load_pretrained(model: nn.Module, path: str | os.PathLike) -> int:
+    return load_state_into(model, read_state_dict(path), str(path))

@@ -1,0 +1,229 @@
+"""Model registry, heads, CAMs and Backprop saliency."""
+
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+from sklearn.svm import LinearSVC
+from torch import nn
+
+from camrepro.cam import backprop_saliency, class_activation_maps, to_scoremap
+from camrepro.errors import CamreproError
+from camrepro.models import MODELS, CAMNet, GlobalPool, build_model
+
+torch.manual_seed(0)
+
+FEATURE_SIZE = {
+    "vgg16-gap": 14, "googlenet-gap": 14, "googlenet-gmp": 14, "alexnet-gap": 13, "alexnet*-gap": 13,
+    "googlenet": 7, "resnet50-se": 14, "mobilenet-v1": 14, "googlenet-2conv": 14,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_model_builds_small_and_runs(name):
+    model = build_model(name, num_classes=5, width=0.125).eval()
+    x = torch.randn(2, 3, 224, 224)
+    with torch.no_grad():
+        if isinstance(model, CAMNet):
+            logits, features = model(x, return_features=True)
+            assert features.shape[-2:] == (FEATURE_SIZE[name], FEATURE_SIZE[name])
+            assert features.shape[1] == model.classifier.in_features
+        else:
+            logits = model(x)
+    assert logits.shape == (2, 5)
+
+
+def test_width_multiplier_shrinks_the_network():
+    small = sum(p.numel() for p in build_model("vgg16-gap", 10, width=0.125).parameters())
+    half = sum(p.numel() for p in build_model("vgg16-gap", 10, width=0.5).parameters())
+    assert small * 8 < half
+
+
+def _save(state, tmp_path, name):
+    path = tmp_path / f"{name}.pth"
+    torch.save(state, path)
+    return path
+
+
+def _assert_loaded(backbone, tv_state, keys):
+    own = backbone.state_dict()
+    for k in keys:
+        assert torch.equal(own[k], tv_state[k]), k
+
+
+def test_vgg16_gap_loads_torchvision_weights_and_matches_its_conv5_3(tmp_path):
+    tv = torchvision.models.vgg16(weights=None).eval()
+    model = build_model("vgg16-gap", 7, pretrained=_save(tv.state_dict(), tmp_path, "vgg16")).eval()
+    _assert_loaded(model.features, tv.state_dict(), model.features.torchvision_keys())
+    assert len(model.features.torchvision_keys()) == 26  # 13 conv layers, weight + bias
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(model.features.features(x), tv.features[:30](x))  # through conv5_3 + ReLU
+
+
+def test_googlenet_gap_loads_torchvision_weights_and_matches_inception4e(tmp_path):
+    tv = torchvision.models.googlenet(
+        weights=None, aux_logits=True, init_weights=True, transform_input=True
+    ).eval()
+    model = build_model("googlenet-gap", 7, pretrained=_save(tv.state_dict(), tmp_path, "g")).eval()
+    _assert_loaded(model.features, tv.state_dict(), model.features.torchvision_keys())
+    captured = {}
+    tv.inception4e.register_forward_hook(lambda m, i, o: captured.setdefault("4e", o))
+    x = torch.randn(1, 3, 96, 96)
+    with torch.no_grad():
+        tv(x)
+        trunk = model.features
+        y = trunk.maxpool2(
+            trunk.conv3(
+                trunk.conv2(
+                    trunk.maxpool1(
+                        trunk.conv1(
+                            (
+                                x * torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+                                + torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+                                - 0.5
+                            )
+                            / 0.5
+                        )
+                    )
+                )
+            )
+        )
+        for name in trunk.blocks:
+            y = getattr(trunk, name)(y)
+    assert torch.allclose(y, captured["4e"], atol=1e-5)
+
+
+def test_original_googlenet_cam_uses_its_own_classifier_keys(tmp_path):
+    tv = torchvision.models.googlenet(
+        weights=None, aux_logits=False, init_weights=True, transform_input=True
+    ).eval()
+    model = build_model("googlenet", 10, pretrained=_save(tv.state_dict(), tmp_path, "g")).eval()
+    # with tv's classifier copied in, our GAP network is exactly torchvision's GoogLeNet
+    model.classifier = nn.Linear(1024, 1000)
+    model.classifier.load_state_dict({"weight": tv.fc.weight, "bias": tv.fc.bias})
+    x = torch.randn(2, 3, 224, 224)
+    with torch.no_grad():
+        assert torch.allclose(model(x), tv(x), atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "arch, name",
+    [
+        ("alexnet", "alexnet-gap"),
+        ("alexnet", "alexnet*-gap"),
+        ("alexnet", "alexnet"),
+        ("vgg16", "vgg16"),
+        ("resnet50", "resnet50-se"),
+    ],
+)
+def test_torchvision_key_mapping(tmp_path, arch, name):
+    tv = getattr(torchvision.models, arch)(weights=None)
+    model = build_model(name, 3, pretrained=_save(tv.state_dict(), tmp_path, arch))
+    module = model.features if isinstance(model, CAMNet) else model
+    keys = module.torchvision_keys()
+    _assert_loaded(module, tv.state_dict(), keys)
+    # everything left out of the file is what the CAM network adds
+    new = set(module.state_dict()) - keys
+    assert all(k.startswith("extra.") or ".se." in k or k.startswith("classifier.6") for k in new)
+    if name == "alexnet":  # the FC original reproduces torchvision's features exactly
+        x = torch.randn(1, 3, 224, 224)
+        with torch.no_grad():
+            assert torch.allclose(model.features(x), tv.features(x))
+
+
+def test_wrong_weights_file_gives_a_clear_error(tmp_path):
+    tv = torchvision.models.alexnet(weights=None)
+    path = _save(tv.state_dict(), tmp_path, "alexnet")
+    with pytest.raises(CamreproError, match="alexnet.pth does not fit"):
+        build_model("vgg16-gap", 3, pretrained=path)
+    with pytest.raises(CamreproError, match="not found"):
+        build_model("vgg16-gap", 3, pretrained=tmp_path / "nope.pth")
+    with pytest.raises(CamreproError, match="unknown model"):
+        build_model("vgg17-gap", 3)
+
+
+def test_tap_pooling_is_eq4_with_a_count_zero_guard():
+    f = torch.tensor([[[[0.0, 1.0], [2.0, 5.0]], [[0.0, 0.0], [0.0, 0.0]], [[3.0, 3.0], [3.0, 3.0]]]])
+    # theta 0.5: channel 0 tau = 2.5 -> only 5 counts; channel 1 none -> 0; channel 2 tau 1.5 -> all
+    assert GlobalPool("tap", 0.5)(f).tolist() == [[5.0, 0.0, 3.0]]
+    # theta 0: average over the positive activations
+    assert GlobalPool("tap", 0.0)(f).tolist() == [[pytest.approx(8 / 3), 0.0, 3.0]]
+    assert GlobalPool("gap")(f).tolist() == [[2.0, 0.0, 3.0]]
+    assert GlobalPool("gmp")(f).tolist() == [[5.0, 0.0, 3.0]]
+    with pytest.raises(ValueError):
+        GlobalPool("tap", 1.0)
+
+
+def test_gap_cam_mean_plus_bias_equals_the_logit():
+    model = build_model("vgg16-gap", 6, width=0.125).eval()
+    x = torch.randn(3, 3, 112, 112)
+    with torch.no_grad():
+        logits, feats = model(x, return_features=True)
+        classes = torch.arange(6).repeat(3, 1)
+        cams = class_activation_maps(feats, model.classifier.weight, classes)
+    assert cams.shape == (3, 6, 7, 7)
+    assert torch.allclose(cams.mean(dim=(2, 3)) + model.classifier.bias, logits, atol=1e-5)
+
+
+def test_tap_logit_is_the_classifier_on_tap_pooled_features():
+    model = build_model("vgg16-gap", 4, width=0.125, pool="tap", theta_tap=0.1).eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        logits, feats = model(x, return_features=True)
+    pooled = torch.zeros(2, feats.shape[1])
+    for n in range(2):
+        for k in range(feats.shape[1]):
+            values = feats[n, k].flatten()
+            kept = values[values > 0.1 * values.max()]
+            pooled[n, k] = kept.mean() if len(kept) else 0.0
+    assert torch.allclose(logits, model.classifier(pooled), atol=1e-5)
+
+
+def test_nwc_removes_every_negative_contribution():
+    feats = torch.rand(2, 5, 4, 4)
+    weights = torch.tensor([[1.0, -2.0, 0.5, -0.1, 0.0], [-1.0, -1.0, 2.0, 3.0, -4.0]])
+    classes = torch.tensor([[0, 1], [1, 0]])
+    plain = class_activation_maps(feats, weights, classes)
+    clamped = class_activation_maps(feats, weights, classes, nwc=True)
+    expected = torch.einsum("k,khw->hw", weights[1].clamp_min(0), feats[0])
+    assert torch.allclose(clamped[0, 1], expected)
+    assert (clamped >= plain - 1e-6).all() and (clamped >= 0).all()  # features >= 0 after ReLU
+
+
+def test_cam_from_linear_svm_weights():
+    rng = np.random.default_rng(0)
+    feats = torch.rand(20, 8, 3, 3)
+    pooled = feats.mean(dim=(2, 3)).numpy()
+    labels = rng.integers(0, 3, 20)
+    svm = LinearSVC(C=1.0).fit(pooled, labels)
+    cams = class_activation_maps(feats, svm.coef_, torch.as_tensor(labels).view(-1, 1))
+    decision = svm.decision_function(pooled)[np.arange(20), labels]
+    assert np.allclose(cams.mean(dim=(2, 3))[:, 0].numpy() + svm.intercept_[labels], decision, atol=1e-5)
+
+
+def test_scoremap_upsamples_and_normalises():
+    cam = torch.tensor([[0.0, 1.0], [2.0, 4.0]])
+    s = to_scoremap(cam, (8, 8))
+    assert s.shape == (8, 8) and s.dtype == np.float32
+    assert s.min() == 0.0 and s.max() == 1.0
+    assert s[-1, -1] == 1.0 and s[0, 0] == 0.0
+    assert (to_scoremap(torch.ones(3, 3), (5, 5)) == 0).all()
+
+
+def test_backprop_saliency_is_the_abs_gradient_max_over_channels():
+    class Linear(nn.Module):  # logit_k = sum(x * A_k): the gradient is A_k
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Parameter(torch.randn(3, 3, 5, 5))
+
+        def forward(self, x):
+            return torch.einsum("nchw,kchw->nk", x, self.a)
+
+    model = Linear()
+    images = torch.randn(2, 3, 5, 5)
+    sal = backprop_saliency(model, images, torch.tensor([2, 0]))
+    assert torch.allclose(sal[0], model.a[2].abs().amax(0))
+    assert torch.allclose(sal[1], model.a[0].abs().amax(0))
+    assert not images.requires_grad
