@@ -242,3 +242,53 @@ def test_classification_and_localization_errors_by_hand():
     assert errors == {"top1": 100.0, "top5": pytest.approx(100 / 3)}
     loc = gt_known_and_top1_loc([good, bad, good], np.array([True, False, False]), gt)
     assert loc == {"gt_known_loc": pytest.approx(200 / 3), "top1_loc": pytest.approx(100 / 3)}
+
+
+def _window_sums(region, table):
+    """Sum a per-2x2-window table over the windows of a binary region (padded by one pixel)."""
+    m = np.pad(region.astype(np.int64), 1)
+    bits = m[:-1, :-1] | (m[:-1, 1:] << 1) | (m[1:, :-1] << 2) | (m[1:, 1:] << 3)
+    return int(table[bits].sum())
+
+
+def test_window_sums_give_opencvs_contour_area_and_the_holes():
+    """The largest-contour shortcut: per region, twice the outer-border area is the sum of AREA_2X
+    over its windows when it has no holes, and EULER_4X sums to 4 * (1 - holes)."""
+    from camrepro.evaluator import AREA_2X, EULER_4X
+
+    rng = np.random.default_rng(5)
+    checked = 0
+    for _ in range(800):
+        h, w = rng.integers(1, 18, 2)
+        binary = rng.random((h, w)) < rng.uniform(0.2, 0.8)
+        labels, n = ndimage.label(binary, structure=np.ones((3, 3)))
+        contours, hierarchy = cv2.findContours(
+            binary.astype(np.uint8) * 255, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE
+        )[-2:]
+        for i in range(1, n + 1):
+            region = labels == i
+            holes = ndimage.label(ndimage.binary_fill_holes(region) & ~region)[1]
+            assert _window_sums(region, EULER_4X) == 4 * (1 - holes)
+            if holes == 0:
+                first = np.flatnonzero(region.ravel())[0]
+                outer = [c for c, hh in zip(contours, hierarchy[0], strict=True)
+                         if hh[3] < 0 or hierarchy[0][hh[3]][3] >= 0  # an outer border: top level or inside a hole
+                         if c[0, 0, 1] * w + c[0, 0, 0] == first]  # fmt: skip
+                assert 2 * cv2.contourArea(outer[0]) == _window_sums(region, AREA_2X)
+                checked += 1
+    assert checked > 1000
+
+
+@pytest.mark.parametrize("strategy", ["largest", "multi"])
+def test_fast_sweep_on_few_level_maps_full_of_ties(strategy):
+    """Maps with 3-5 distinct values: many equal-area regions, so OpenCV's tie order matters."""
+    rng = np.random.default_rng(6)
+    thresholds = cam_thresholds(0.02)
+    for _ in range(300):
+        h, w = rng.integers(2, 16, 2)
+        m = rng.integers(0, rng.integers(2, 5), (h, w)) / 4.0
+        gt = random_boxes(rng, h, w)
+        np.testing.assert_array_equal(
+            sweep_correct(m, gt, thresholds, (30, 50, 70), strategy),
+            reference_sweep_correct(m, gt, thresholds, (30, 50, 70), strategy),
+        )

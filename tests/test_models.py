@@ -1,6 +1,5 @@
 """Model registry, heads, CAMs and Backprop saliency."""
 
-
 import numpy as np
 import pytest
 import torch

@@ -17,9 +17,12 @@ region's bounding box at every level in O(pixels). Each pass keeps, per IoU cuto
 current boxes reach it, so a level "passes" a cutoff when that count is non-zero — all in one
 compiled kernel (numba, GIL released, so maps are scored on all cores by threads).
 
-For the single-box strategy (largest contour, the original MaxBoxAcc and the CAM paper's box) a
-level with one foreground region needs no contour search: holes can never out-area the region's
-outer border. Levels with several regions fall back to OpenCV, keeping the numbers identical.
+For the single-box strategy (largest contour: the original MaxBoxAcc and the CAM paper's box)
+the kernel also sums, per region, two quantities that are additive over 2x2 pixel windows: the
+area of the region's outer-border polygon (what ``cv2.contourArea`` measures, exact for a region
+without holes) and its Euler number (which says whether it has holes). That decides OpenCV's
+pick at almost every level; where a region with holes leaves the pick uncertain and the
+candidates' boxes disagree, that level alone is handed to OpenCV, so the numbers stay identical.
 """
 
 from __future__ import annotations
@@ -51,7 +54,23 @@ def threshold_levels(u8: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
 # a 3x difference here) and a neighbour already pointing at the current root skips the find.
 _U = numba.uint64
 # Columns of the per-root record (see _region_sweep).
-SIZE, X0, Y0, X1, Y1, EDGE, STATE, STAMP = range(8)
+SIZE, X0, Y0, X1, Y1, EDGE, STATE, STAMP, AREA2, EULER4, START, POS = range(12)
+RECORD = 12
+
+# Per 2x2 window of pixels (bits: 1 top-left, 2 top-right, 4 bottom-left, 8 bottom-right), what it
+# adds to the region its foreground pixels belong to (all of a window's foreground pixels are
+# 8-adjacent, so they are in one region):
+# * AREA_2X: twice the area of the region's outer-border polygon inside the window (the polygon
+#   runs through pixel centres): 3 pixels a half-cell triangle, 4 pixels the whole cell. Summed
+#   over a hole-free region this is exactly 2 * cv2.contourArea of its outer contour.
+# * EULER_4X: 4 x the Euler number (Gray's bit quads, 8-connected foreground): one pixel +1,
+#   three -1, two diagonal -2. A region's Euler number is 1 - (its holes).
+_POPCOUNT = np.array([bin(i).count("1") for i in range(16)])
+AREA_2X = np.where(_POPCOUNT == 4, 2, np.where(_POPCOUNT == 3, 1, 0)).astype(np.int64)
+EULER_4X = np.array(
+    [1 if c == 1 else -1 if c == 3 else -2 if i in (0b1001, 0b0110) else 0 for i, c in enumerate(_POPCOUNT)],
+    dtype=np.int64,
+)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -82,16 +101,64 @@ def _pass_bits(x0, y0, x1, y1, gt, cutoffs):  # noqa: ANN001, ANN202 (numba kern
     return bits
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _region_bits(rec, r, width, height, gt, cutoffs):  # noqa: ANN001, ANN202 (numba kernel)
+    """Pass bits of a foreground region's box (convention 5: one pixel wider, clipped)."""
+    ur = _U(r)
+    return _pass_bits(
+        rec[ur, X0],
+        rec[ur, Y0],
+        min(rec[ur, X1] + 1, width - 1),
+        min(rec[ur, Y1] + 1, height - 1),
+        gt,
+        cutoffs,
+    )
+
+
 @numba.njit(cache=True, nogil=True)
-def _region_sweep(u8, gt, cutoffs, foreground, work, rec, order_work):  # noqa: ANN001, ANN202 (numba kernel)
-    """One union-find pass. Returns (pass (256, K) bool, regions per level, box of a lone region).
+def _largest_region_bits(rec, roots, n_roots, width, height, gt, cutoffs):  # noqa: ANN001, ANN202
+    """Pass bits of the box OpenCV's "largest contour" picks among several regions, or -1.
+
+    OpenCV keeps the first contour of largest contourArea. Holes and nested regions never beat
+    the region around them, so the pick is the region of largest outer-border area, and on a tie
+    the one whose first pixel comes last in raster order (RETR_TREE lists top-level contours in
+    reverse order of discovery). The area is exact for a region without holes; for a region with
+    holes we only know it lies between its hole-free area and (w - 1) * (h - 1). Returns -1 when
+    that uncertainty could change the answer (the caller then asks OpenCV).
+    """
+    best = roots[0]
+    for i in range(1, n_roots):
+        r = roots[i]
+        if rec[_U(r), AREA2] > rec[_U(best), AREA2] or (
+            rec[_U(r), AREA2] == rec[_U(best), AREA2] and rec[_U(r), START] > rec[_U(best), START]
+        ):
+            best = r
+    bits = _region_bits(rec, best, width, height, gt, cutoffs)
+    low, start = rec[_U(best), AREA2], rec[_U(best), START]
+    for i in range(n_roots):
+        r = roots[i]
+        ur = _U(r)
+        if r == best or rec[ur, EULER4] == 4:
+            continue  # hole-free regions are exact and were ranked above
+        high = 2 * (rec[ur, X1] - rec[ur, X0]) * (rec[ur, Y1] - rec[ur, Y0])
+        if (high > low or (high == low and rec[ur, START] > start)) and (
+            _region_bits(rec, r, width, height, gt, cutoffs) != bits
+        ):
+            return -1
+    return bits
+
+
+@numba.njit(cache=True, nogil=True)
+def _region_sweep(u8, gt, cutoffs, foreground, largest, work, rec, order_work):  # noqa: ANN001, ANN202
+    """One union-find pass over the pixels; returns (pass (256, K) bool, largest-box bits (256,)).
 
     foreground=True: levels t = 254..0, regions of ``u8 > t``, 8-connected, box per convention 5.
+    Every region's box counts (multi-contour); with largest=True, the second output holds per
+    level the pass bits of the largest contour's box (-1: undecided, ask OpenCV).
     foreground=False: levels t = 0..254, regions of ``u8 <= t``, 4-connected; only regions off the
     image edge (holes) count, with the box of the hole's border.
-    `work` (padded pixels), `rec` (padded pixels, 8) and `order_work` (4, pixels) are int32 scratch
-    reused across calls:
-    fresh large arrays would cost more in page faults than the whole sweep.
+    `work` (padded pixels), `rec` (padded pixels, RECORD) and `order_work` (5, pixels) are int32
+    scratch reused across calls: fresh large arrays would cost more in page faults than the sweep.
     """
     height, width = u8.shape
     n_cut = cutoffs.shape[0]
@@ -110,6 +177,7 @@ def _region_sweep(u8, gt, cutoffs, foreground, work, rec, order_work):  # noqa: 
     order_x = order_work[1]  # coordinates kept: a division per pixel
     order_y = order_work[2]  # would cost more than the union-find itself
     dirty = order_work[3]
+    roots = order_work[4]
     for y in range(height):
         for x in range(width):
             v = u8[y, x]
@@ -119,22 +187,23 @@ def _region_sweep(u8, gt, cutoffs, foreground, work, rec, order_work):  # noqa: 
             order_y[i] = y
             fill[v] += 1
 
-    # One 32-byte record per pixel, meaningful at roots: size, box x0 y0 x1 y1, touches the image
-    # edge, committed pass bits (-1: not counted), last level queued for re-scoring. Keeping a
-    # region's fields on one cache line matters: pixels of one value are scattered over the map.
+    # One record per pixel, meaningful at roots (columns SIZE ... POS above). Keeping a region's
+    # fields together matters: pixels of one value are scattered over the map.
     parent = work  # -1: pixel not (yet) in the foreground/background
     parent[:n] = -1
     count = np.zeros(n_cut, np.int64)
     n_dirty = 0
+    n_roots = 0
     passes = np.zeros((NUM_LEVELS, n_cut), np.bool_)
-    regions = np.zeros(NUM_LEVELS, np.int64)
-    lone_box = np.full((NUM_LEVELS, 4), -1, np.int64)
-    n_regions = 0
-    first = -1
+    largest_bits = np.full(NUM_LEVELS, -1, np.int64)
     if foreground:
         offsets = np.array([-stride - 1, -stride, -stride + 1, -1, 1, stride - 1, stride, stride + 1])
     else:
         offsets = np.array([-stride, -1, 1, stride])
+    # the four 2x2 windows holding a pixel, by their top-left pixel's offset; and, per window,
+    # the offsets of its 4 pixels in bit order (top-left, top-right, bottom-left, bottom-right)
+    window_at = np.array([-stride - 1, -stride, -1, 0])
+    in_window = np.array([0, 1, stride, stride + 1])
 
     for step in range(NUM_LEVELS - 1):
         # foreground: level t gains the pixels of value t + 1; background: gains value t.
@@ -149,8 +218,6 @@ def _region_sweep(u8, gt, cutoffs, foreground, work, rec, order_work):  # noqa: 
             x = order_x[idx]
             y = order_y[idx]
             on_edge = 1 if x == 0 or y == 0 or x == width - 1 or y == height - 1 else 0
-            if first < 0:
-                first = p
             # Join the regions of the active neighbours; a pixel with none starts a new region.
             # Only roots get a record written, so scattered pixels touch little memory.
             root = -1
@@ -179,7 +246,14 @@ def _region_sweep(u8, gt, cutoffs, foreground, work, rec, order_work):  # noqa: 
                         if rec[uo, STATE] & (1 << k):
                             count[k] -= 1
                     rec[uo, STATE] = -1
-                n_regions -= 1
+                if largest:
+                    rec[ur, AREA2] += rec[uo, AREA2]
+                    rec[ur, EULER4] += rec[uo, EULER4]
+                    rec[ur, START] = min(rec[ur, START], rec[uo, START])
+                    last = roots[n_roots - 1]
+                    roots[rec[uo, POS]] = last
+                    rec[_U(last), POS] = rec[uo, POS]
+                    n_roots -= 1
             if root < 0:
                 root = p
                 up = _U(p)
@@ -191,7 +265,12 @@ def _region_sweep(u8, gt, cutoffs, foreground, work, rec, order_work):  # noqa: 
                 rec[up, EDGE] = on_edge
                 rec[up, STATE] = -1
                 rec[up, STAMP] = -1
-                n_regions += 1
+                rec[up, AREA2] = 0
+                rec[up, EULER4] = 0
+                rec[up, START] = p
+                rec[up, POS] = n_roots
+                roots[n_roots] = p
+                n_roots += 1
             else:
                 ur = _U(root)
                 rec[ur, SIZE] += 1
@@ -200,6 +279,21 @@ def _region_sweep(u8, gt, cutoffs, foreground, work, rec, order_work):  # noqa: 
                 rec[ur, X1] = max(rec[ur, X1], x)
                 rec[ur, Y1] = max(rec[ur, Y1], y)
                 rec[ur, EDGE] |= on_edge
+                rec[ur, START] = min(rec[ur, START], p)
+            if largest:  # the four windows around p gain a pixel
+                area2 = 0
+                euler4 = 0
+                for w in range(4):
+                    corner = p + window_at[w]
+                    before = 0
+                    for b in range(4):
+                        if parent[_U(corner + in_window[b])] >= 0:
+                            before |= 1 << b
+                    after = before | (1 << (3 - w))
+                    area2 += AREA_2X[after] - AREA_2X[before]
+                    euler4 += EULER_4X[after] - EULER_4X[before]
+                rec[_U(root), AREA2] += area2
+                rec[_U(root), EULER4] += euler4
             parent[_U(p)] = root
             if rec[_U(root), STAMP] != t:
                 rec[_U(root), STAMP] = t
@@ -211,14 +305,7 @@ def _region_sweep(u8, gt, cutoffs, foreground, work, rec, order_work):  # noqa: 
             if parent[ur] != r:
                 continue
             if foreground:
-                bits = _pass_bits(
-                    rec[ur, X0],
-                    rec[ur, Y0],
-                    min(rec[ur, X1] + 1, width - 1),
-                    min(rec[ur, Y1] + 1, height - 1),
-                    gt,
-                    cutoffs,
-                )
+                bits = _region_bits(rec, r, width, height, gt, cutoffs)
             elif rec[ur, EDGE] != 0:
                 bits = 0
             else:
@@ -241,14 +328,9 @@ def _region_sweep(u8, gt, cutoffs, foreground, work, rec, order_work):  # noqa: 
         n_dirty = 0
         for k in range(n_cut):
             passes[t, k] = count[k] > 0
-        regions[t] = n_regions
-        if foreground and n_regions == 1:
-            ur = _U(_find(parent, first))
-            lone_box[t, SIZE] = rec[ur, X0]
-            lone_box[t, X0] = rec[ur, Y0]
-            lone_box[t, Y0] = min(rec[ur, X1] + 1, width - 1)
-            lone_box[t, X1] = min(rec[ur, Y1] + 1, height - 1)
-    return passes, regions, lone_box
+        if largest and n_roots > 0:
+            largest_bits[t] = _largest_region_bits(rec, roots, n_roots, width, height, gt, cutoffs)
+    return passes, largest_bits
 
 
 _scratch = threading.local()
@@ -260,8 +342,8 @@ def _workspace(height: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndar
     work = getattr(_scratch, "work", None)
     if work is None or work.shape[0] < padded or _scratch.order.shape[1] < pixels:
         _scratch.work = np.empty(padded, np.int32)
-        _scratch.rec = np.empty((padded, 8), np.int32)
-        _scratch.order = np.empty((4, pixels), np.int32)
+        _scratch.rec = np.empty((padded, RECORD), np.int32)
+        _scratch.order = np.empty((5, pixels), np.int32)
     return _scratch.work, _scratch.rec, _scratch.order
 
 
@@ -288,19 +370,19 @@ def level_passes(
     top = int(u8.max())
     empty_pass = iou_matrix(np.array([EMPTY_BOX]), gt).max() >= cut  # convention 6
     work, rec, order = _workspace(*u8.shape)
-    fg_pass, regions, lone_box = _region_sweep(u8, gt, cut, True, work, rec, order)
-    table = np.empty((NUM_LEVELS, len(cut)), dtype=bool)
-    if strategy == "multi":
-        bg_pass, _, _ = _region_sweep(u8, gt, cut, False, work, rec, order)
-        table[:] = fg_pass | bg_pass
-    elif strategy == "largest":
-        for t in np.unique(levels):
-            if t < top and regions[t] == 1:
-                table[t] = iou_matrix(lone_box[t], gt).max() >= cut
-            elif t < top:  # several regions: OpenCV decides which contour is the largest
-                table[t] = iou_matrix(boxes_at_level(u8, int(t), "largest"), gt).max() >= cut
-    else:
+    largest = strategy == "largest"
+    if strategy not in ("largest", "multi"):
         raise ValueError(f"unknown box strategy {strategy!r}; use 'largest' or 'multi'")
+    fg_pass, largest_bits = _region_sweep(u8, gt, cut, True, largest, work, rec, order)
+    table = np.empty((NUM_LEVELS, len(cut)), dtype=bool)
+    if not largest:
+        bg_pass, _ = _region_sweep(u8, gt, cut, False, False, work, rec, order)
+        table[:] = fg_pass | bg_pass
+    else:
+        table[:] = (largest_bits[:, None] >> np.arange(len(cut))) & 1 == 1
+        for t in np.unique(levels):
+            if t < top and largest_bits[t] < 0:  # undecided: OpenCV picks the largest contour
+                table[t] = iou_matrix(boxes_at_level(u8, int(t), "largest"), gt).max() >= cut
     table[top:] = empty_pass
     return table[np.asarray(levels, dtype=np.int64)]
 
