@@ -292,3 +292,36 @@ def test_fast_sweep_on_few_level_maps_full_of_ties(strategy):
             sweep_correct(m, gt, thresholds, (30, 50, 70), strategy),
             reference_sweep_correct(m, gt, thresholds, (30, 50, 70), strategy),
         )
+
+
+def test_ground_truth_masks_as_score_maps_score_perfectly_on_a_synthetic_dataset(tmp_path):
+    """End to end on a prepared dataset: masks.txt, mask root from dataset.json, PxAP and boxes."""
+    from camrepro.data.metadata import DatasetInfo, read_split
+    from camrepro.data.synthetic import generate
+
+    dataset = tmp_path / "cub"
+    generate("synthetic-cub", 3, dataset, scale=0.1, progress=False)
+    meta = read_split(dataset, "test")
+    info = DatasetInfo.load(dataset)
+    maps = tmp_path / "maps"
+    for image_id in meta.image_ids:
+        mask = cv2.imread(str(dataset / info.mask_root / meta.masks[image_id][0]), cv2.IMREAD_GRAYSCALE)
+        scoremap = cv2.resize((mask > 127).astype(np.float64), (224, 224), interpolation=cv2.INTER_NEAREST)
+        (maps / image_id).parent.mkdir(parents=True, exist_ok=True)
+        np.save(maps / f"{image_id}.npy", scoremap)
+    result = evaluate_scoremaps(maps, dataset / "test", 0.01, multi_contour=False, progress=False)
+    assert result["pxap"] == pytest.approx(100.0)
+    assert result["max_box_acc"]["50"] == 100.0
+    assert result["images"] == len(meta.image_ids)
+
+
+def test_center_baseline_finds_centered_boxes_and_misses_corner_ones():
+    from camrepro.metrics import center_baseline, center_gaussian_scoremap
+
+    m = center_gaussian_scoremap(40, 60)
+    assert m.max() == 1.0 and m.min() == 0.0 and m[20, 30] > 0.99
+    centered = [np.array([[15, 10, 44, 29]])]  # a centered 30x20 box
+    corner = [np.array([[0, 0, 9, 6]])]
+    thresholds = cam_thresholds(0.01)
+    assert center_baseline(centered, thresholds, size=(40, 60))["max_box_acc"]["70"] == 100.0
+    assert center_baseline(corner, thresholds, size=(40, 60))["max_box_acc"]["30"] == 0.0

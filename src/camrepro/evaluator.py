@@ -21,8 +21,8 @@ For the single-box strategy (largest contour: the original MaxBoxAcc and the CAM
 the kernel also sums, per region, two quantities that are additive over 2x2 pixel windows: the
 area of the region's outer-border polygon (what ``cv2.contourArea`` measures, exact for a region
 without holes) and its Euler number (which says whether it has holes). That decides OpenCV's
-pick at almost every level; where a region with holes leaves the pick uncertain and the
-candidates' boxes disagree, that level alone is handed to OpenCV, so the numbers stay identical.
+pick at almost every level; where a region with holes leaves it open, the candidates' exact
+areas are measured by a flood fill of their boxes. No level needs OpenCV.
 """
 
 from __future__ import annotations
@@ -54,8 +54,8 @@ def threshold_levels(u8: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
 # a 3x difference here) and a neighbour already pointing at the current root skips the find.
 _U = numba.uint64
 # Columns of the per-root record (see _region_sweep).
-SIZE, X0, Y0, X1, Y1, EDGE, STATE, STAMP, AREA2, EULER4, START, POS = range(12)
-RECORD = 12
+SIZE, X0, Y0, X1, Y1, EDGE, STATE, STAMP, AREA2, EULER4, START, POS, HOLEY = range(13)
+RECORD = 13
 
 # Per 2x2 window of pixels (bits: 1 top-left, 2 top-right, 4 bottom-left, 8 bottom-right), what it
 # adds to the region its foreground pixels belong to (all of a window's foreground pixels are
@@ -71,6 +71,29 @@ EULER_4X = np.array(
     [1 if c == 1 else -1 if c == 3 else -2 if i in (0b1001, 0b0110) else 0 for i, c in enumerate(_POPCOUNT)],
     dtype=np.int64,
 )
+
+
+def _neighbourhood_deltas() -> tuple[np.ndarray, np.ndarray]:
+    """AREA_2X and EULER_4X gained when a pixel joins, by which of its 8 neighbours are active.
+
+    Neighbour bits follow the kernel's offsets: 0 TL, 1 T, 2 TR, 3 L, 4 R, 5 BL, 6 B, 7 BR. The
+    pixel sits in four windows: as bottom-right of (TL, T, L), bottom-left of (T, TR, R),
+    top-right of (L, BL, B) and top-left of (R, B, BR).
+    """
+    windows = [((0, 1, 3), 8), ((1, 2, 4), 4), ((3, 5, 6), 2), ((4, 6, 7), 1)]
+    slots = {  # window bit of each neighbour (1 tl, 2 tr, 4 bl, 8 br), per window
+        0: {0: 1, 1: 2, 3: 4}, 1: {1: 1, 2: 2, 4: 8}, 2: {3: 1, 5: 4, 6: 8}, 3: {4: 2, 6: 4, 7: 8},
+    }  # fmt: skip
+    area, euler = np.zeros(256, np.int64), np.zeros(256, np.int64)
+    for mask in range(256):
+        for w, (members, own_bit) in enumerate(windows):
+            before = sum(slots[w][j] for j in members if mask >> j & 1)
+            area[mask] += AREA_2X[before | own_bit] - AREA_2X[before]
+            euler[mask] += EULER_4X[before | own_bit] - EULER_4X[before]
+    return area, euler
+
+
+JOIN_AREA_2X, JOIN_EULER_4X = _neighbourhood_deltas()
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -116,25 +139,75 @@ def _region_bits(rec, r, width, height, gt, cutoffs):  # noqa: ANN001, ANN202 (n
 
 
 @numba.njit(cache=True, nogil=True)
-def _largest_region_bits(rec, roots, n_roots, width, height, gt, cutoffs):  # noqa: ANN001, ANN202
-    """Pass bits of the box OpenCV's "largest contour" picks among several regions, or -1.
+def _filled_area2(parent, rec, r, stride, mark, stack, stamp):  # noqa: ANN001, ANN202 (numba kernel)
+    """Twice the exact area inside region r's outer border (its pixels plus its holes).
+
+    Flood the region's box, grown by one pixel, from its rim through pixels not in r
+    (4-connected): what the flood cannot reach is inside the outer border. Then sum AREA_2X over
+    the windows of that filled set. `mark` holds per-pixel stamps (no clearing between calls).
+    """
+    ur = _U(r)
+    x0, y0, x1, y1 = rec[ur, X0] - 1, rec[ur, Y0] - 1, rec[ur, X1] + 1, rec[ur, Y1] + 1
+    top = 0
+    for y in range(y0, y1 + 1):  # seed the rim (never in r: it lies outside the region's box)
+        for x in range(x0, x1 + 1):
+            if y == y0 or y == y1 or x == x0 or x == x1:
+                q = (y + 1) * stride + x + 1
+                mark[_U(q)] = stamp
+                stack[top] = q
+                top += 1
+    while top > 0:
+        top -= 1
+        q = stack[top]
+        for d in (-stride, -1, 1, stride):
+            nq = q + d
+            yy = nq // stride - 1
+            xx = nq - (yy + 1) * stride - 1
+            if xx <= x0 or xx >= x1 or yy <= y0 or yy >= y1 or mark[_U(nq)] == stamp:
+                continue
+            pr = parent[_U(nq)]
+            if pr >= 0 and _find(parent, pr) == r:
+                continue
+            mark[_U(nq)] = stamp
+            stack[top] = nq
+            top += 1
+    area2 = 0
+    for y in range(y0, y1):  # windows by their top-left pixel
+        for x in range(x0, x1):
+            q = (y + 1) * stride + x + 1
+            bits = 0
+            if mark[_U(q)] != stamp:
+                bits |= 1
+            if mark[_U(q + 1)] != stamp:
+                bits |= 2
+            if mark[_U(q + stride)] != stamp:
+                bits |= 4
+            if mark[_U(q + stride + 1)] != stamp:
+                bits |= 8
+            area2 += AREA_2X[bits]
+    return area2
+
+
+@numba.njit(cache=True, nogil=True)
+def _largest_region_bits(
+    parent, rec, roots, n_roots, best, n_holey, width, height, gt, cutoffs, mark, stack, stamp
+):  # noqa: ANN001, ANN202, E501
+    """Pass bits of the box of the contour OpenCV's "largest contour" picks.
 
     OpenCV keeps the first contour of largest contourArea. Holes and nested regions never beat
     the region around them, so the pick is the region of largest outer-border area, and on a tie
     the one whose first pixel comes last in raster order (RETR_TREE lists top-level contours in
-    reverse order of discovery). The area is exact for a region without holes; for a region with
-    holes we only know it lies between its hole-free area and (w - 1) * (h - 1). Returns -1 when
-    that uncertainty could change the answer (the caller then asks OpenCV).
+    reverse order of discovery). The window sums give the area exactly for a region without
+    holes; a region with holes has at least that and at most (w - 1) * (h - 1), and where those
+    bounds leave the pick open its exact area is measured by `_filled_area2`.
+    `best` is the region ranking first by (window-sum area, first pixel); `n_holey` how many
+    regions have holes. Returns (bits, next stamp).
     """
-    best = roots[0]
-    for i in range(1, n_roots):
-        r = roots[i]
-        if rec[_U(r), AREA2] > rec[_U(best), AREA2] or (
-            rec[_U(r), AREA2] == rec[_U(best), AREA2] and rec[_U(r), START] > rec[_U(best), START]
-        ):
-            best = r
     bits = _region_bits(rec, best, width, height, gt, cutoffs)
+    if n_holey == 0 or (n_holey == 1 and rec[_U(best), HOLEY] == 1):
+        return bits, stamp  # every other region's area is exact and ranked below best
     low, start = rec[_U(best), AREA2], rec[_U(best), START]
+    open_pick = False
     for i in range(n_roots):
         r = roots[i]
         ur = _U(r)
@@ -144,8 +217,29 @@ def _largest_region_bits(rec, roots, n_roots, width, height, gt, cutoffs):  # no
         if (high > low or (high == low and rec[ur, START] > start)) and (
             _region_bits(rec, r, width, height, gt, cutoffs) != bits
         ):
-            return -1
-    return bits
+            open_pick = True  # it might win, and its box would score differently
+            break
+    if not open_pick:
+        return bits, stamp
+    # Measure the leader first (its exact area can only raise the bar), then every region whose
+    # bound still reaches it, and rank again.
+    best_area = low
+    if rec[_U(best), HOLEY] == 1:
+        best_area = _filled_area2(parent, rec, best, width + 2, mark, stack, stamp)
+        stamp += 1
+    for i in range(n_roots):
+        r = roots[i]
+        ur = _U(r)
+        if r == best or rec[ur, HOLEY] == 0:
+            continue  # hole-free regions rank below the leader already
+        high = 2 * (rec[ur, X1] - rec[ur, X0]) * (rec[ur, Y1] - rec[ur, Y0])
+        if high < best_area or (high == best_area and rec[ur, START] < rec[_U(best), START]):
+            continue
+        area = _filled_area2(parent, rec, r, width + 2, mark, stack, stamp)
+        stamp += 1
+        if area > best_area or (area == best_area and rec[ur, START] > rec[_U(best), START]):
+            best, best_area = r, area
+    return _region_bits(rec, best, width, height, gt, cutoffs), stamp
 
 
 @numba.njit(cache=True, nogil=True)
@@ -154,10 +248,10 @@ def _region_sweep(u8, gt, cutoffs, foreground, largest, work, rec, order_work): 
 
     foreground=True: levels t = 254..0, regions of ``u8 > t``, 8-connected, box per convention 5.
     Every region's box counts (multi-contour); with largest=True, the second output holds per
-    level the pass bits of the largest contour's box (-1: undecided, ask OpenCV).
+    level the pass bits of the largest contour's box (-1 where the foreground is empty).
     foreground=False: levels t = 0..254, regions of ``u8 <= t``, 4-connected; only regions off the
     image edge (holes) count, with the box of the hole's border.
-    `work` (padded pixels), `rec` (padded pixels, RECORD) and `order_work` (5, pixels) are int32
+    `work` (3, padded pixels), `rec` (padded pixels, RECORD) and `order_work` (5, pixels) are int32
     scratch reused across calls: fresh large arrays would cost more in page faults than the sweep.
     """
     height, width = u8.shape
@@ -189,21 +283,26 @@ def _region_sweep(u8, gt, cutoffs, foreground, largest, work, rec, order_work): 
 
     # One record per pixel, meaningful at roots (columns SIZE ... POS above). Keeping a region's
     # fields together matters: pixels of one value are scattered over the map.
-    parent = work  # -1: pixel not (yet) in the foreground/background
+    parent = work[0]  # -1: pixel not (yet) in the foreground/background
     parent[:n] = -1
+    mark = work[1]  # flood-fill stamps (largest strategy)
+    stack = work[2]
+    stamp = 0
+    if largest:
+        mark[:n] = -1
     count = np.zeros(n_cut, np.int64)
     n_dirty = 0
     n_roots = 0
+    best = -1  # largest strategy: the region ranking first by (AREA2, START), and its key
+    best_area = -1
+    best_start = -1
+    n_holey = 0  # regions with holes
     passes = np.zeros((NUM_LEVELS, n_cut), np.bool_)
     largest_bits = np.full(NUM_LEVELS, -1, np.int64)
     if foreground:
         offsets = np.array([-stride - 1, -stride, -stride + 1, -1, 1, stride - 1, stride, stride + 1])
     else:
         offsets = np.array([-stride, -1, 1, stride])
-    # the four 2x2 windows holding a pixel, by their top-left pixel's offset; and, per window,
-    # the offsets of its 4 pixels in bit order (top-left, top-right, bottom-left, bottom-right)
-    window_at = np.array([-stride - 1, -stride, -1, 0])
-    in_window = np.array([0, 1, stride, stride + 1])
 
     for step in range(NUM_LEVELS - 1):
         # foreground: level t gains the pixels of value t + 1; background: gains value t.
@@ -221,9 +320,13 @@ def _region_sweep(u8, gt, cutoffs, foreground, largest, work, rec, order_work): 
             # Join the regions of the active neighbours; a pixel with none starts a new region.
             # Only roots get a record written, so scattered pixels touch little memory.
             root = -1
+            active = 0  # which neighbours are in the foreground/background already
             for j in range(offsets.shape[0]):
                 r = parent[_U(p + offsets[j])]
-                if r < 0 or r == root:
+                if r < 0:
+                    continue
+                active |= 1 << j
+                if r == root:
                     continue
                 other = _find(parent, r)
                 if other == root:
@@ -254,6 +357,7 @@ def _region_sweep(u8, gt, cutoffs, foreground, largest, work, rec, order_work): 
                     roots[rec[uo, POS]] = last
                     rec[_U(last), POS] = rec[uo, POS]
                     n_roots -= 1
+                    n_holey -= rec[uo, HOLEY]
             if root < 0:
                 root = p
                 up = _U(p)
@@ -269,6 +373,7 @@ def _region_sweep(u8, gt, cutoffs, foreground, largest, work, rec, order_work): 
                 rec[up, EULER4] = 0
                 rec[up, START] = p
                 rec[up, POS] = n_roots
+                rec[up, HOLEY] = 0
                 roots[n_roots] = p
                 n_roots += 1
             else:
@@ -281,19 +386,8 @@ def _region_sweep(u8, gt, cutoffs, foreground, largest, work, rec, order_work): 
                 rec[ur, EDGE] |= on_edge
                 rec[ur, START] = min(rec[ur, START], p)
             if largest:  # the four windows around p gain a pixel
-                area2 = 0
-                euler4 = 0
-                for w in range(4):
-                    corner = p + window_at[w]
-                    before = 0
-                    for b in range(4):
-                        if parent[_U(corner + in_window[b])] >= 0:
-                            before |= 1 << b
-                    after = before | (1 << (3 - w))
-                    area2 += AREA_2X[after] - AREA_2X[before]
-                    euler4 += EULER_4X[after] - EULER_4X[before]
-                rec[_U(root), AREA2] += area2
-                rec[_U(root), EULER4] += euler4
+                rec[_U(root), AREA2] += JOIN_AREA_2X[active]
+                rec[_U(root), EULER4] += JOIN_EULER_4X[active]
             parent[_U(p)] = root
             if rec[_U(root), STAMP] != t:
                 rec[_U(root), STAMP] = t
@@ -325,11 +419,34 @@ def _region_sweep(u8, gt, cutoffs, foreground, largest, work, rec, order_work): 
                 if bits & (1 << k):
                     count[k] += 1
             rec[ur, STATE] = bits
-        n_dirty = 0
         for k in range(n_cut):
             passes[t, k] = count[k] > 0
         if largest and n_roots > 0:
-            largest_bits[t] = _largest_region_bits(rec, roots, n_roots, width, height, gt, cutoffs)
+            # Areas only grow, so the leader can only change to a region that changed at this
+            # level, unless the leader itself was absorbed or its key fell: then rank them all.
+            full = best < 0 or parent[_U(best)] != best
+            if not full:
+                ub = _U(best)
+                full = rec[ub, AREA2] == best_area and rec[ub, START] < best_start
+            candidates = roots if full else dirty
+            n_candidates = n_roots if full else n_dirty
+            for i in range(n_candidates):
+                r = candidates[i]
+                ur = _U(r)
+                if parent[ur] != r:
+                    continue
+                holey = 1 if rec[ur, EULER4] != 4 else 0
+                n_holey += holey - rec[ur, HOLEY]
+                rec[ur, HOLEY] = holey
+                if best < 0 or parent[_U(best)] != best or rec[ur, AREA2] > rec[_U(best), AREA2] or (
+                    rec[ur, AREA2] == rec[_U(best), AREA2] and rec[ur, START] > rec[_U(best), START]
+                ):
+                    best = r
+            best_area, best_start = rec[_U(best), AREA2], rec[_U(best), START]
+            largest_bits[t], stamp = _largest_region_bits(
+                parent, rec, roots, n_roots, best, n_holey, width, height, gt, cutoffs, mark, stack, stamp
+            )
+        n_dirty = 0
     return passes, largest_bits
 
 
@@ -340,8 +457,8 @@ def _workspace(height: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndar
     """Per-thread scratch arrays for `_region_sweep`, grown on demand and then reused."""
     padded, pixels = (height + 2) * (width + 2), height * width
     work = getattr(_scratch, "work", None)
-    if work is None or work.shape[0] < padded or _scratch.order.shape[1] < pixels:
-        _scratch.work = np.empty(padded, np.int32)
+    if work is None or work.shape[1] < padded or _scratch.order.shape[1] < pixels:
+        _scratch.work = np.empty((3, padded), np.int32)
         _scratch.rec = np.empty((padded, RECORD), np.int32)
         _scratch.order = np.empty((5, pixels), np.int32)
     return _scratch.work, _scratch.rec, _scratch.order
@@ -380,9 +497,6 @@ def level_passes(
         table[:] = fg_pass | bg_pass
     else:
         table[:] = (largest_bits[:, None] >> np.arange(len(cut))) & 1 == 1
-        for t in np.unique(levels):
-            if t < top and largest_bits[t] < 0:  # undecided: OpenCV picks the largest contour
-                table[t] = iou_matrix(boxes_at_level(u8, int(t), "largest"), gt).max() >= cut
     table[top:] = empty_pass
     return table[np.asarray(levels, dtype=np.int64)]
 

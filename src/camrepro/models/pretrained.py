@@ -21,8 +21,9 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.exists():
         raise CamreproError(
-            f"{path} not found: pretrained weights are missing. Run the weights rule "
-            "(`camrepro weights ...`) or point `pretrained` at a torchvision state_dict file."
+            f"{path} not found: pretrained weights are missing. Save torchvision's ImageNet weights "
+            "for this architecture there (e.g. `torch.save(torchvision.models.vgg16(weights='DEFAULT')"
+            ".state_dict(), PATH)` on a machine with internet), or build without `pretrained`."
         )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
