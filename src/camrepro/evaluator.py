@@ -151,7 +151,7 @@ def _filled_area2(parent, rec, r, stride, mark, stack, stamp):  # noqa: ANN001, 
     top = 0
     for y in range(y0, y1 + 1):  # seed the rim (never in r: it lies outside the region's box)
         for x in range(x0, x1 + 1):
-            if y == y0 or y == y1 or x == x0 or x == x1:
+            if y == y0 or y == y1 or x == x0 or x == x1:  # noqa: SIM109 (plain compares in numba)
                 q = (y + 1) * stride + x + 1
                 mark[_U(q)] = stamp
                 stack[top] = q
