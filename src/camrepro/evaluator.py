@@ -438,8 +438,11 @@ def _region_sweep(u8, gt, cutoffs, foreground, largest, work, rec, order_work): 
                 holey = 1 if rec[ur, EULER4] != 4 else 0
                 n_holey += holey - rec[ur, HOLEY]
                 rec[ur, HOLEY] = holey
-                if best < 0 or parent[_U(best)] != best or rec[ur, AREA2] > rec[_U(best), AREA2] or (
-                    rec[ur, AREA2] == rec[_U(best), AREA2] and rec[ur, START] > rec[_U(best), START]
+                if (
+                    best < 0
+                    or parent[_U(best)] != best
+                    or rec[ur, AREA2] > rec[_U(best), AREA2]
+                    or (rec[ur, AREA2] == rec[_U(best), AREA2] and rec[ur, START] > rec[_U(best), START])
                 ):
                     best = r
             best_area, best_start = rec[_U(best), AREA2], rec[_U(best), START]
