@@ -46,7 +46,7 @@ def per_map_seconds(fn, maps, thresholds, strategy) -> tuple[float, list[np.ndar
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--maps", type=int, default=20)
-    parser.add_argument("--reference-maps", type=int, default=5, help="noisy maps are slow for the loop")
+    parser.add_argument("--reference-maps", type=int, default=10, help="noisy maps are slow for the loop")
     parser.add_argument("--interval", type=float, default=0.001)
     args = parser.parse_args()
     thresholds = cam_thresholds(args.interval)

@@ -55,7 +55,8 @@ def threshold_levels(u8: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
 _U = numba.uint64
 # Columns of the per-root record (see _region_sweep).
 SIZE, X0, Y0, X1, Y1, EDGE, STATE, STAMP, AREA2, EULER4, START, POS, HOLEY = range(13)
-RECORD = 13
+FILLED2, FILLED_SIZE, FILLED_OK = range(13, 16)  # last exact outer area measured (see _area_bounds)
+RECORD = 16
 
 # Per 2x2 window of pixels (bits: 1 top-left, 2 top-right, 4 bottom-left, 8 bottom-right), what it
 # adds to the region its foreground pixels belong to (all of a window's foreground pixels are
@@ -188,6 +189,39 @@ def _filled_area2(parent, rec, r, stride, mark, stack, stamp):  # noqa: ANN001, 
     return area2
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _area_bounds(rec, r):  # noqa: ANN001, ANN202 (numba kernel)
+    """(low, high) bounds of twice a region's outer-border area; equal for a hole-free region.
+
+    With holes the area is at least the window sum and the last exact measure (the filled set
+    only grows), and at most (w - 1) * (h - 1). While no merge and no new hole happened since the
+    last measure, each pixel added since raises the area by at most 4 (in halves): one window
+    step of at most a half-cell for each of its four windows.
+    """
+    ur = _U(r)
+    if rec[ur, HOLEY] == 0:
+        return rec[ur, AREA2], rec[ur, AREA2]
+    low = max(rec[ur, AREA2], rec[ur, FILLED2])
+    high = 2 * (rec[ur, X1] - rec[ur, X0]) * (rec[ur, Y1] - rec[ur, Y0])
+    if rec[ur, FILLED_OK] == 1:
+        high = min(high, rec[ur, FILLED2] + 4 * (rec[ur, SIZE] - rec[ur, FILLED_SIZE]))
+    return low, high
+
+
+@numba.njit(cache=True, nogil=True)
+def _exact_area2(parent, rec, r, stride, mark, stack, stamp):  # noqa: ANN001, ANN202 (numba kernel)
+    """Twice the exact outer-border area of region r (measured, or known); returns (area, stamp)."""
+    ur = _U(r)
+    low, high = _area_bounds(rec, r)
+    if low == high:
+        return low, stamp
+    area = _filled_area2(parent, rec, r, stride, mark, stack, stamp)
+    rec[ur, FILLED2] = area
+    rec[ur, FILLED_SIZE] = rec[ur, SIZE]
+    rec[ur, FILLED_OK] = 1
+    return area, stamp + 1
+
+
 @numba.njit(cache=True, nogil=True)
 def _largest_region_bits(
     parent, rec, roots, n_roots, best, n_holey, width, height, gt, cutoffs, mark, stack, stamp
@@ -197,24 +231,24 @@ def _largest_region_bits(
     OpenCV keeps the first contour of largest contourArea. Holes and nested regions never beat
     the region around them, so the pick is the region of largest outer-border area, and on a tie
     the one whose first pixel comes last in raster order (RETR_TREE lists top-level contours in
-    reverse order of discovery). The window sums give the area exactly for a region without
-    holes; a region with holes has at least that and at most (w - 1) * (h - 1), and where those
-    bounds leave the pick open its exact area is measured by `_filled_area2`.
-    `best` is the region ranking first by (window-sum area, first pixel); `n_holey` how many
-    regions have holes. Returns (bits, next stamp).
+    reverse order of discovery). Window sums give the area of a hole-free region exactly; for a
+    region with holes `_area_bounds` brackets it, and where the brackets leave the pick open (and
+    the boxes in question score differently) the exact areas are measured by `_filled_area2`.
+    `best` ranks first by (window-sum area, first pixel); `n_holey` counts regions with holes.
+    Returns (bits, next stamp).
     """
     bits = _region_bits(rec, best, width, height, gt, cutoffs)
     if n_holey == 0 or (n_holey == 1 and rec[_U(best), HOLEY] == 1):
-        return bits, stamp  # every other region's area is exact and ranked below best
-    low, start = rec[_U(best), AREA2], rec[_U(best), START]
+        return bits, stamp  # every other region's area is exact and ranks below best
+    low, _ = _area_bounds(rec, best)
+    start = rec[_U(best), START]
     open_pick = False
     for i in range(n_roots):
         r = roots[i]
-        ur = _U(r)
-        if r == best or rec[ur, EULER4] == 4:
-            continue  # hole-free regions are exact and were ranked above
-        high = 2 * (rec[ur, X1] - rec[ur, X0]) * (rec[ur, Y1] - rec[ur, Y0])
-        if (high > low or (high == low and rec[ur, START] > start)) and (
+        if r == best or rec[_U(r), HOLEY] == 0:
+            continue  # hole-free regions are exact and ranked below best
+        _, high = _area_bounds(rec, r)
+        if (high > low or (high == low and rec[_U(r), START] > start)) and (
             _region_bits(rec, r, width, height, gt, cutoffs) != bits
         ):
             open_pick = True  # it might win, and its box would score differently
@@ -223,20 +257,16 @@ def _largest_region_bits(
         return bits, stamp
     # Measure the leader first (its exact area can only raise the bar), then every region whose
     # bound still reaches it, and rank again.
-    best_area = low
-    if rec[_U(best), HOLEY] == 1:
-        best_area = _filled_area2(parent, rec, best, width + 2, mark, stack, stamp)
-        stamp += 1
+    best_area, stamp = _exact_area2(parent, rec, best, width + 2, mark, stack, stamp)
     for i in range(n_roots):
         r = roots[i]
         ur = _U(r)
         if r == best or rec[ur, HOLEY] == 0:
-            continue  # hole-free regions rank below the leader already
-        high = 2 * (rec[ur, X1] - rec[ur, X0]) * (rec[ur, Y1] - rec[ur, Y0])
+            continue
+        _, high = _area_bounds(rec, r)
         if high < best_area or (high == best_area and rec[ur, START] < rec[_U(best), START]):
             continue
-        area = _filled_area2(parent, rec, r, width + 2, mark, stack, stamp)
-        stamp += 1
+        area, stamp = _exact_area2(parent, rec, r, width + 2, mark, stack, stamp)
         if area > best_area or (area == best_area and rec[ur, START] > rec[_U(best), START]):
             best, best_area = r, area
     return _region_bits(rec, best, width, height, gt, cutoffs), stamp
@@ -350,6 +380,8 @@ def _region_sweep(u8, gt, cutoffs, foreground, largest, work, rec, order_work): 
                             count[k] -= 1
                     rec[uo, STATE] = -1
                 if largest:
+                    rec[ur, FILLED2] = max(rec[ur, FILLED2], rec[uo, FILLED2])
+                    rec[ur, FILLED_OK] = 0
                     rec[ur, AREA2] += rec[uo, AREA2]
                     rec[ur, EULER4] += rec[uo, EULER4]
                     rec[ur, START] = min(rec[ur, START], rec[uo, START])
@@ -374,6 +406,8 @@ def _region_sweep(u8, gt, cutoffs, foreground, largest, work, rec, order_work): 
                 rec[up, START] = p
                 rec[up, POS] = n_roots
                 rec[up, HOLEY] = 0
+                rec[up, FILLED2] = 0
+                rec[up, FILLED_OK] = 0
                 roots[n_roots] = p
                 n_roots += 1
             else:
@@ -388,6 +422,8 @@ def _region_sweep(u8, gt, cutoffs, foreground, largest, work, rec, order_work): 
             if largest:  # the four windows around p gain a pixel
                 rec[_U(root), AREA2] += JOIN_AREA_2X[active]
                 rec[_U(root), EULER4] += JOIN_EULER_4X[active]
+                if JOIN_EULER_4X[active] < 0:  # a new hole may enclose area: bound no longer holds
+                    rec[_U(root), FILLED_OK] = 0
             parent[_U(p)] = root
             if rec[_U(root), STAMP] != t:
                 rec[_U(root), STAMP] = t
