@@ -93,6 +93,90 @@ def _cmd_evaluate_scoremaps(args: argparse.Namespace) -> None:
     print(f"MaxBoxAcc ({summary}); mean {result['max_box_acc_mean']:.2f}; wrote {args.out}")
 
 
+def _train_config(args: argparse.Namespace):  # noqa: ANN202
+    import yaml
+
+    from camrepro.train import TrainConfig
+
+    doc: dict = {}
+    if args.config:
+        if not args.config.exists():
+            raise CamreproError(f"{args.config} not found: pass a training config YAML file.")
+        doc = yaml.safe_load(args.config.read_text()) or {}
+        if not isinstance(doc, dict):
+            raise CamreproError(f"{args.config}: expected a mapping of training options.")
+    for item in args.set or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise CamreproError(f"--set {item!r}: expected KEY=VALUE")
+        doc[key] = yaml.safe_load(value)
+    return TrainConfig.from_dict(doc)
+
+
+def _claim_gpus(device: str, count: int) -> None:
+    """One GPU per job (camrepro.gpus): claim before anything touches CUDA."""
+    from camrepro import gpus
+
+    if device != "cpu" and gpus.device_count() > 0:
+        claimed = gpus.claim_devices(count)
+        if claimed:
+            logging.getLogger("camrepro").info("claimed GPU(s) %s", claimed)
+
+
+def _cmd_train(args: argparse.Namespace) -> None:
+    from camrepro.train import train
+
+    cfg = _train_config(args)
+    _claim_gpus(cfg.device, args.gpus_per_job)
+    path = train(cfg, args.out, progress=not args.quiet, threads=args.threads)
+    print(f"wrote {path}")
+
+
+def _cmd_weights(args: argparse.Namespace) -> None:
+    from camrepro.weights import fetch_torchvision_weights
+
+    path = fetch_torchvision_weights(
+        args.arch, args.out, args.downloads, url=args.url, progress=not args.quiet
+    )
+    print(f"wrote {path}")
+
+
+def _cmd_pretrain(args: argparse.Namespace) -> None:
+    from camrepro.weights import pretrain
+
+    _claim_gpus("auto", 1)
+    path = pretrain(
+        args.arch, args.dataset, args.out, width=args.width, epochs=args.epochs,
+        batch_size=args.batch_size, lr=args.lr, crop=args.crop, resize=args.resize, seed=args.seed,
+        progress=not args.quiet, threads=args.threads,
+    )  # fmt: skip
+    print(f"wrote {path}")
+
+
+def _cmd_extract(args: argparse.Namespace) -> None:
+    from camrepro.extract import extract
+
+    _claim_gpus(args.device, 1)
+    out = extract(
+        args.model, args.dataset, args.split, args.out, size=args.size, batch_size=args.batch_size,
+        nwc=args.nwc, saliency=args.saliency, device=args.device, progress=not args.quiet,
+    )  # fmt: skip
+    print(f"wrote {out}")
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> None:
+    from camrepro.evaluate import evaluate
+    from camrepro.fsutil import atomic_write_text
+
+    result = evaluate(
+        args.extracted, args.dataset, theta=args.theta, standard=args.standard, percentile=args.percentile,
+        strategy=args.strategy, source=args.source, heuristic=args.heuristic, iou_thresholds=tuple(args.iou),
+        cam_curve_interval=args.cam_curve_interval,
+    )  # fmt: skip
+    atomic_write_text(args.out, json.dumps(result, indent=1) + "\n")
+    print(f"wrote {args.out}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="camrepro",
@@ -159,6 +243,69 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, help="JSON results (written atomically)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_evaluate_scoremaps)
+
+    p = sub.add_parser(
+        "train", help="fine-tune a registry model on a prepared dataset (resumes after a crash)"
+    )
+    p.add_argument(
+        "--config", type=Path, help="YAML mapping of training options (camrepro.train.TrainConfig)"
+    )
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one option (repeatable)")
+    p.add_argument("--out", required=True, type=Path, help="run folder: checkpoint.pt, log.jsonl, model.pt")
+    p.add_argument("--threads", type=int, help="CPU threads for this job (Snakemake's {threads})")
+    p.add_argument("--gpus-per-job", type=int, default=1, help="GPUs to claim when CUDA is used")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("weights", help="download torchvision's ImageNet weights into data/weights/<arch>.pth")
+    p.add_argument("arch", help="vgg16, alexnet, googlenet or resnet50")
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--downloads", type=Path, default=Path("data/downloads"))
+    p.add_argument("--url", help="override torchvision's URL (mirrors, tests)")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=_cmd_weights)
+
+    p = sub.add_parser("pretrain", help="pretrain an original architecture on a dataset (ImageNet stand-in)")
+    p.add_argument("arch", help="vgg16, alexnet, googlenet, resnet50 or mobilenet-v1")
+    p.add_argument("--dataset", required=True, type=Path)
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--width", type=float, default=1.0)
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--crop", type=int, default=224)
+    p.add_argument("--resize", type=int, default=256)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int)
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=_cmd_pretrain)
+
+    p = sub.add_parser("extract", help="one forward pass: top-5, CAMs, feature vectors (sharded)")
+    p.add_argument("--model", required=True, type=Path, help="model.pt of a training run")
+    p.add_argument("--dataset", required=True, type=Path)
+    p.add_argument("--split", default="test")
+    p.add_argument("--out", required=True, type=Path, help="output folder (replaced atomically)")
+    p.add_argument("--size", type=int, default=224)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--nwc", action="store_true", help="negative weight clamping in the CAMs")
+    p.add_argument("--saliency", action="store_true", help="also Backprop saliency maps")
+    p.add_argument("--device", default="auto")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=_cmd_extract)
+
+    p = sub.add_parser("evaluate", help="metrics JSON of one experiment from its extraction")
+    p.add_argument("--extracted", required=True, type=Path)
+    p.add_argument("--dataset", required=True, type=Path)
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--theta", type=float, default=0.2)
+    p.add_argument("--standard", choices=["max", "percentile"], default="max")
+    p.add_argument("--percentile", type=float, default=90.0)
+    p.add_argument("--strategy", choices=["largest", "multi"], default="largest")
+    p.add_argument("--source", choices=["cam", "saliency"], default="cam")
+    p.add_argument("--heuristic", action="store_true", help="the CAM paper's tight/loose boxes (top-5 loc)")
+    p.add_argument("--iou", type=int, nargs="+", default=[30, 50, 70])
+    p.add_argument("--cam-curve-interval", type=float, default=0.01)
+    p.set_defaults(func=_cmd_evaluate)
     return parser
 
 

@@ -146,17 +146,23 @@ def build_model(
     width: float = 1.0,
     pool: str | None = None,
     theta_tap: float = 0.0,
+    transform_input: bool | None = None,
 ) -> nn.Module:
     """Build a registered network; optionally load ImageNet weights into its backbone.
 
-    `pretrained` is a torchvision state_dict file of the backbone's torchvision architecture (or,
-    for mobilenet-v1, of the backbone itself). The classifier always starts from scratch.
+    `pretrained` is a weights file (`camrepro.models.pretrained`): torchvision's state_dict for the
+    backbone's architecture, or one camrepro wrote. The classifier always starts from scratch.
+    `transform_input` (GoogLeNet family): apply torchvision's input re-normalisation; by default
+    on exactly when the weights file says its weights expect it (torchvision's GoogLeNet weights do).
     """
+    from camrepro.models.pretrained import load_state_into, read_weights
+
     if name not in MODELS:
         raise CamreproError(f"unknown model {name!r}; known: {', '.join(MODELS)}")
     if width <= 0:
         raise CamreproError(f"width multiplier must be positive, got {width}")
     spec = MODELS[name]
+    state, expects_transform = read_weights(pretrained) if pretrained is not None else (None, False)
     kwargs: dict = {}
     if pool is not None and spec.default_pool != "none":
         if pool not in POOLS:
@@ -164,13 +170,11 @@ def build_model(
         kwargs["pool"] = pool
     if spec.default_pool != "none":
         kwargs["theta_tap"] = theta_tap
-    if pretrained is not None and name.startswith("googlenet"):
-        kwargs["transform_input"] = True  # torchvision's GoogLeNet weights expect it
+    if name.startswith("googlenet"):
+        kwargs["transform_input"] = expects_transform if transform_input is None else transform_input
     model = spec.build(num_classes, width, **kwargs)
-    if pretrained is not None:
-        from camrepro.models.pretrained import load_pretrained
-
-        load_pretrained(model, pretrained)
+    if state is not None:
+        load_state_into(model, state, str(pretrained))
     return model
 
 

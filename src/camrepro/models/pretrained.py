@@ -17,20 +17,41 @@ from torch import nn
 from camrepro.errors import CamreproError
 
 
+def read_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], bool]:
+    """(state_dict, whether the weights expect torchvision's GoogLeNet input transform).
+
+    camrepro's weights files are {"state_dict": ..., "transform_input": bool}; a bare state_dict
+    is taken as torchvision's (GoogLeNet keys then mean the transform is expected).
+    """
+    path = Path(path)
+    raw = _load(path)
+    state = _unwrap(path, raw)
+    if isinstance(raw, dict) and "transform_input" in raw:
+        return state, bool(raw["transform_input"])
+    return state, any(k.startswith("inception") for k in state)
+
+
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     path = Path(path)
+    return _unwrap(path, _load(path))
+
+
+def _load(path: Path) -> object:
     if not path.exists():
         raise CamreproError(
-            f"{path} not found: pretrained weights are missing. Save torchvision's ImageNet weights "
-            "for this architecture there (e.g. `torch.save(torchvision.models.vgg16(weights='DEFAULT')"
-            ".state_dict(), PATH)` on a machine with internet), or build without `pretrained`."
+            f"{path} not found: pretrained weights are missing. Run `camrepro weights ARCH --out {path}` "
+            "(torchvision's ImageNet weights) or `camrepro pretrain` (the embedded benchmark), or build "
+            "without `pretrained`."
         )
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 (torch raises many types for a bad file)
         raise CamreproError(
             f"{path} is not a readable PyTorch state_dict ({exc}); download it again."
         ) from exc
+
+
+def _unwrap(path: Path, state: object) -> dict[str, torch.Tensor]:
     for key in ("state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
@@ -72,3 +93,11 @@ def load_state_into(model: nn.Module, state: dict[str, torch.Tensor], source: st
 
 def load_pretrained(model: nn.Module, path: str | os.PathLike) -> int:
     return load_state_into(model, read_state_dict(path), str(path))
+
+
+def save_weights(path: str | os.PathLike, state: dict[str, torch.Tensor], transform_input: bool) -> None:
+    """Write a weights artifact (atomically) in the format `read_weights` reads."""
+    from camrepro.fsutil import atomic_path
+
+    with atomic_path(path) as tmp:
+        torch.save({"state_dict": state, "transform_input": transform_input}, tmp)

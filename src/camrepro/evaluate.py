@@ -1,0 +1,108 @@
+"""Metrics of one experiment from its extraction folder (`camrepro.extract`).
+
+Score maps are the stored CAMs (or Backprop saliency maps) upsampled bicubically to the
+extraction size and min-max normalised; GT boxes are rescaled from the original image size to
+that size (`camrepro.boxes.resize_box`). Reported, all in percent:
+
+* classification top-1/top-5 error;
+* ILSVRC localization top-1/top-5 error, one box per top-5 class at the configured threshold
+  standard and theta (and, with `heuristic`, the CAM paper's tight/loose boxes instead);
+* GT-known Loc and Top-1 Loc (box of the GT class's map);
+* MaxBoxAcc (largest contour) and MaxBoxAccV2 (every contour) over the CAM-threshold sweep;
+* PxAP where the split has masks.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from camrepro.boxes import heuristic_boxes, resize_box, scoremap_boxes
+from camrepro.cam import to_scoremap
+from camrepro.data.metadata import DatasetInfo, read_split
+from camrepro.errors import DataError
+from camrepro.evaluator import cam_thresholds
+from camrepro.extract import load_extracted
+from camrepro.metrics import (
+    BoxAccuracySweep,
+    PxAP,
+    box_correct,
+    classification_errors,
+    gt_known_and_top1_loc,
+    localization_errors,
+)
+from camrepro.scoremaps import load_mask
+
+
+def evaluate(
+    extract_dir: str | os.PathLike,
+    dataset: str | os.PathLike,
+    theta: float = 0.2,
+    standard: str = "max",
+    percentile: float = 90.0,
+    strategy: str = "largest",
+    source: str = "cam",
+    heuristic: bool = False,
+    iou_thresholds: tuple[int, ...] = (30, 50, 70),
+    cam_curve_interval: float = 0.01,
+) -> dict:
+    manifest, arrays = load_extracted(extract_dir)
+    dataset = Path(dataset)
+    meta = read_split(dataset, manifest["split"])
+    size = manifest["size"]
+    labels, top5 = arrays["labels"], arrays["top5"]
+    result: dict = {
+        "extract": str(extract_dir), "images": int(len(labels)), "source": source, "theta": theta,
+        "standard": standard, "percentile": percentile, "strategy": strategy, "nwc": manifest["nwc"],
+        "classification_error": classification_errors(top5, labels),
+    }  # fmt: skip
+    key = {"cam": "cams", "saliency": "saliency"}[source]
+    if key not in arrays:
+        if source == "cam" and not manifest["cams"]:
+            return result  # an FC network: classification only (its localization is Backprop)
+        raise DataError(f"{extract_dir} has no {source} maps; extract again with the matching option.")
+    if not meta.has_boxes:
+        return result
+    maps = arrays[key]
+    ids = [str(i) for i in arrays["image_ids"]]
+    gt = [np.array([resize_box(b, meta.sizes[i], (size, size)) for b in meta.boxes[i]]) for i in ids]
+    thresholds = cam_thresholds(cam_curve_interval)
+    sweeps = {s: BoxAccuracySweep(thresholds, iou_thresholds, s) for s in ("largest", "multi")}
+    info = DatasetInfo.load(dataset)
+    pxap = PxAP(thresholds) if (meta.has_masks and info.mask_root) else None
+    guesses, gt_boxes_pred = [], []
+    for n in range(len(ids)):
+        scoremaps = to_scoremap(torch.from_numpy(maps[n].astype(np.float32)), (size, size))  # (6, S, S)
+        gt_map = scoremaps[0]
+        gt_boxes_pred.append(scoremap_boxes(gt_map, theta, standard, strategy, percentile)[0])
+        if heuristic:
+            guesses.append([(int(top5[n, r]), box) for r, box in heuristic_boxes(scoremaps[1:4])])
+        else:
+            guesses.append(
+                [
+                    (
+                        int(top5[n, k]),
+                        scoremap_boxes(scoremaps[1 + k], theta, standard, strategy, percentile)[0],
+                    )
+                    for k in range(top5.shape[1])
+                ]  # fmt: skip
+            )
+        for sweep in sweeps.values():
+            sweep.add_scoremap(gt_map, gt[n])
+        if pxap is not None:
+            mask = load_mask(dataset / info.mask_root, meta.masks[ids[n]], None, (size, size))
+            pxap.add(gt_map.astype(np.float64), mask)
+    result["localization_error"] = localization_errors(guesses, labels.tolist(), gt)
+    result.update(gt_known_and_top1_loc(gt_boxes_pred, top5[:, 0] == labels, gt))
+    result["max_box_acc"] = sweeps["largest"].result()["max_box_acc"]
+    v2 = sweeps["multi"].result()
+    result["max_box_acc_v2"] = v2["max_box_acc"] | {"mean": v2["max_box_acc_mean"]}
+    result["gt_known_loc_per_image"] = [
+        bool(box_correct(np.asarray([b]), g)[0]) for b, g in zip(gt_boxes_pred, gt, strict=True)
+    ]
+    if pxap is not None:
+        result["pxap"] = pxap.value()
+    return result

@@ -1,0 +1,139 @@
+"""One forward pass over an evaluation split: predictions, CAMs and feature vectors, sharded.
+
+Per image: top-5 classes and softmax scores; CAMs at feature resolution (float16) for the GT class
+and the top-5 classes, from the features of the same pass (no second pass); the pooled feature
+vector the SVM experiments need (the GAP/GMP/TAP output of a CAM network, GoogLeNet's average
+pool; fc7 of the FC originals). Optionally Backprop saliency maps for the same six classes.
+
+Output folder (replaced atomically, so a half-done extraction never looks finished)::
+
+    extract.json          what was extracted (model, dataset, split, sizes, options)
+    shard-00000.npz ...   compressed arrays, `shard_size` images each:
+                          image_ids, labels, top5, top5_scores, cam_classes (N, 6),
+                          cams (N, 6, h, w) float16, features (N, D) float32, saliency (N, 6, H, W)
+
+Images are resized straight to `size` x `size` (no crop), so a map covers the whole image and GT
+boxes map onto it by rescaling, as in the reference WSOL evaluator.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from camrepro.cam import backprop_saliency, class_activation_maps
+from camrepro.data.reader import TransformSpec, WSOLDataset, collate
+from camrepro.fsutil import atomic_dir
+from camrepro.train import load_trained, pick_device
+
+
+def _fc7_hook(model: nn.Module, store: dict) -> None:
+    """Capture the output of the last ReLU of an FC network's classifier (fc7)."""
+    relus = [m for m in model.classifier if isinstance(m, nn.ReLU)]
+    relus[-1].register_forward_hook(lambda _m, _i, out: store.__setitem__("fc7", out.detach().clone()))
+
+
+def extract(
+    model_path: str | os.PathLike,
+    dataset: str | os.PathLike,
+    split: str,
+    out_dir: str | os.PathLike,
+    size: int = 224,
+    batch_size: int = 64,
+    nwc: bool = False,
+    saliency: bool = False,
+    shard_size: int = 1024,
+    device: str = "auto",
+    workers: int = 0,
+    progress: bool = True,
+) -> Path:
+    dev = pick_device(device)
+    model, meta = load_trained(model_path, dev)
+    is_cam = hasattr(model, "pool")
+    fc7: dict = {}
+    if not is_cam:
+        _fc7_hook(model, fc7)
+    data = WSOLDataset(dataset, split, TransformSpec(train=False, crop=size, flip=False))
+    loader = torch.utils.data.DataLoader(
+        data, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=collate
+    )
+    out_dir = Path(out_dir)
+    shards: list[dict[str, list]] = []
+    current: dict[str, list] = {}
+    n_images = 0
+
+    def flush(folder: Path) -> None:
+        if current.get("image_ids"):
+            arrays = {
+                k: np.concatenate(v) if k != "image_ids" else np.array(sum(v, [])) for k, v in current.items()
+            }
+            np.savez_compressed(folder / f"shard-{len(shards):05d}.npz", **arrays)
+            shards.append({"images": len(arrays["image_ids"])})
+            current.clear()
+
+    with atomic_dir(out_dir) as tmp:
+        for batch in tqdm(loader, desc=f"extract {split}", unit="batch", disable=not progress):
+            images = batch["image"].to(dev)
+            labels = torch.as_tensor(batch["label"]).to(dev)
+            with torch.no_grad():
+                if is_cam:
+                    logits, feats = model(images, return_features=True)
+                    vectors = model.pool(feats)
+                else:
+                    logits = model(images)
+                    vectors = fc7["fc7"]
+            scores, top5 = logits.softmax(1).topk(min(5, logits.shape[1]), dim=1)
+            classes = torch.cat([labels[:, None], top5], dim=1)
+            record = {
+                "image_ids": [list(batch["image_id"])],
+                "labels": [labels.cpu().numpy()],
+                "top5": [top5.cpu().numpy()],
+                "top5_scores": [scores.float().cpu().numpy()],
+                "cam_classes": [classes.cpu().numpy()],
+                "features": [vectors.float().cpu().numpy()],
+            }
+            if is_cam:
+                with torch.no_grad():
+                    cams = class_activation_maps(feats, model.classifier.weight, classes, nwc=nwc)
+                record["cams"] = [cams.to(torch.float16).cpu().numpy()]
+            if saliency:
+                maps = [backprop_saliency(model, images, classes[:, j]) for j in range(classes.shape[1])]
+                record["saliency"] = [torch.stack(maps, 1).to(torch.float16).cpu().numpy()]
+            for key, value in record.items():
+                current.setdefault(key, []).extend(value)
+            n_images += len(labels)
+            if len(sum(current["image_ids"], [])) >= shard_size:
+                flush(tmp)
+        flush(tmp)
+        manifest = {
+            "model": str(model_path), "architecture": meta["config"]["model"], "dataset": str(dataset),
+            "split": split, "images": n_images, "size": size, "nwc": nwc, "saliency": saliency,
+            "cams": is_cam, "shards": len(shards), "classes": meta["classes"],
+        }  # fmt: skip
+        (tmp / "extract.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    return out_dir
+
+
+def load_extracted(folder: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]]:
+    """(manifest, arrays concatenated over shards) of an extraction folder."""
+    from camrepro.errors import DataError
+
+    folder = Path(folder)
+    manifest_path = folder / "extract.json"
+    if not manifest_path.exists():
+        raise DataError(
+            f"{manifest_path} not found: {folder} is not a finished extraction; run `camrepro extract`."
+        )
+    manifest = json.loads(manifest_path.read_text())
+    parts: dict[str, list] = {}
+    for i in range(manifest["shards"]):
+        with np.load(folder / f"shard-{i:05d}.npz") as shard:
+            for key in shard.files:
+                parts.setdefault(key, []).append(shard[key])
+    return manifest, {k: np.concatenate(v) for k, v in parts.items()}
