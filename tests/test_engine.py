@@ -294,3 +294,17 @@ def test_pretrain_writes_weights_the_cam_networks_load(tmp_path):
     assert torch.equal(
         model.features.inception4e.branch1.conv.weight, state["inception4e.branch1.conv.weight"]
     )
+
+
+def test_ddp_with_two_processes_on_cpu(cub, tmp_path):
+    """--processes 2 launches torchrun (gloo on CPU): one log, one checkpoint, one model."""
+    cfg = dict(TINY, dataset=str(cub), epochs=2, batch_size=8, device="cpu")
+    proc = _cli("train", "--out", str(tmp_path / "ddp"), "--processes", "2", "--threads", "1", "-q", *_sets(cfg),
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert out.count("wrote") == 1
+    events = [json.loads(line) for line in (tmp_path / "ddp" / "log.jsonl").read_text().splitlines()]
+    assert [e["epoch"] for e in events if e["event"] == "epoch"] == [0, 1]
+    model, meta = load_trained(tmp_path / "ddp" / "model.pt")
+    assert meta["epochs"] == 2 and model.classifier.out_features == 12

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -124,12 +126,27 @@ def _claim_gpus(device: str, count: int) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
+    from camrepro import gpus
     from camrepro.train import train
 
     cfg = _train_config(args)
-    _claim_gpus(cfg.device, args.gpus_per_job)
+    if "LOCAL_RANK" not in os.environ:  # the launcher, not a torchrun worker
+        _claim_gpus(cfg.device, args.gpus_per_job)
+        uses_gpu = cfg.device != "cpu" and gpus.device_count() > 0
+        processes = args.processes or (args.gpus_per_job if uses_gpu else 1)
+        if processes > 1:  # DDP: one worker per device, launched by torchrun on this node
+            argv, skip = [], False  # the same command for each worker, minus --processes
+            for arg in args.argv:
+                if skip or arg == "--processes" or arg.startswith("--processes="):
+                    skip = arg == "--processes"
+                    continue
+                argv.append(arg)
+            cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                   f"--nproc_per_node={processes}", "-m", "camrepro", *argv]  # fmt: skip
+            sys.exit(subprocess.run(cmd, check=False).returncode)
     path = train(cfg, args.out, progress=not args.quiet, threads=args.threads)
-    print(f"wrote {path}")
+    if os.environ.get("RANK", "0") == "0":
+        print(f"wrote {path}")
 
 
 def _cmd_weights(args: argparse.Namespace) -> None:
@@ -253,7 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one option (repeatable)")
     p.add_argument("--out", required=True, type=Path, help="run folder: checkpoint.pt, log.jsonl, model.pt")
     p.add_argument("--threads", type=int, help="CPU threads for this job (Snakemake's {threads})")
-    p.add_argument("--gpus-per-job", type=int, default=1, help="GPUs to claim when CUDA is used")
+    p.add_argument("--gpus-per-job", type=int, default=1, help="GPUs to claim when CUDA is used (DDP if > 1)")
+    p.add_argument("--processes", type=int, help="DDP processes (default: one per claimed GPU; gloo on CPU)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)
 
@@ -310,7 +328,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
+    args.argv = argv
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",

@@ -128,6 +128,21 @@ def train(
         torch.set_num_threads(threads)
     device = pick_device(cfg.device)
     cuda = device.type == "cuda"
+    # Several processes (torchrun; see `camrepro train --processes`): DDP, one device each, the
+    # global batch split between them; rank 0 alone writes the log, checkpoints and model.
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    if world > 1:
+        import torch.distributed as dist
+
+        if cuda:
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(device)
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if cuda else "gloo")
+        if cfg.batch_size % world:
+            raise CamreproError(f"batch_size {cfg.batch_size} does not split over {world} processes.")
+    lead = rank == 0
     torch.manual_seed(_seed(cfg.seed, -1))
     dataset = WSOLDataset(
         cfg.dataset, cfg.split, TransformSpec(train=True, resize=cfg.resize, crop=cfg.crop), seed=cfg.seed
@@ -154,14 +169,19 @@ def train(
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         start_epoch = state["epoch"]
-        _append_log(log_path, {"event": "resume", "epoch": start_epoch})
+        if lead:
+            _append_log(log_path, {"event": "resume", "epoch": start_epoch})
         log.info("resuming %s from epoch %d", out, start_epoch)
-    elif log_path.exists():
+    elif log_path.exists() and lead:
         log_path.unlink()  # a log without a checkpoint belongs to a run that never finished an epoch
     model.to(device)
     if cuda and cfg.channels_last:
         model.to(memory_format=torch.channels_last)
-    step_model = torch.compile(model) if cfg.compile else model
+    step_model: nn.Module = model
+    if world > 1:
+        step_model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if cuda else None)
+    if cfg.compile:
+        step_model = torch.compile(step_model)
     workers = (
         cfg.workers
         if cfg.workers is not None
@@ -172,21 +192,31 @@ def train(
     for epoch in range(start_epoch, cfg.epochs):
         torch.manual_seed(_seed(cfg.seed, epoch))  # dropout etc.: same stream whether resumed or not
         dataset.set_epoch(epoch)
+        sampler = None
+        if world > 1:
+            sampler = torch.utils.data.DistributedSampler(
+                dataset, num_replicas=world, rank=rank, shuffle=True, seed=_seed(cfg.seed, 0), drop_last=True
+            )
+            sampler.set_epoch(epoch)
         loader = torch.utils.data.DataLoader(
             dataset,
-            batch_size=cfg.batch_size,
-            shuffle=True,
+            batch_size=cfg.batch_size // world,
+            shuffle=sampler is None,
+            sampler=sampler,
             generator=torch.Generator().manual_seed(_seed(cfg.seed, epoch)),
             num_workers=workers,
             collate_fn=collate,
             pin_memory=cuda,
-            drop_last=len(dataset) > cfg.batch_size,
+            drop_last=len(dataset) > cfg.batch_size // world,
             persistent_workers=False,
         )
         model.train()
         seen, loss_sum, correct, start = 0, 0.0, 0, time.perf_counter()
         bar = tqdm(
-            loader, desc=f"{cfg.model} epoch {epoch + 1}/{cfg.epochs}", unit="batch", disable=not progress
+            loader,
+            desc=f"{cfg.model} epoch {epoch + 1}/{cfg.epochs}",
+            unit="batch",
+            disable=not (progress and lead),
         )
         for step, batch in enumerate(bar):
             images = batch["image"].to(device, non_blocking=True)
@@ -205,7 +235,7 @@ def train(
             correct += int((logits.argmax(1) == labels).sum())
             rate = seen / (time.perf_counter() - start)
             bar.set_postfix(loss=f"{float(loss):.3f}", img_s=f"{rate:.0f}")
-            if step % cfg.log_every == 0:
+            if step % cfg.log_every == 0 and lead:
                 _append_log(
                     log_path,
                     {
@@ -218,6 +248,8 @@ def train(
                 )
         scheduler.step()
         seconds = time.perf_counter() - start
+        if not lead:
+            continue
         with atomic_path(ckpt_path) as tmp:
             torch.save(
                 {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -231,6 +263,13 @@ def train(
              "lr": [g["lr"] for g in optimizer.param_groups]},
         )  # fmt: skip
 
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+        dist.destroy_process_group()
+        if not lead:
+            return final_path
     with atomic_path(final_path) as tmp:
         torch.save(
             {"model": model.state_dict(), "config": asdict(cfg), "classes": dataset.info.classes,
