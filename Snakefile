@@ -1,19 +1,29 @@
 # camrepro workflow. `snakemake --cores all` runs the embedded default (config/config.yaml);
-# `snakemake --configfile config/paper-data.yaml ...` the real datasets. Rules are thin shells
-# over `camrepro` subcommands: all logic lives in src/camrepro.
+# `snakemake --configfile config/paper.yaml --cores all --resources gpu=4` the full replication.
+# Rules are thin shells over `camrepro` subcommands; the jobs come from the experiment registry
+# (src/camrepro/plan.py), which also generates dvc.yaml.
 
 
-configfile: "config/config.yaml"
+# The embedded default, unless --configfile names another config (Snakemake would otherwise
+# merge the two: datasets of both).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
+include: "workflow/rules/models.smk"
+
+
+localrules:
+    all,
+    summary,
+    verify_dataset,
 
 
 rule all:
     default_target: True
     input:
-        expand(
-            "results/data/{dataset}.verify.json",
-            dataset=list(config["datasets"]),
-        ),
+        expand("results/data/{dataset}.verify.json", dataset=list(config["datasets"])),
+        "results/tables/metrics.csv",

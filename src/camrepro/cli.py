@@ -194,6 +194,37 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}")
 
 
+def _cmd_workflow_dvc(args: argparse.Namespace) -> None:
+    from camrepro.config import load_config
+    from camrepro.dvcgen import generate
+    from camrepro.fsutil import atomic_write_text
+
+    dvc_text, params_text = generate(load_config(args.config), str(args.config))
+    atomic_write_text(args.dvc_yaml, dvc_text)
+    atomic_write_text(args.params, params_text)
+    print(f"wrote {args.dvc_yaml} and {args.params}")
+
+
+def _cmd_workflow_check(args: argparse.Namespace) -> None:
+    from camrepro.config import load_config
+    from camrepro.plan import build_plan
+
+    plan = build_plan(load_config(args.config))
+    print(
+        f"{args.config}: valid; {len(plan.weights)} weights, {len(plan.runs)} training runs, "
+        f"{len(plan.extractions)} extractions, {len(plan.evaluations)} evaluations"
+    )
+
+
+def _cmd_summary(args: argparse.Namespace) -> None:
+    from camrepro.config import load_config
+    from camrepro.plan import build_plan
+    from camrepro.summary import summarize
+
+    frame = summarize(build_plan(load_config(args.config)), args.out)
+    print(f"wrote {args.out}: {len(frame)} evaluations")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="camrepro",
@@ -324,6 +355,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iou", type=int, nargs="+", default=[30, 50, 70])
     p.add_argument("--cam-curve-interval", type=float, default=0.01)
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("summary", help="one CSV row per evaluation of a config's plan")
+    p.add_argument("--config", required=True, type=Path)
+    p.add_argument("--out", required=True, type=Path)
+    p.set_defaults(func=_cmd_summary)
+
+    wf = sub.add_parser("workflow", help="the experiment registry: check a config, generate dvc.yaml")
+    wsub = wf.add_subparsers(dest="workflow_command", metavar="ACTION", required=True)
+    p = wsub.add_parser("check", help="validate a config and count its jobs")
+    p.add_argument("--config", type=Path, default=Path("config/config.yaml"))
+    p.set_defaults(func=_cmd_workflow_check)
+    p = wsub.add_parser("dvc", help="write dvc.yaml and params.yaml from the registry")
+    p.add_argument("--config", type=Path, default=Path("config/config.yaml"))
+    p.add_argument("--dvc-yaml", type=Path, default=Path("dvc.yaml"))
+    p.add_argument("--params", type=Path, default=Path("params.yaml"))
+    p.set_defaults(func=_cmd_workflow_dvc)
     return parser
 
 

@@ -1,8 +1,26 @@
 # Shared helpers and config-derived lists for the rule files.
 
 import os
+import re
+
+from camrepro.config import validate_config
+from camrepro.plan import CODE as CODE_OF
+from camrepro.plan import build_plan, command
+from camrepro.plan import shell as command_line  # not `shell`: that is Snakemake's
+
+# Fail before any job starts when the config is wrong (unknown key, wrong type, bad reference).
+validate_config(config, "the workflow config")
+PLAN = build_plan(config)
+# The config file the summary (and later the report) re-reads: the last --configfile given.
+CONFIG_FILE = (workflow.overwrite_configfiles or ["config/config.yaml"])[-1]
 
 DATA = config.get("data_root", "data")
+THREADS = int(config.get("threads", 1))
+GPUS_PER_JOB = int(config.get("gpus_per_job", 1))
+# Jobs ask for the `gpu` resource only where GPUs exist, so a CPU-only machine is not blocked.
+GPU_JOBS = os.environ.get("CAMREPRO_NUM_GPUS", "") not in ("", "0") or os.path.exists(
+    "/dev/nvidia0"
+)
 # the package sources, declared as rule inputs so a code change reruns what it affects
 CODE = os.path.relpath(os.path.join(workflow.basedir, "src", "camrepro"))
 SYNTHETIC = [n for n, d in config["datasets"].items() if "synthetic" in d]
@@ -10,4 +28,7 @@ REAL = [n for n, d in config["datasets"].items() if "source" in d]
 
 
 def _alternatives(names):
-    return "|".join(names) if names else "(?!x)x"  # a regex that matches nothing
+    names = list(names)
+    return (
+        "|".join(re.escape(n) for n in names) if names else "(?!x)x"
+    )  # nothing matches
