@@ -1,16 +1,23 @@
-"""The workflow's data stages end to end through Snakemake, and nothing half-written on failure."""
+"""The workflow end to end through Snakemake and DVC, the registry behind both, and config validation."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
+import yaml
 
+from camrepro.config import load_config
 from camrepro.data import synthetic
+from camrepro.dvcgen import generate
+from camrepro.plan import EXPERIMENTS, build_plan
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,30 +38,145 @@ def test_interrupted_generation_leaves_nothing(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []  # no output, no temporary folder
 
 
+def _tool(name: str) -> str:
+    path = shutil.which(name, path=str(Path(sys.executable).parent))
+    if path is None:
+        pytest.skip(f"{name} is not installed in this environment")
+    return path
+
+
+def _env(**extra: str) -> dict[str, str]:
+    return {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", **extra}
+
+
+def _snakemake(
+    workdir: Path, config: Path, *args: str, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    cmd = [_tool("snakemake"), "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
+           "--configfile", str(config), "--cores", "2", *args]  # fmt: skip
+    return subprocess.run(cmd, capture_output=True, text=True, env=env or _env())
+
+
+def _job_stats(output: str) -> dict[str, int]:
+    block = output[output.index("Job stats:") :].splitlines()[3:]
+    stats = {}
+    for line in block:
+        parts = line.split()
+        if len(parts) != 2 or not parts[1].isdigit():
+            break
+        stats[parts[0]] = int(parts[1])
+    return stats
+
+
 @pytest.mark.slow
-def test_snakemake_runs_the_data_stages_and_a_rerun_does_nothing(tmp_path):
-    snakemake = shutil.which("snakemake", path=str(Path(sys.executable).parent))
-    if snakemake is None:
-        pytest.skip("snakemake is not installed in this environment")
-    cmd = [
-        snakemake,
-        "-s",
-        str(ROOT / "Snakefile"),
-        "--directory",
-        str(tmp_path),
-        "--configfile",
-        str(ROOT / "config" / "test.yaml"),
-        "--cores",
-        "2",
-    ]
-    env_path = f"{Path(sys.executable).parent}:{__import__('os').environ['PATH']}"
-    env = {**__import__("os").environ, "PATH": env_path}
-    res = subprocess.run(cmd, capture_output=True, text=True, env=env)
+def test_snakemake_runs_the_test_config_end_to_end_and_a_rerun_does_nothing(tmp_path):
+    """Data, pretraining, training, extraction, evaluation and the summary table; with two
+    simulated GPUs, every GPU job claims a device."""
+    config = ROOT / "config" / "test.yaml"
+    env = _env(CAMREPRO_NUM_GPUS="2", CAMREPRO_GPU_LOCK_DIR=str(tmp_path / "locks"))
+    res = _snakemake(tmp_path, config, "--resources", "gpu=2", env=env)
     assert res.returncode == 0, res.stderr[-3000:]
-    for name in ("synthetic-cub", "synthetic-event8"):
+    plan = build_plan(load_config(config))
+    table = pd.read_csv(tmp_path / "results" / "tables" / "metrics.csv")
+    assert sorted(table["evaluation"]) == sorted(plan.evaluations)
+    assert table["gt_known_loc"].between(0, 100).all() and table["pxap"].notna().all()
+    for name in ("synthetic-cub", "synthetic-imagenet"):
         report = json.loads((tmp_path / "results" / "data" / f"{name}.verify.json").read_text())
-        assert report["dataset"] == name
         assert all(s["images"] > 0 and s["decoded"] for s in report["splits"].values())
-    assert (tmp_path / "benchmarks" / "data" / "synthetic-cub.tsv").exists()
-    again = subprocess.run(cmd + ["-n"], capture_output=True, text=True, env=env)
+    for run in plan.runs:
+        assert (tmp_path / "benchmarks" / "train" / f"{run}.tsv").exists()
+        assert re.search(
+            r"claimed GPU\(s\) \[[01]\]", (tmp_path / "logs" / "train" / f"{run}.log").read_text()
+        )
+    again = _snakemake(tmp_path, config, "-n", env=env)
     assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_paper_config_dry_run_has_every_job_of_the_registry(tmp_path):
+    config = ROOT / "config" / "paper.yaml"
+    res = _snakemake(tmp_path, config, "-n", "--quiet", "rules")
+    assert res.returncode == 0, res.stderr[-3000:]
+    stats = _job_stats(res.stdout + res.stderr)
+    plan = build_plan(load_config(config))
+    datasets = load_config(config)["datasets"]
+    assert stats["prepare_real_dataset"] == stats["verify_dataset"] == len(datasets)
+    assert stats["weights"] == len(plan.weights) == 3  # vgg16, googlenet, alexnet from torchvision
+    assert stats["train"] == len(plan.runs)
+    assert stats["extract"] == len(plan.extractions)
+    assert stats["evaluate"] == len(plan.evaluations)
+    assert stats["summary"] == 1
+    # every model of every selected experiment is trained, extracted and evaluated
+    for exp in EXPERIMENTS.values():
+        for model, pool in exp.models:
+            assert any(r.model == model and r.pool == pool for r in plan.runs.values()), (exp.name, model)
+
+
+@pytest.mark.parametrize(
+    "edit, needle",
+    [
+        ({"learning_rate": 0.1}, "Additional properties are not allowed ('learning_rate' was unexpected)"),
+        ({"seeds": "three"}, "seeds: 'three' is not of type 'array'"),
+        (
+            {"roles": {"imagenet": "synthetic-imagenet", "cub": "cub200"}},
+            "roles.cub: dataset 'cub200' is not configured",
+        ),
+        ({"gpus_per_job": 0}, "gpus_per_job: 0 is less than the minimum of 1"),
+    ],
+)
+def test_a_bad_config_fails_before_any_job(tmp_path, edit, needle):
+    config = yaml.safe_load((ROOT / "config" / "test.yaml").read_text()) | edit
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(config))
+    res = _snakemake(tmp_path, path, "-n")
+    assert res.returncode != 0
+    assert needle in res.stdout + res.stderr
+    assert not (tmp_path / "data").exists() and not (tmp_path / "results").exists()
+
+
+def test_committed_dvc_files_are_what_the_registry_generates():
+    dvc_text, params_text = generate(load_config(ROOT / "config" / "config.yaml"), "config/config.yaml")
+    assert (ROOT / "dvc.yaml").read_text() == dvc_text, "run `camrepro workflow dvc` and commit dvc.yaml"
+    assert (ROOT / "params.yaml").read_text() == params_text, (
+        "run `camrepro workflow dvc` and commit params.yaml"
+    )
+
+
+@pytest.mark.slow
+def test_dvc_repro_runs_the_test_config_then_does_nothing_then_reruns_only_what_a_change_touches(tmp_path):
+    dvc, git = _tool("dvc"), shutil.which("git")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for name in ("src", "config", ".dvcignore", "pyproject.toml"):
+        src = ROOT / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, repo / name)
+    env = _env()
+
+    def run(*cmd: str) -> subprocess.CompletedProcess:
+        res = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, env=env)
+        assert res.returncode == 0, (cmd, res.stdout[-2000:], res.stderr[-2000:])
+        return res
+
+    run(git, "init", "-q")
+    run(dvc, "init", "-q")
+    run(sys.executable, "-m", "camrepro", "workflow", "dvc", "--config", "config/test.yaml")
+    run(dvc, "repro", "--quiet")
+    assert (repo / "results" / "tables" / "metrics.csv").exists()
+    assert "up to date" in run(dvc, "status").stdout
+    weights = repo / "data" / "weights" / "vgg16.pth"
+    stamp = weights.stat().st_mtime_ns
+    config = yaml.safe_load((repo / "config" / "test.yaml").read_text())
+    config["training"]["cub"]["epochs"] = 3  # one training option of one role
+    (repo / "config" / "test.yaml").write_text(yaml.safe_dump(config))
+    run(sys.executable, "-m", "camrepro", "workflow", "dvc", "--config", "config/test.yaml")
+    changed = set(json.loads(run(dvc, "status", "--json").stdout))
+    plan = build_plan(config)
+    # the changed option is a param of the training runs only (and the summary reads the config);
+    # extraction and evaluation follow from the new models, data and weights stay
+    assert changed == {f"train-{r}" for r in plan.runs} | {"summary"}
+    some_metrics = repo / "results" / "metrics" / f"{sorted(plan.evaluations)[0]}.json"
+    before = some_metrics.stat().st_mtime_ns
+    run(dvc, "repro", "--quiet")
+    assert weights.stat().st_mtime_ns == stamp
+    assert some_metrics.stat().st_mtime_ns != before
+    metrics = json.loads(run(dvc, "metrics", "show", "--json").stdout)
+    assert metrics

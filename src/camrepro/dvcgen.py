@@ -42,8 +42,9 @@ def stages(config: dict, plan: Plan, config_name: str) -> dict:
         if "synthetic" in spec:
             s = spec["synthetic"]
             out[f"data-{name}"] = {
-                "cmd": shell(["camrepro", "data", "synthetic", "--preset", s["preset"], "--seed", str(s["seed"]),
-                              "--scale", str(s.get("scale", 1.0)), "--out", prepared(data, name), "-q"]),
+                "cmd": shell(["camrepro", "data", "synthetic", "--preset", s["preset"], "--seed",
+                              str(s["seed"]), "--scale", str(s.get("scale", 1.0)), "--out",
+                              prepared(data, name), "-q"]),
                 "deps": ["src/camrepro/data/synthetic.py", "src/camrepro/data/metadata.py"],
                 "params": [f"datasets.{name}"],
                 "outs": [prepared(data, name)],
@@ -56,6 +57,13 @@ def stages(config: dict, plan: Plan, config_name: str) -> dict:
                 "params": [f"datasets.{name}"],
                 "outs": [prepared(data, name)],
             }  # fmt: skip
+    for name in config["datasets"]:
+        out[f"verify-{name}"] = {
+            "cmd": shell(["camrepro", "data", "verify", prepared(data, name), "--out",
+                          f"results/data/{name}.verify.json", "-q"]),
+            "deps": [prepared(data, name), "src/camrepro/data/verify.py", "src/camrepro/data/reader.py"],
+            "outs": [f"results/data/{name}.verify.json"],
+        }  # fmt: skip
     for arch, w in sorted(plan.weights.items()):
         deps = _code("weights")
         if w.method == "pretrain":
@@ -110,8 +118,9 @@ def generate(config: dict, config_name: str) -> tuple[str, str]:
         },
     } | plan.params()
     header = HEADER.format(config=config_name)
-    dvc_text = header + yaml.safe_dump(
-        {"stages": stages(config, plan, config_name)}, sort_keys=False, width=10_000
-    )
+    plots = [{"results/tables/metrics.csv": {"x": "evaluation", "y": ["gt_known_loc", "maxboxacc_v2"],
+                                              "template": "bar_horizontal"}}]  # fmt: skip
+    doc = {"stages": stages(config, plan, config_name), "plots": plots}
+    dvc_text = header + yaml.safe_dump(doc, sort_keys=False, width=10_000)
     params_text = header + yaml.safe_dump(params, sort_keys=False, width=10_000)
     return dvc_text, params_text

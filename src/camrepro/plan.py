@@ -103,7 +103,8 @@ EXPERIMENTS: dict[str, Experiment] = {
              ("nwc-pas", True, PAS_THETA)),
         ),
         Experiment(
-            "rethinking-ablation-imagenet", "Rethinking CAM Table 3: TAP/NWC/PaS on ImageNet (VGG16)", "imagenet",
+            "rethinking-ablation-imagenet", "Rethinking CAM Table 3: TAP/NWC/PaS on ImageNet (VGG16)",
+            "imagenet",
             (("vgg16-gap", "gap"), ("vgg16-gap", "tap")),
             (("base", False, CAM_THETA), ("nwc", True, CAM_THETA), ("pas", False, PAS_THETA),
              ("nwc-pas", True, PAS_THETA)),
@@ -262,7 +263,8 @@ def command(plan: Plan, kind: str, job_id: str, data_root: str = "data") -> list
         e = plan.extractions[job_id]
         return ["camrepro", "extract", "--model", f"{run_dir(e.run)}/model.pt", "--dataset",
                 prepared(data_root, e.dataset), "--split", e.split, "--out", extraction_dir(e.id), "--size",
-                str(e.size), *(["--nwc"] if e.nwc else []), *(["--saliency"] if e.saliency else []), "-q"]  # fmt: skip
+                str(e.size), *(["--nwc"] if e.nwc else []), *(["--saliency"] if e.saliency else []),
+                "-q"]  # fmt: skip
     if kind == "evaluate":
         v = plan.evaluations[job_id]
         opts = [arg for k, val in v.options.items() for arg in (f"--{k}", str(val))]
