@@ -98,10 +98,10 @@ def demo(args: list[str]) -> None:
         print(f"\nReport: {REPORT}")
         return
     # Until the report rules exist, name what the workflow produced.
-    prepared = sorted((ROOT / "data" / "prepared").glob("*/dataset.json"))
-    print("\nThe workflow finished. Report rules are not part of this version yet; it built:")
-    for p in prepared:
-        print(f"  {p.parent.relative_to(ROOT)}/")
+    table = ROOT / "results" / "tables" / "metrics.csv"
+    print("\nThe workflow finished. The report rules are not part of this version yet; it built:")
+    print(f"  {table.relative_to(ROOT)}  (one row per evaluation: every experiment, model and seed)")
+    print("  results/metrics/*.json, results/models/*/, results/cams/*/, data/prepared/*/")
     print(f"The report will be written to {REPORT.relative_to(ROOT)}.")
 
 

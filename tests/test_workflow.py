@@ -180,3 +180,17 @@ def test_dvc_repro_runs_the_test_config_then_does_nothing_then_reruns_only_what_
     assert some_metrics.stat().st_mtime_ns != before
     metrics = json.loads(run(dvc, "metrics", "show", "--json").stdout)
     assert metrics
+
+
+def test_snakemake_lint_and_snakefmt_are_clean():
+    lint = subprocess.run([_tool("snakemake"), "--lint", "--configfile", "config/test.yaml"], cwd=ROOT,
+                          capture_output=True, text=True, env=_env())  # fmt: skip
+    assert "Congratulations, your workflow is in a good condition!" in lint.stdout + lint.stderr, lint.stdout[
+        -2000:
+    ]
+    files = [
+        "Snakefile",
+        *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "workflow" / "rules").glob("*.smk")),
+    ]
+    fmt = subprocess.run([_tool("snakefmt"), "--check", *files], cwd=ROOT, capture_output=True, text=True)
+    assert fmt.returncode == 0, fmt.stderr

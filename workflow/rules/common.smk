@@ -3,6 +3,7 @@
 import os
 import re
 
+from camrepro import gpus
 from camrepro.config import validate_config
 from camrepro.plan import CODE as CODE_OF
 from camrepro.plan import build_plan, command
@@ -18,13 +19,25 @@ DATA = config.get("data_root", "data")
 THREADS = int(config.get("threads", 1))
 GPUS_PER_JOB = int(config.get("gpus_per_job", 1))
 # Jobs ask for the `gpu` resource only where GPUs exist, so a CPU-only machine is not blocked.
-GPU_JOBS = os.environ.get("CAMREPRO_NUM_GPUS", "") not in ("", "0") or os.path.exists(
-    "/dev/nvidia0"
-)
+GPU_JOBS = gpus.device_count() > 0
 # the package sources, declared as rule inputs so a code change reruns what it affects
 CODE = os.path.relpath(os.path.join(workflow.basedir, "src", "camrepro"))
 SYNTHETIC = [n for n, d in config["datasets"].items() if "synthetic" in d]
 REAL = [n for n, d in config["datasets"].items() if "source" in d]
+
+
+def src(*paths):
+    """Package source files, declared as inputs so a code change reruns what it affects."""
+    return [os.path.join(CODE, p) for p in paths]
+
+
+def _cmd(kind, job_id):
+    """The job's `camrepro` command line, from the registry (dvc.yaml runs the same)."""
+    return command_line(command(PLAN, kind, job_id, DATA))
+
+
+def _code(kind):
+    return src(*CODE_OF[kind])
 
 
 def _alternatives(names):

@@ -3,7 +3,7 @@
 
 rule synthetic_dataset:
     input:
-        code=[CODE + "/data/synthetic.py", CODE + "/data/metadata.py"],
+        code=src("data/synthetic.py", "data/metadata.py"),
     output:
         directory(f"{DATA}/prepared/{{dataset}}"),
     log:

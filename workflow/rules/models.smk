@@ -2,14 +2,6 @@
 # the experiment registry (camrepro.plan.command), the same one dvc.yaml runs.
 
 
-def _cmd(kind, job_id):
-    return command_line(command(PLAN, kind, job_id, DATA))
-
-
-def _code(kind):
-    return [f"{CODE}/{p}" for p in CODE_OF[kind]]
-
-
 rule weights:
     input:
         data=lambda w: (
