@@ -90,6 +90,18 @@ def test_snakemake_runs_the_test_config_end_to_end_and_a_rerun_does_nothing(tmp_
         )
     again = _snakemake(tmp_path, config, "-n", env=env)
     assert "Nothing to be done" in again.stdout + again.stderr
+    # `dvc pull` / `dvc checkout` give restored files new, unordered times; `snakemake --touch`
+    # (the documented step after a checkout) puts them back in order without running anything
+    for path in (tmp_path / "data").rglob("*"):
+        os.utime(path)
+    stale = _snakemake(tmp_path, config, "-n", env=env)
+    assert "Nothing to be done" not in stale.stdout + stale.stderr
+    model = next((tmp_path / "results" / "models").rglob("model.pt"))
+    before = model.read_bytes()
+    assert _snakemake(tmp_path, config, "--touch", env=env).returncode == 0
+    restored = _snakemake(tmp_path, config, "-n", env=env)
+    assert "Nothing to be done" in restored.stdout + restored.stderr, restored.stdout[-2000:]
+    assert model.read_bytes() == before
 
 
 def test_paper_config_dry_run_has_every_job_of_the_registry(tmp_path):
@@ -194,3 +206,22 @@ def test_snakemake_lint_and_snakefmt_are_clean():
     ]
     fmt = subprocess.run([_tool("snakefmt"), "--check", *files], cwd=ROOT, capture_output=True, text=True)
     assert fmt.returncode == 0, fmt.stderr
+
+
+def test_a_missing_imagenet_archive_fails_its_branch_with_instructions_and_spares_the_others(tmp_path):
+    config = {
+        "scale": "paper",
+        "datasets": {
+            "imagenet": {"source": "imagenet"},
+            "synthetic-cub": {"synthetic": {"preset": "synthetic-cub", "seed": 0, "scale": 0.05}},
+        },
+    }
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(config))
+    targets = ["results/data/imagenet.verify.json", "results/data/synthetic-cub.verify.json"]
+    res = _snakemake(tmp_path, path, "--keep-going", *targets)
+    assert res.returncode != 0
+    log = (tmp_path / "logs" / "data" / "imagenet.log").read_text()
+    assert "ILSVRC2012_img_val.tar" in log and "ILSVRC2012_img_train.tar" in log  # what to place, and where
+    assert (tmp_path / "results" / "data" / "synthetic-cub.verify.json").exists()
+    assert not (tmp_path / "data" / "prepared" / "imagenet").exists()

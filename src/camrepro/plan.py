@@ -158,7 +158,9 @@ def build_plan(config: dict) -> Plan:
     size = int(models_cfg.get("size", 224))
     seeds = [int(s) for s in config.get("seeds", [0])]
     pretrain_cfg = models_cfg.get("pretrain")
-    selected = config.get("experiments", list(EXPERIMENTS))
+    # Without roles a config only prepares data; with roles it runs every experiment unless it
+    # lists some.
+    selected = config.get("experiments", list(EXPERIMENTS) if config.get("roles") else [])
     unknown = [e for e in selected if e not in EXPERIMENTS]
     if unknown:
         raise CamreproError(f"config: unknown experiment(s) {unknown}; known: {', '.join(EXPERIMENTS)}.")
