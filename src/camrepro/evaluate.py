@@ -25,7 +25,6 @@ from camrepro.cam import to_scoremap
 from camrepro.data.metadata import DatasetInfo, read_split
 from camrepro.errors import DataError
 from camrepro.evaluator import cam_thresholds
-from camrepro.extract import load_extracted
 from camrepro.metrics import (
     BoxAccuracySweep,
     PxAP,
@@ -35,6 +34,7 @@ from camrepro.metrics import (
     localization_errors,
 )
 from camrepro.scoremaps import load_mask
+from camrepro.shards import load_extracted
 
 
 def evaluate(

@@ -30,6 +30,7 @@ from tqdm import tqdm
 from camrepro.cam import backprop_saliency, class_activation_maps
 from camrepro.data.reader import TransformSpec, WSOLDataset, collate
 from camrepro.fsutil import atomic_dir
+from camrepro.shards import load_extracted  # noqa: F401 (re-exported)
 from camrepro.train import load_trained, pick_device
 
 
@@ -118,22 +119,3 @@ def extract(
         }  # fmt: skip
         (tmp / "extract.json").write_text(json.dumps(manifest, indent=1) + "\n")
     return out_dir
-
-
-def load_extracted(folder: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]]:
-    """(manifest, arrays concatenated over shards) of an extraction folder."""
-    from camrepro.errors import DataError
-
-    folder = Path(folder)
-    manifest_path = folder / "extract.json"
-    if not manifest_path.exists():
-        raise DataError(
-            f"{manifest_path} not found: {folder} is not a finished extraction; run `camrepro extract`."
-        )
-    manifest = json.loads(manifest_path.read_text())
-    parts: dict[str, list] = {}
-    for i in range(manifest["shards"]):
-        with np.load(folder / f"shard-{i:05d}.npz") as shard:
-            for key in shard.files:
-                parts.setdefault(key, []).append(shard[key])
-    return manifest, {k: np.concatenate(v) for k, v in parts.items()}

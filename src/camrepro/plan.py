@@ -206,8 +206,16 @@ def _splits(config: dict, dataset: str) -> tuple[str, ...]:
 CODE = {
     "weights": ["weights.py", "train.py", "models", "data/reader.py", "data/download.py"],
     "train": ["train.py", "models", "data/reader.py"],
-    "extract": ["extract.py", "cam.py", "models", "data/reader.py"],
-    "evaluate": ["evaluate.py", "boxes.py", "evaluator.py", "metrics.py", "cam.py", "scoremaps.py"],
+    "extract": ["extract.py", "shards.py", "cam.py", "models", "data/reader.py"],
+    "evaluate": [
+        "evaluate.py",
+        "shards.py",
+        "boxes.py",
+        "evaluator.py",
+        "metrics.py",
+        "cam.py",
+        "scoremaps.py",
+    ],
     "summary": ["summary.py"],
 }
 
