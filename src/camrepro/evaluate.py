@@ -28,7 +28,6 @@ from camrepro.evaluator import cam_thresholds
 from camrepro.metrics import (
     BoxAccuracySweep,
     PxAP,
-    box_correct,
     classification_errors,
     gt_known_and_top1_loc,
     localization_errors,
@@ -100,9 +99,6 @@ def evaluate(
     result["max_box_acc"] = sweeps["largest"].result()["max_box_acc"]
     v2 = sweeps["multi"].result()
     result["max_box_acc_v2"] = v2["max_box_acc"] | {"mean": v2["max_box_acc_mean"]}
-    result["gt_known_loc_per_image"] = [
-        bool(box_correct(np.asarray([b]), g)[0]) for b, g in zip(gt_boxes_pred, gt, strict=True)
-    ]
     if pxap is not None:
         result["pxap"] = pxap.value()
     return result
