@@ -229,20 +229,23 @@ def train(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            loss = loss.detach()
+            # Running sums stay on the device: reading a GPU value every step would stall it.
+            loss_sum = loss_sum + loss.detach() * len(labels)
+            correct = correct + (logits.argmax(1) == labels).sum()
             seen += len(labels)
-            loss_sum += float(loss) * len(labels)
-            correct += int((logits.argmax(1) == labels).sum())
+            if step % cfg.log_every != 0:
+                continue
+            loss = float(loss.detach())
             rate = seen / (time.perf_counter() - start)
-            bar.set_postfix(loss=f"{float(loss):.3f}", img_s=f"{rate:.0f}")
-            if step % cfg.log_every == 0 and lead:
+            bar.set_postfix(loss=f"{loss:.3f}", img_s=f"{rate:.0f}")
+            if lead:
                 _append_log(
                     log_path,
                     {
                         "event": "step",
                         "epoch": epoch,
                         "step": step,
-                        "loss": float(loss),
+                        "loss": loss,
                         "images_per_s": rate,
                     },
                 )
@@ -258,8 +261,8 @@ def train(
             )  # fmt: skip
         _append_log(
             log_path,
-            {"event": "epoch", "epoch": epoch, "loss": loss_sum / max(seen, 1),
-             "train_acc": correct / max(seen, 1), "seconds": seconds, "images_per_s": seen / seconds,
+            {"event": "epoch", "epoch": epoch, "loss": float(loss_sum) / max(seen, 1),
+             "train_acc": int(correct) / max(seen, 1), "seconds": seconds, "images_per_s": seen / seconds,
              "lr": [g["lr"] for g in optimizer.param_groups]},
         )  # fmt: skip
 
