@@ -27,6 +27,7 @@ from camrepro.models.backbones import (
     ResNet50SEFeatures,
     VGG16Features,
     scaled,
+    vgg16_trunk,
 )
 from camrepro.models.heads import POOLS, GlobalPool
 
@@ -57,8 +58,8 @@ class FCNet(nn.Module):
     def __init__(self, arch: str, num_classes: int, width: float = 1.0) -> None:
         super().__init__()
         if arch == "vgg16":
-            backbone = VGG16Features(width)
-            self.features = nn.Sequential(*backbone.features, nn.MaxPool2d(2, 2))
+            trunk, _ = vgg16_trunk(width)
+            self.features = nn.Sequential(*trunk, nn.MaxPool2d(2, 2))
             channels, pooled, hidden, drop_at = scaled(512, width), 7, scaled(4096, width), (2, 5)
         elif arch == "alexnet":
             backbone = AlexNetFeatures(width, extra_layers=0)

@@ -26,9 +26,15 @@ def scaled(channels: int, width: float) -> int:
     return max(4, int(round(channels * width)))
 
 
-def conv_relu(cin: int, cout: int) -> list[nn.Module]:
-    """The CAM paper's added layer: 3x3 conv, stride 1, pad 1, + ReLU."""
-    return [nn.Conv2d(cin, cout, kernel_size=3, padding=1), nn.ReLU(inplace=True)]
+def added_convs(cin: int, cout: int, layers: int) -> tuple[nn.Sequential, int]:
+    """The layers a CAM network adds before pooling: `layers` x (3x3 conv, stride 1, pad 1, ReLU)
+    with `cout` channels (the CAM paper's "3x3 conv with 1024 units"). Returns the stack and
+    its output depth (`cin` when there are none)."""
+    modules: list[nn.Module] = []
+    for _ in range(layers):
+        modules += [nn.Conv2d(cin, cout, kernel_size=3, padding=1), nn.ReLU(inplace=True)]
+        cin = cout
+    return nn.Sequential(*modules), cin
 
 
 class Backbone(nn.Module):
@@ -45,6 +51,12 @@ class Backbone(nn.Module):
 VGG16_CFG = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512]
 
 
+def vgg16_trunk(width: float = 1.0) -> tuple[nn.Sequential, int]:
+    """VGG16's conv layers through conv5_3 + ReLU (torchvision indices 0-29), and their depth."""
+    cfg = [c if c == "M" else scaled(c, width) for c in VGG16_CFG]
+    return make_layers(cfg), cfg[-1]
+
+
 class VGG16Features(Backbone):
     """VGG16 through conv5_3 + ReLU (pool5 and the FC layers removed): 14x14 at 224 input.
 
@@ -55,10 +67,8 @@ class VGG16Features(Backbone):
 
     def __init__(self, width: float = 1.0, extra_channels: int = 1024) -> None:
         super().__init__()
-        cfg = [c if c == "M" else scaled(c, width) for c in VGG16_CFG]
-        self.features = make_layers(cfg)
-        self.extra = nn.Sequential(*conv_relu(cfg[-1], scaled(extra_channels, width)))
-        self.out_channels = scaled(extra_channels, width)
+        self.features, depth = vgg16_trunk(width)
+        self.extra, self.out_channels = added_convs(depth, scaled(extra_channels, width), 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.extra(self.features(x))
@@ -90,13 +100,7 @@ class AlexNetFeatures(Backbone):
             layers += [nn.Conv2d(cin, cout, kernel_size=k, stride=s, padding=p), nn.ReLU(inplace=True)]
             cin = cout
         self.features = nn.Sequential(*layers)
-        extra: list[nn.Module] = []
-        cout = scaled(extra_channels, width)
-        for _ in range(extra_layers):
-            extra += conv_relu(cin, cout)
-            cin = cout
-        self.extra = nn.Sequential(*extra)
-        self.out_channels = cout
+        self.extra, self.out_channels = added_convs(cin, scaled(extra_channels, width), extra_layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.extra(self.features(x))
@@ -159,15 +163,7 @@ class GoogLeNetFeatures(Backbone):
             cin = chs[0] + chs[2] + chs[4] + chs[5]
             if name == until:
                 break
-        extra: list[nn.Module] = []
-        cout = cin
-        if extra_layers:
-            cout = scaled(extra_channels, width)
-            for _ in range(extra_layers):
-                extra += conv_relu(cin, cout)
-                cin = cout
-        self.extra = nn.Sequential(*extra)
-        self.out_channels = cout
+        self.extra, self.out_channels = added_convs(cin, scaled(extra_channels, width), extra_layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.transform_input:
