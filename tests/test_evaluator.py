@@ -325,3 +325,32 @@ def test_center_baseline_finds_centered_boxes_and_misses_corner_ones():
     thresholds = cam_thresholds(0.01)
     assert center_baseline(centered, thresholds, size=(40, 60))["max_box_acc"]["70"] == 100.0
     assert center_baseline(corner, thresholds, size=(40, 60))["max_box_acc"]["30"] == 0.0
+
+
+def test_ignore_masks_round_trip_and_take_pixels_out_of_pxap(tmp_path):
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    fg = np.zeros((8, 8), np.uint8)
+    fg[:4, :4] = 255
+    ignore = np.zeros((8, 8), np.uint8)
+    ignore[6:, 6:] = 255
+    cv2.imwrite(str(masks / "a_fg.png"), fg)
+    cv2.imwrite(str(masks / "a_ignore.png"), ignore)
+    scoremap = np.where(fg > 0, 0.9, 0.1)
+    scoremap[7, 7] = 1.0  # a background pixel scored above the object, inside the ignore region
+    (tmp_path / "maps").mkdir()
+    np.save(tmp_path / "maps" / "a.jpg.npy", scoremap)
+    for name, ignore_map in (("with", {"a.jpg": "a_ignore.png"}), ("without", {})):
+        meta = SplitMeta(["a.jpg"], {"a.jpg": 0}, {"a.jpg": (8, 8)}, {"a.jpg": [(0, 0, 3, 3)]},
+                         {"a.jpg": ["a_fg.png"]}, ignore_map)  # fmt: skip
+        write_split(tmp_path / name, "val", meta)
+        from camrepro.data.metadata import read_split
+
+        assert read_split(tmp_path / name, "val").ignore == ignore_map
+        result = evaluate_scoremaps(
+            tmp_path / "maps", tmp_path / name / "val", 0.01, mask_root=masks, progress=False
+        )
+        if name == "with":
+            assert result["pxap"] == pytest.approx(100.0)
+        else:
+            assert result["pxap"] < 100.0

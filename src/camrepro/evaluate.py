@@ -92,7 +92,9 @@ def evaluate(
         for sweep in sweeps.values():
             sweep.add_scoremap(gt_map, gt[n])
         if pxap is not None:
-            mask = load_mask(dataset / info.mask_root, meta.masks[ids[n]], None, (size, size))
+            mask = load_mask(
+                dataset / info.mask_root, meta.masks[ids[n]], meta.ignore.get(ids[n]), (size, size)
+            )
             pxap.add(gt_map.astype(np.float64), mask)
     result["localization_error"] = localization_errors(guesses, labels.tolist(), gt)
     result.update(gt_known_and_top1_loc(gt_boxes_pred, top5[:, 0] == labels, gt))

@@ -68,17 +68,6 @@ def load_mask(
     return mask
 
 
-def _ignore_paths(metadata_root: Path) -> dict[str, str]:
-    path = metadata_root / "masks.txt"
-    out: dict[str, str] = {}
-    if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            parts = line.split(",")
-            if len(parts) == 3 and parts[2]:
-                out[parts[0]] = parts[2]
-    return out
-
-
 def evaluate_scoremaps(
     scoremap_root: str | os.PathLike,
     metadata_root: str | os.PathLike,
@@ -104,7 +93,6 @@ def evaluate_scoremaps(
     strategy: Strategy = "multi" if multi_contour else "largest"
     sweep = BoxAccuracySweep(thresholds, iou_thresholds, strategy)
     pxap = PxAP(thresholds) if (mask_root is not None and meta.has_masks) else None
-    ignore = _ignore_paths(metadata_root) if pxap else {}
 
     def score(image_id: str) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         scoremap = load_scoremap(scoremap_root, image_id)
@@ -113,7 +101,7 @@ def evaluate_scoremaps(
         correct = sweep_correct(scoremap, gt, thresholds, iou_thresholds, strategy)
         if pxap is None:
             return correct, None, None
-        mask = load_mask(Path(mask_root), meta.masks[image_id], ignore.get(image_id), (width, height))
+        mask = load_mask(Path(mask_root), meta.masks[image_id], meta.ignore.get(image_id), (width, height))
         return correct, mask, scoremap
 
     workers = workers or os.cpu_count() or 1

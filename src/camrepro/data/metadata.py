@@ -77,6 +77,7 @@ class SplitMeta:
     sizes: dict[str, tuple[int, int]] = field(default_factory=dict)  # (width, height)
     boxes: dict[str, list[Box]] = field(default_factory=dict)
     masks: dict[str, list[str]] = field(default_factory=dict)
+    ignore: dict[str, str] = field(default_factory=dict)  # image -> ignore-region mask (OpenImages)
 
     @property
     def has_boxes(self) -> bool:
@@ -165,13 +166,16 @@ def read_split(dataset_dir: str | Path, split: str) -> SplitMeta:
                 raise DataError(f"{sizes_path} not found: boxes need the original image sizes.")
 
     masks: dict[str, list[str]] = {}
+    ignore: dict[str, str] = {}
     masks_path = folder / "masks.txt"
     if masks_path.exists():
-        for _lineno, (image_id, mask_path, _ignore) in _rows(masks_path, 3):
+        for _lineno, (image_id, mask_path, ignore_path) in _rows(masks_path, 3):
             masks.setdefault(image_id, []).append(mask_path)
+            if ignore_path:
+                ignore[image_id] = ignore_path
         _require_rows(image_ids, masks, masks_path, "mask")
 
-    return SplitMeta(image_ids=image_ids, labels=labels, sizes=sizes, boxes=boxes, masks=masks)
+    return SplitMeta(image_ids=image_ids, labels=labels, sizes=sizes, boxes=boxes, masks=masks, ignore=ignore)
 
 
 def _require_rows(image_ids: list[str], table: dict, path: Path, what: str) -> None:
@@ -202,4 +206,7 @@ def write_split(dataset_dir: str | Path, split: str, meta: SplitMeta) -> None:
             "".join(f"{i},{x0},{y0},{x1},{y1}\n" for i in ids for x0, y0, x1, y1 in meta.boxes[i]),
         )
     if meta.masks:
-        atomic_write_text(folder / "masks.txt", "".join(f"{i},{m},\n" for i in ids for m in meta.masks[i]))
+        atomic_write_text(
+            folder / "masks.txt",
+            "".join(f"{i},{m},{meta.ignore.get(i, '')}\n" for i in ids for m in meta.masks[i]),
+        )
