@@ -115,24 +115,24 @@ def _train_config(args: argparse.Namespace):  # noqa: ANN202
     return TrainConfig.from_dict(doc)
 
 
-def _claim_gpus(device: str, count: int) -> None:
-    """One GPU per job (camrepro.gpus): claim before anything touches CUDA."""
+def _claim_gpus(device: str, count: int) -> bool:
+    """One GPU per job (camrepro.gpus): claim before anything touches CUDA. True if GPUs are used."""
     from camrepro import gpus
 
-    if device != "cpu" and gpus.device_count() > 0:
-        claimed = gpus.claim_devices(count)
-        if claimed:
-            logging.getLogger("camrepro").info("claimed GPU(s) %s", claimed)
+    if device == "cpu" or gpus.device_count() == 0:
+        return False
+    claimed = gpus.claim_devices(count)
+    if claimed:
+        logging.getLogger("camrepro").info("claimed GPU(s) %s", claimed)
+    return True
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
-    from camrepro import gpus
     from camrepro.train import train
 
     cfg = _train_config(args)
     if "LOCAL_RANK" not in os.environ:  # the launcher, not a torchrun worker
-        _claim_gpus(cfg.device, args.gpus_per_job)
-        uses_gpu = cfg.device != "cpu" and gpus.device_count() > 0
+        uses_gpu = _claim_gpus(cfg.device, args.gpus_per_job)
         processes = args.processes or (args.gpus_per_job if uses_gpu else 1)
         if processes > 1:  # DDP: one worker per device, launched by torchrun on this node
             argv, skip = [], False  # the same command for each worker, minus --processes

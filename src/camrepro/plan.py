@@ -16,8 +16,6 @@ sizes, schedules and seeds. Ids contain only [a-z0-9.-] so they are safe in path
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from dataclasses import asdict, dataclass, field
 
@@ -124,17 +122,19 @@ class Plan:
     extractions: dict[str, Extraction]
     evaluations: dict[str, Evaluation]
 
-    def params(self) -> dict:
-        """Everything a job's command depends on, by job id (DVC's params.yaml)."""
-        return {
-            "weights": {k: asdict(v) for k, v in sorted(self.weights.items())},
-            "runs": {k: asdict(v) for k, v in sorted(self.runs.items())},
-            "extractions": {k: asdict(v) for k, v in sorted(self.extractions.items())},
-            "evaluations": {k: asdict(v) for k, v in sorted(self.evaluations.items())},
-        }
+    def jobs(self, kind: str) -> dict:
+        """The jobs of one kind (weights, runs, extractions, evaluations) by id."""
+        return {"weights": self.weights, "runs": self.runs, "extractions": self.extractions,
+                "evaluations": self.evaluations}[kind]  # fmt: skip
 
-    def digest(self) -> str:
-        return hashlib.sha256(json.dumps(self.params(), sort_keys=True).encode()).hexdigest()[:12]
+    def job_params(self, kind: str, job_id: str) -> dict:
+        """Everything one job's command depends on (its params.yaml entry)."""
+        return asdict(self.jobs(kind)[job_id])
+
+    def params(self) -> dict:
+        """Everything every job's command depends on, by kind and id (DVC's params.yaml)."""
+        kinds = ("weights", "runs", "extractions", "evaluations")
+        return {kind: {k: self.job_params(kind, k) for k in sorted(self.jobs(kind))} for kind in kinds}
 
 
 def _role_dataset(config: dict, role: str) -> str:

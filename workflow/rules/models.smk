@@ -25,7 +25,7 @@ rule weights:
         gpu=lambda w: 1 if PLAN.weights[w.arch].method == "pretrain" and GPU_JOBS else 0,
     params:
         cmd=lambda w: _cmd("weights", w.arch),
-        job=lambda w: PLAN.params()["weights"][w.arch],
+        job=lambda w: PLAN.job_params("weights", w.arch),
     shell:
         "{params.cmd} > {log} 2>&1"
 
@@ -54,7 +54,7 @@ rule train:
         gpu=GPUS_PER_JOB if GPU_JOBS else 0,
     params:
         cmd=lambda w: _cmd("train", w.run),
-        job=lambda w: PLAN.params()["runs"][w.run],
+        job=lambda w: PLAN.job_params("runs", w.run),
         gpus=GPUS_PER_JOB,
     shell:
         "{params.cmd} --threads {threads} --gpus-per-job {params.gpus} > {log} 2>&1"
@@ -80,7 +80,7 @@ rule extract:
         gpu=1 if GPU_JOBS else 0,
     params:
         cmd=lambda w: _cmd("extract", w.ext),
-        job=lambda w: PLAN.params()["extractions"][w.ext],
+        job=lambda w: PLAN.job_params("extractions", w.ext),
     shell:
         "{params.cmd} > {log} 2>&1"
 
@@ -102,7 +102,7 @@ rule evaluate:
         "../../environment.yml"
     params:
         cmd=lambda w: _cmd("evaluate", w.ev),
-        job=lambda w: PLAN.params()["evaluations"][w.ev],
+        job=lambda w: PLAN.job_params("evaluations", w.ev),
     shell:
         "{params.cmd} > {log} 2>&1"
 
