@@ -208,6 +208,14 @@ def test_extracted_cams_equal_cams_recomputed_from_features_and_weights(cub, tra
     )
     np.testing.assert_allclose(arrays["features"][:10], feats.mean(dim=(2, 3)).numpy(), rtol=1e-5, atol=1e-6)
     assert not list(tmp_path.glob("ext.tmp-*"))
+    sharded = extract(
+        trained, cub, "test", tmp_path / "sharded", size=64, batch_size=16, shard_size=20, progress=False
+    )
+    sharded_manifest, sharded_arrays = load_extracted(sharded)
+    assert sharded_manifest["shards"] == 2  # 48 images in batches of 16: shards of 32 and 16
+    assert sharded_arrays.keys() == arrays.keys()
+    for key in arrays:
+        np.testing.assert_array_equal(sharded_arrays[key], arrays[key])
 
 
 def test_evaluate_cli_writes_the_metrics(cub, trained, tmp_path):

@@ -65,17 +65,15 @@ def extract(
         data, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=collate
     )
     out_dir = Path(out_dir)
-    shards: list[dict[str, list]] = []
-    current: dict[str, list] = {}
-    n_images = 0
+    shards: list[int] = []  # images per written shard
+    current: dict[str, list[np.ndarray]] = {}  # batches of the shard being filled
+    n_images = in_shard = 0
 
     def flush(folder: Path) -> None:
-        if current.get("image_ids"):
-            arrays = {
-                k: np.concatenate(v) if k != "image_ids" else np.array(sum(v, [])) for k, v in current.items()
-            }
+        if in_shard:
+            arrays = {k: np.concatenate(v) for k, v in current.items()}
             np.savez_compressed(folder / f"shard-{len(shards):05d}.npz", **arrays)
-            shards.append({"images": len(arrays["image_ids"])})
+            shards.append(in_shard)
             current.clear()
 
     with atomic_dir(out_dir) as tmp:
@@ -92,7 +90,7 @@ def extract(
             scores, top5 = logits.softmax(1).topk(min(5, logits.shape[1]), dim=1)
             classes = torch.cat([labels[:, None], top5], dim=1)
             record = {
-                "image_ids": [list(batch["image_id"])],
+                "image_ids": [np.array(batch["image_id"])],
                 "labels": [labels.cpu().numpy()],
                 "top5": [top5.cpu().numpy()],
                 "top5_scores": [scores.float().cpu().numpy()],
@@ -109,8 +107,10 @@ def extract(
             for key, value in record.items():
                 current.setdefault(key, []).extend(value)
             n_images += len(labels)
-            if len(sum(current["image_ids"], [])) >= shard_size:
+            in_shard += len(labels)
+            if in_shard >= shard_size:
                 flush(tmp)
+                in_shard = 0
         flush(tmp)
         manifest = {
             "model": str(model_path), "architecture": meta["config"]["model"], "dataset": str(dataset),

@@ -168,6 +168,7 @@ def build_plan(config: dict) -> Plan:
     for name in selected:
         exp = EXPERIMENTS[name]
         dataset = _role_dataset(config, exp.role)
+        split = _evaluation_split(config, dataset)
         schedule = dict(config.get("training", {}).get(exp.role, {}))
         for model, pool in exp.models:
             arch = WEIGHTS_OF[model]
@@ -185,20 +186,16 @@ def build_plan(config: dict) -> Plan:
                 train |= {"width": width, "crop": size, "resize": round(size * 8 / 7), "seed": seed}
                 plan.runs[run_id] = Run(run_id, dataset, model, pool, theta_tap, seed, arch, train)
                 for setting, nwc, options in exp.settings:
-                    ext_id = slug(f"{run_id}-test{'-nwc' if nwc else ''}")
-                    split = "test" if "test" in _splits(config, dataset) else "val"
+                    ext_id = slug(f"{run_id}-{split}{'-nwc' if nwc else ''}")
                     plan.extractions[ext_id] = Extraction(ext_id, run_id, dataset, split, size, nwc, False)
                     ev_id = slug(f"{name}-{run_id}-{setting}")
                     plan.evaluations[ev_id] = Evaluation(ev_id, ext_id, dataset, name, dict(options))
     return plan
 
 
-def _splits(config: dict, dataset: str) -> tuple[str, ...]:
-    """Evaluation split of a dataset: `test` for the synthetic presets and CUB, `val` for ImageNet."""
-    spec = config["datasets"][dataset]
-    if "source" in spec and spec["source"] == "imagenet":
-        return ("train", "val")
-    return ("train", "test")
+def _evaluation_split(config: dict, dataset: str) -> str:
+    """`val` for ImageNet (its test labels are not public), `test` for CUB and the synthetic sets."""
+    return "val" if config["datasets"][dataset].get("source") == "imagenet" else "test"
 
 
 # The package sources each kind of job runs: declared as inputs (Snakemake) and deps (DVC), so a
