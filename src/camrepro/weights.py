@@ -82,7 +82,7 @@ def pretrain(
     The training run (checkpoints, log) lives in `work_dir` (default: next to `out`), so an
     interrupted pretraining resumes like any training.
     """
-    from camrepro.train import TrainConfig, train
+    from camrepro.train import TrainConfig, load_trained, train
 
     if arch not in PRETRAIN_MODEL:
         raise CamreproError(f"cannot pretrain {arch!r}; known: {', '.join(PRETRAIN_MODEL)}")
@@ -93,10 +93,7 @@ def pretrain(
         batch_size=batch_size, lr=lr, lr_new_ratio=1.0, lr_decay_every=max(1, (2 * epochs) // 3),
         crop=crop, resize=resize, seed=seed,
     )  # fmt: skip
-    model_path = train(cfg, work, progress=progress, threads=threads)
-    from camrepro.train import load_trained
-
-    model, _ = load_trained(model_path)
+    model, _ = load_trained(train(cfg, work, progress=progress, threads=threads))
     module = model.features if hasattr(model, "pool") else model
     state = {k: v for k, v in module.state_dict().items() if k in module.torchvision_keys()}
     save_weights(out, state, transform_input=False)
