@@ -14,11 +14,12 @@ if not workflow.overwrite_configfiles:
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/models.smk"
+include: "workflow/rules/experiments.smk"
 
 
 localrules:
     all,
-    summary,
+    tables,
     verify_dataset,
 
 
@@ -26,4 +27,4 @@ rule all:
     default_target: True
     input:
         expand("results/data/{dataset}.verify.json", dataset=list(config["datasets"])),
-        "results/tables/metrics.csv",
+        "results/tables/claims.json" if PLAN.runs else [],

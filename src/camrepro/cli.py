@@ -7,6 +7,7 @@ package. User errors (CamreproError) print one clear line and exit with status 2
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -144,9 +145,13 @@ def _cmd_train(args: argparse.Namespace) -> None:
             cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                    f"--nproc_per_node={processes}", "-m", "camrepro", *argv]  # fmt: skip
             sys.exit(subprocess.run(cmd, check=False).returncode)
-    path = train(cfg, args.out, progress=not args.quiet, threads=args.threads)
+    if args.seeds is None:
+        paths = [train(cfg, args.out, progress=not args.quiet, threads=args.threads)]
+    else:  # one model per seed, in <out>/s<seed>/
+        paths = [train(dataclasses.replace(cfg, seed=seed), args.out / f"s{seed}", progress=not args.quiet,
+                       threads=args.threads) for seed in args.seeds]  # fmt: skip
     if os.environ.get("RANK", "0") == "0":
-        print(f"wrote {path}")
+        print("wrote " + ", ".join(str(p) for p in paths))
 
 
 def _cmd_weights(args: argparse.Namespace) -> None:
@@ -171,25 +176,54 @@ def _cmd_pretrain(args: argparse.Namespace) -> None:
 
 
 def _cmd_extract(args: argparse.Namespace) -> None:
-    from camrepro.extract import extract
+    from camrepro.extract import extract, extract_seeds
 
     _claim_gpus(args.device, 1)
-    out = extract(
-        args.model, args.dataset, args.split, args.out, size=args.size, batch_size=args.batch_size,
-        nwc=args.nwc, saliency=args.saliency, device=args.device, progress=not args.quiet,
-    )  # fmt: skip
+    options = dict(dataset=args.dataset, split=args.split, size=args.size, batch_size=args.batch_size,
+                   nwc=args.nwc, saliency=args.saliency, device=args.device, progress=not args.quiet)  # fmt: skip
+    if args.seeds is None:
+        out = extract(args.model, out_dir=args.out, **options)
+    else:
+        out = extract_seeds(args.model, args.seeds, args.out, **options)
     print(f"wrote {out}")
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> None:
-    from camrepro.evaluate import evaluate
+    from camrepro.evaluate import evaluate, evaluate_settings
     from camrepro.fsutil import atomic_write_text
+    from camrepro.plan import SETTINGS
 
+    if args.setting:
+        unknown = [s for s in args.setting if s not in SETTINGS]
+        if unknown:
+            raise CamreproError(f"unknown setting(s) {unknown}; known: {', '.join(SETTINGS)}")
+        result = evaluate_settings(args.extracted, args.dataset, {s: SETTINGS[s] for s in args.setting})
+        atomic_write_text(args.out, json.dumps(result, indent=1) + "\n")
+        print(f"wrote {args.out}")
+        return
     result = evaluate(
         args.extracted, args.dataset, theta=args.theta, standard=args.standard, percentile=args.percentile,
         strategy=args.strategy, source=args.source, heuristic=args.heuristic, iou_thresholds=tuple(args.iou),
         cam_curve_interval=args.cam_curve_interval,
     )  # fmt: skip
+    atomic_write_text(args.out, json.dumps(result, indent=1) + "\n")
+    print(f"wrote {args.out}")
+
+
+def _cmd_svm(args: argparse.Namespace) -> None:
+    from camrepro.fsutil import atomic_write_text
+    from camrepro.svm import run_svm
+
+    datasets = {}
+    for item in args.data:
+        column, sep, folder = item.partition("=")
+        if not sep:
+            raise CamreproError(f"--data {item!r}: expected COLUMN=FOLDER (e.g. cub=data/prepared/cub)")
+        datasets[column] = folder
+    if args.kind == "cub" and "cub" not in datasets:
+        raise CamreproError("svm cub: pass the CUB dataset as --data cub=FOLDER")
+    _claim_gpus("auto", 1)
+    result = run_svm(args.kind, args.model, args.seeds, datasets, args.size, progress=not args.quiet)
     atomic_write_text(args.out, json.dumps(result, indent=1) + "\n")
     print(f"wrote {args.out}")
 
@@ -212,17 +246,30 @@ def _cmd_workflow_check(args: argparse.Namespace) -> None:
     plan = build_plan(load_config(args.config))
     print(
         f"{args.config}: valid; {len(plan.weights)} weights, {len(plan.runs)} training runs, "
-        f"{len(plan.extractions)} extractions, {len(plan.evaluations)} evaluations"
+        f"{len(plan.extractions)} extractions, {len(plan.evaluations)} evaluations, {len(plan.svms)} SVM jobs"
     )
 
 
-def _cmd_summary(args: argparse.Namespace) -> None:
+def _cmd_tables(args: argparse.Namespace) -> None:
     from camrepro.config import load_config
     from camrepro.plan import build_plan
-    from camrepro.summary import summarize
+    from camrepro.tables import write_tables
 
-    frame = summarize(build_plan(load_config(args.config)), args.out)
-    print(f"wrote {args.out}: {len(frame)} evaluations")
+    config = load_config(args.config)
+    tables = write_tables(build_plan(config), config, args.out_dir)
+    counts: dict[str, int] = {}
+    for frame in tables.values():
+        for status, n in frame["status"].value_counts().items():
+            counts[status] = counts.get(status, 0) + int(n)
+    print(f"wrote {len(tables)} tables, metrics.csv and claims.json to {args.out_dir}: "
+          + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+
+
+def _seed_list(text: str) -> list[int]:
+    try:
+        return [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated seeds like 0,1,2, got {text!r}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -300,6 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one option (repeatable)")
     p.add_argument("--out", required=True, type=Path, help="run folder: checkpoint.pt, log.jsonl, model.pt")
+    p.add_argument("--seeds", type=_seed_list, help="train once per seed (e.g. 0,1,2) into OUT/s<seed>/")
     p.add_argument("--threads", type=int, help="CPU threads for this job (Snakemake's {threads})")
     p.add_argument("--gpus-per-job", type=int, default=1, help="GPUs to claim when CUDA is used (DDP if > 1)")
     p.add_argument("--processes", type=int, help="DDP processes (default: one per claimed GPU; gloo on CPU)")
@@ -330,13 +378,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_pretrain)
 
     p = sub.add_parser("extract", help="one forward pass: top-5, CAMs, feature vectors (sharded)")
-    p.add_argument("--model", required=True, type=Path, help="model.pt of a training run")
+    p.add_argument("--model", required=True, type=Path, help="model.pt of a training run (its folder with --seeds)")
+    p.add_argument("--seeds", type=_seed_list, help="extract each seed's model (MODEL/s<seed>) into OUT/s<seed>")
     p.add_argument("--dataset", required=True, type=Path)
     p.add_argument("--split", default="test")
     p.add_argument("--out", required=True, type=Path, help="output folder (replaced atomically)")
     p.add_argument("--size", type=int, default=224)
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--nwc", action="store_true", help="negative weight clamping in the CAMs")
+    p.add_argument("--nwc", action="store_true", help="also the CAMs with negative weights clamped")
     p.add_argument("--saliency", action="store_true", help="also Backprop saliency maps")
     p.add_argument("--device", default="auto")
     p.add_argument("-q", "--quiet", action="store_true")
@@ -350,16 +399,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--standard", choices=["max", "percentile"], default="max")
     p.add_argument("--percentile", type=float, default=90.0)
     p.add_argument("--strategy", choices=["largest", "multi"], default="largest")
-    p.add_argument("--source", choices=["cam", "saliency"], default="cam")
+    p.add_argument("--source", choices=["cam", "cam_nwc", "saliency"], default="cam")
+    p.add_argument("--setting", action="append", help="a named box setting (camrepro.plan.SETTINGS), per seed "
+                   "of an `extract --seeds` folder; repeatable; replaces the single-setting options")
     p.add_argument("--heuristic", action="store_true", help="the CAM paper's tight/loose boxes (top-5 loc)")
     p.add_argument("--iou", type=int, nargs="+", default=[30, 50, 70])
     p.add_argument("--cam-curve-interval", type=float, default=0.01)
     p.set_defaults(func=_cmd_evaluate)
 
-    p = sub.add_parser("summary", help="one CSV row per evaluation of a config's plan")
-    p.add_argument("--config", required=True, type=Path)
+    p = sub.add_parser("svm", help="linear SVMs on fixed features: CAM Table 4 (cub) or Table 5 (transfer)")
+    p.add_argument("kind", choices=["cub", "transfer"])
+    p.add_argument("--model", required=True, type=Path, help="run folder with s<seed>/model.pt")
+    p.add_argument("--seeds", type=_seed_list, default=[0])
+    p.add_argument("--data", action="append", required=True, metavar="COLUMN=FOLDER",
+                   help="prepared dataset per table column (repeatable)")
+    p.add_argument("--size", type=int, default=224)
     p.add_argument("--out", required=True, type=Path)
-    p.set_defaults(func=_cmd_summary)
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=_cmd_svm)
+
+    p = sub.add_parser("tables", help="paper vs reproduced: every table as CSV, metrics.csv, claims.json")
+    p.add_argument("--config", required=True, type=Path)
+    p.add_argument("--out-dir", type=Path, default=Path("results/tables"))
+    p.set_defaults(func=_cmd_tables)
 
     wf = sub.add_parser("workflow", help="the experiment registry: check a config, generate dvc.yaml")
     wsub = wf.add_subparsers(dest="workflow_command", metavar="ACTION", required=True)

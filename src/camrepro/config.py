@@ -36,7 +36,7 @@ def validate_config(config: dict, name: str = "config") -> dict:
         raise ConfigError(f"{name}: {where}: {e.message}{more}")
     from camrepro.data.sources import SOURCES
     from camrepro.data.synthetic import PRESETS
-    from camrepro.plan import EXPERIMENTS
+    from camrepro.plan import EXPERIMENTS, SVM_EXPERIMENTS
 
     for ds, spec in config["datasets"].items():
         if "synthetic" in spec and spec["synthetic"]["preset"] not in PRESETS:
@@ -46,13 +46,16 @@ def validate_config(config: dict, name: str = "config") -> dict:
             raise ConfigError(
                 f"{name}: datasets.{ds}: unknown source {spec['source']!r}; known: {', '.join(SOURCES)}"
             )
-    for role, ds in config.get("roles", {}).items():
+    roles = dict(config.get("roles", {}))
+    transfer = roles.pop("transfer", {})
+    for role, ds in [*roles.items(), *((f"transfer.{k}", v) for k, v in transfer.items())]:
         if ds not in config["datasets"]:
             raise ConfigError(f"{name}: roles.{role}: dataset {ds!r} is not configured under datasets "
                               f"({', '.join(config['datasets'])})")  # fmt: skip
+    known = [*EXPERIMENTS, *SVM_EXPERIMENTS]
     for exp in config.get("experiments", []):
-        if exp not in EXPERIMENTS:
-            raise ConfigError(f"{name}: experiments: unknown {exp!r}; known: {', '.join(EXPERIMENTS)}")
+        if exp not in known:
+            raise ConfigError(f"{name}: experiments: unknown {exp!r}; known: {', '.join(known)}")
     return config
 
 

@@ -5,22 +5,24 @@ files differ from what the registry generates. Every stage runs the same `camrep
 the matching Snakemake rule (`camrepro.plan.command`), depends on the package sources it runs and
 on its own entry in params.yaml, so changing one training option reruns that run and what
 follows from it, nothing else. Metrics JSON files are DVC metrics; `results/tables/metrics.csv`
-is a DVC plot source.
+and the per-table CSVs are DVC plot sources.
 """
 
 from __future__ import annotations
 
 import yaml
 
+from camrepro.tables import TABLE_NAMES
 from camrepro.plan import (
     CODE,
     Plan,
     build_plan,
     command,
+    TABLES_DIR,
     extraction_dir,
     metrics_path,
+    model_paths,
     prepared,
-    run_dir,
     shell,
     weights_path,
 )
@@ -82,12 +84,12 @@ def stages(config: dict, plan: Plan, config_name: str) -> dict:
             "cmd": shell(command(plan, "train", run_id, data)),
             "deps": deps,
             "params": [f"runs.{run_id}"],
-            "outs": [run_dir(run_id)],
+            "outs": model_paths(plan, run_id),
         }
     for ext_id, e in sorted(plan.extractions.items()):
         out[f"extract-{ext_id}"] = {
             "cmd": shell(command(plan, "extract", ext_id, data)),
-            "deps": [f"{run_dir(e.run)}/model.pt", prepared(data, e.dataset), *_code("extract")],
+            "deps": [*model_paths(plan, e.run), prepared(data, e.dataset), *_code("extract")],
             "params": [f"extractions.{ext_id}"],
             "outs": [extraction_dir(ext_id)],
         }
@@ -98,11 +100,21 @@ def stages(config: dict, plan: Plan, config_name: str) -> dict:
             "params": [f"evaluations.{ev_id}"],
             "metrics": [metrics_path(ev_id)],
         }
-    out["summary"] = {
-        "cmd": shell(["camrepro", "summary", "--config", config_name, "--out", "results/tables/metrics.csv"]),
-        "deps": [metrics_path(ev) for ev in sorted(plan.evaluations)] + _code("summary") + [config_name],
-        "outs": ["results/tables/metrics.csv"],
-    }
+    for job_id, j in sorted(plan.svms.items()):
+        out[f"svm-{job_id}"] = {
+            "cmd": shell(command(plan, "svm", job_id, data)),
+            "deps": [*model_paths(plan, j.run), *(prepared(data, d) for d in j.datasets.values()), *_code("svm")],
+            "params": [f"svms.{job_id}"],
+            "metrics": [metrics_path(job_id)],
+        }
+    if plan.runs:
+        tables = [f"{TABLES_DIR}/{t}.csv" for t in TABLE_NAMES]
+        out["tables"] = {
+            "cmd": shell(["camrepro", "tables", "--config", config_name, "--out-dir", TABLES_DIR]),
+            "deps": [metrics_path(j) for j in sorted([*plan.evaluations, *plan.svms])] + _code("tables")
+            + [config_name],
+            "outs": [*tables, f"{TABLES_DIR}/metrics.csv", f"{TABLES_DIR}/claims.json"],
+        }  # fmt: skip
     return out
 
 

@@ -36,6 +36,22 @@ from camrepro.scoremaps import load_mask
 from camrepro.shards import load_extracted
 
 
+def evaluate_settings(extract_dir: str | os.PathLike, dataset: str | os.PathLike, settings: dict) -> dict:
+    """Metrics per seed and per named box setting (`camrepro.plan.SETTINGS`) of a run's extraction.
+
+    `extract_dir` holds one extraction per seed (`s<seed>/`, `camrepro.extract.extract_seeds`).
+    """
+    extract_dir = Path(extract_dir)
+    folders = sorted(extract_dir.glob("s*/extract.json"))
+    if not folders:
+        raise DataError(f"{extract_dir} has no s<seed>/extract.json: run `camrepro extract --seeds ...` first.")
+    seeds = {}
+    for manifest in folders:
+        seed = manifest.parent.name[1:]
+        seeds[seed] = {name: evaluate(manifest.parent, dataset, **opts) for name, opts in settings.items()}
+    return {"settings": settings, "seeds": seeds}
+
+
 def evaluate(
     extract_dir: str | os.PathLike,
     dataset: str | os.PathLike,
@@ -58,7 +74,7 @@ def evaluate(
         "standard": standard, "percentile": percentile, "strategy": strategy, "nwc": manifest["nwc"],
         "classification_error": classification_errors(top5, labels),
     }  # fmt: skip
-    key = {"cam": "cams", "saliency": "saliency"}[source]
+    key = {"cam": "cams", "cam_nwc": "cams_nwc", "saliency": "saliency"}[source]
     if key not in arrays:
         if source == "cam" and not manifest["cams"]:
             return result  # an FC network: classification only (its localization is Backprop)
@@ -98,8 +114,11 @@ def evaluate(
             pxap.add(gt_map.astype(np.float64), mask)
     result["localization_error"] = localization_errors(guesses, labels.tolist(), gt)
     result.update(gt_known_and_top1_loc(gt_boxes_pred, top5[:, 0] == labels, gt))
-    result["max_box_acc"] = sweeps["largest"].result()["max_box_acc"]
+    v1 = sweeps["largest"].result()
+    result["max_box_acc"] = v1["max_box_acc"]
     v2 = sweeps["multi"].result()
+    result["box_accuracy_curve"] = {"cam_thresholds": v2["cam_thresholds"], "largest": v1["box_accuracy"],
+                                    "multi": v2["box_accuracy"]}  # fmt: skip
     result["max_box_acc_v2"] = v2["max_box_acc"] | {"mean": v2["max_box_acc_mean"]}
     if pxap is not None:
         result["pxap"] = pxap.value()

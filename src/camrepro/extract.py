@@ -10,7 +10,8 @@ Output folder (replaced atomically, so a half-done extraction never looks finish
     extract.json          what was extracted (model, dataset, split, sizes, options)
     shard-00000.npz ...   compressed arrays, `shard_size` images each:
                           image_ids, labels, top5, top5_scores, cam_classes (N, 6),
-                          cams (N, 6, h, w) float16, features (N, D) float32, saliency (N, 6, H, W)
+                          cams (N, 6, h, w) float16, cams_nwc (with `nwc`), features (N, D)
+                          float32, saliency (N, 6, H, W) (with `saliency`)
 
 Images are resized straight to `size` x `size` (no crop), so a map covers the whole image and GT
 boxes map onto it by rescaling, as in the reference WSOL evaluator.
@@ -47,7 +48,7 @@ def extract(
     out_dir: str | os.PathLike,
     size: int = 224,
     batch_size: int = 64,
-    nwc: bool = False,
+    nwc: bool = False,  # also store CAMs with negative weights clamped (`cams_nwc`)
     saliency: bool = False,
     shard_size: int = 1024,
     device: str = "auto",
@@ -99,8 +100,11 @@ def extract(
             }
             if is_cam:
                 with torch.no_grad():
-                    cams = class_activation_maps(feats, model.classifier.weight, classes, nwc=nwc)
-                record["cams"] = [cams.to(torch.float16).cpu().numpy()]
+                    cams = class_activation_maps(feats, model.classifier.weight, classes)
+                    record["cams"] = [cams.to(torch.float16).cpu().numpy()]
+                    if nwc:  # same features, negative weights clamped (Bae et al.)
+                        cams = class_activation_maps(feats, model.classifier.weight, classes, nwc=True)
+                        record["cams_nwc"] = [cams.to(torch.float16).cpu().numpy()]
             if saliency:
                 maps = [backprop_saliency(model, images, classes[:, j]) for j in range(classes.shape[1])]
                 record["saliency"] = [torch.stack(maps, 1).to(torch.float16).cpu().numpy()]
@@ -118,4 +122,18 @@ def extract(
             "cams": is_cam, "shards": len(shards), "classes": meta["classes"],
         }  # fmt: skip
         (tmp / "extract.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    return out_dir
+
+
+def extract_seeds(
+    run_dir: str | os.PathLike, seeds: list[int], out_dir: str | os.PathLike, **options: object
+) -> Path:
+    """`extract` for each seed's model of a run (`<run_dir>/s<seed>/model.pt`) into `<out_dir>/s<seed>`.
+
+    The folder appears only when every seed is done (one atomic rename).
+    """
+    out_dir = Path(out_dir)
+    with atomic_dir(out_dir) as tmp:
+        for seed in seeds:
+            extract(Path(run_dir) / f"s{seed}" / "model.pt", out_dir=tmp / f"s{seed}", **options)
     return out_dir

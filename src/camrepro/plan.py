@@ -4,14 +4,21 @@ Both front ends read this: the Snakefile builds its rules' targets from `build_p
 `camrepro workflow dvc` writes dvc.yaml and params.yaml from the same plan (a test keeps the
 committed files equal to what the plan generates). Job kinds:
 
-* weights      data/weights/<arch>.pth            download (paper) or pretrain (embedded default)
-* runs         results/models/<run>/model.pt      one training run: dataset x model x head x seed
-* extractions  results/cams/<extraction>/         one forward pass over an evaluation split
-* evaluations  results/metrics/<evaluation>.json  metrics at one box setting
+* weights      data/weights/<arch>.pth                  download (paper) or pretrain (embedded default)
+* runs         results/models/<run>/s<seed>/model.pt    dataset x model x head, one model per seed
+* extractions  results/cams/<extraction>/s<seed>/       one forward pass over the evaluation split
+* evaluations  results/metrics/<evaluation>.json        every box setting the tables need, per seed
+* svms         results/metrics/<svm>.json               linear SVMs on fixed features (CAM Tables 4-5)
+* tables       results/tables/*.csv, claims.json        paper vs reproduced (camrepro.tables)
+* report       reports/replication.html                 (camrepro.report)
 
-Experiments (`EXPERIMENTS`) name the runs, extractions and evaluations each table needs; a config
-selects experiments, maps dataset roles (imagenet, cub) to prepared datasets, and sets widths,
-sizes, schedules and seeds. Ids contain only [a-z0-9.-] so they are safe in paths and shells.
+A job covers all seeds of its run: on two CPU cores a process start (importing torch) costs more
+than a demo-sized training, so one process per seed would spend most of the demo starting up.
+
+Experiments (`EXPERIMENTS`, `SVM_EXPERIMENTS`) name the runs and box settings each table needs;
+a config selects experiments, maps dataset roles (imagenet, cub, transfer) to prepared datasets,
+and sets widths, sizes, schedules and seeds. Ids contain only [a-z0-9.-] so they are safe in
+paths and shells.
 """
 
 from __future__ import annotations
@@ -31,34 +38,51 @@ class Weights:
 
 @dataclass(frozen=True)
 class Run:
+    """One (dataset, model, head) trained once per seed, all seeds in one job (one process start)."""
+
     id: str
     dataset: str
     model: str
     pool: str
     theta_tap: float
-    seed: int
+    seeds: tuple[int, ...]
     weights: str | None  # arch of the pretrained backbone
     train: dict = field(default_factory=dict, hash=False)  # TrainConfig options
 
 
 @dataclass(frozen=True)
 class Extraction:
+    """One forward pass of each seed's model over the evaluation split."""
+
     id: str
     run: str
     dataset: str
     split: str
     size: int
-    nwc: bool
-    saliency: bool
+    nwc: bool  # also store the CAMs with negative weights clamped (same forward pass)
+    saliency: bool  # also store Backprop saliency maps
 
 
 @dataclass(frozen=True)
 class Evaluation:
+    """Every box setting the tables need from one extraction, for each seed."""
+
     id: str
     extraction: str
     dataset: str
-    experiment: str
-    options: dict = field(default_factory=dict, hash=False)  # camrepro evaluate options
+    settings: dict = field(default_factory=dict, hash=False)  # name -> camrepro evaluate options
+
+
+@dataclass(frozen=True)
+class SVMJob:
+    """Linear SVMs on the fixed features of one run's networks (CAM Tables 4 and 5)."""
+
+    id: str
+    experiment: str  # a key of SVM_EXPERIMENTS
+    kind: str  # cub (Table 4 and the CUB localization figure) | transfer (Table 5)
+    run: str
+    datasets: dict = field(default_factory=dict, hash=False)  # column -> prepared dataset
+    size: int = 224
 
 
 # Which backbone weights each model starts from.
@@ -69,46 +93,71 @@ WEIGHTS_OF = {
     "googlenet-2conv": "googlenet",
 }  # fmt: skip
 
-CAM_THETA = {"standard": "max", "theta": 0.2, "strategy": "largest"}  # Zhou et al.: 20 % of the max
-PAS_THETA = {"standard": "percentile", "theta": 0.35, "percentile": 90.0, "strategy": "largest"}  # Bae et al.
+# Box settings, by name: `camrepro evaluate` options. `source` picks the maps: cam, cam_nwc (negative
+# weights clamped, Bae et al.) or saliency (Backprop, Simonyan et al., the CAM paper's baseline).
+CAM20 = {"source": "cam", "standard": "max", "theta": 0.2, "strategy": "largest"}  # Zhou et al.: 20 % of max
+PAS = {"standard": "percentile", "theta": 0.35, "percentile": 90.0, "strategy": "largest"}  # Bae et al.
+SETTINGS = {
+    "cam20": CAM20,
+    "heuristic": CAM20 | {"heuristic": True},  # CAM Table 3: tight/loose boxes of the top-3 classes
+    "backprop": CAM20 | {"source": "saliency"},
+    "nwc": CAM20 | {"source": "cam_nwc"},
+    "pas": {"source": "cam"} | PAS,
+    "nwc-pas": {"source": "cam_nwc"} | PAS,
+}
 TAP_THETA = {"vgg16-gap": 0.1, "mobilenet-v1": 0.1, "resnet50-se": 0.0, "googlenet-2conv": 0.0}  # Bae et al.
 
 
 @dataclass(frozen=True)
 class Experiment:
-    """A table's worth of jobs: (role, model, pool) runs, each evaluated at some settings."""
+    """A table's worth of runs: (role, model, pool) trained per seed, evaluated at some settings."""
 
     name: str
     title: str
     role: str  # dataset role: imagenet | cub
-    models: tuple[tuple[str, str], ...]  # (model, pool)
-    settings: tuple[tuple[str, bool, dict], ...]  # (setting name, nwc, evaluate options)
+    entries: tuple[tuple[str, str, tuple[str, ...]], ...]  # (model, pool, settings)
 
 
+_ABLATION = ("cam20", "nwc", "pas", "nwc-pas")
+_BACKBONES = ("vgg16-gap", "resnet50-se", "mobilenet-v1", "googlenet-2conv")
 EXPERIMENTS: dict[str, Experiment] = {
     e.name: e
     for e in [
         Experiment(
-            "cam-imagenet", "CAM Tables 1-2: GAP/GMP networks on ImageNet", "imagenet",
-            (("vgg16-gap", "gap"), ("googlenet-gap", "gap"), ("alexnet-gap", "gap"), ("alexnet*-gap", "gap"),
-             ("googlenet-gmp", "gmp")),
-            (("cam20", False, CAM_THETA),),
-        ),
-        Experiment(
-            "rethinking-ablation-cub", "Rethinking CAM Table 3: TAP/NWC/PaS on CUB (VGG16)", "cub",
-            (("vgg16-gap", "gap"), ("vgg16-gap", "tap")),
-            (("base", False, CAM_THETA), ("nwc", True, CAM_THETA), ("pas", False, PAS_THETA),
-             ("nwc-pas", True, PAS_THETA)),
-        ),
-        Experiment(
-            "rethinking-ablation-imagenet", "Rethinking CAM Table 3: TAP/NWC/PaS on ImageNet (VGG16)",
+            "cam-imagenet", "CAM Tables 1-3: GAP/GMP networks, the originals and Backprop on ImageNet",
             "imagenet",
-            (("vgg16-gap", "gap"), ("vgg16-gap", "tap")),
-            (("base", False, CAM_THETA), ("nwc", True, CAM_THETA), ("pas", False, PAS_THETA),
-             ("nwc-pas", True, PAS_THETA)),
+            (("vgg16-gap", "gap", ("cam20",)), ("googlenet-gap", "gap", ("cam20", "heuristic")),
+             ("alexnet-gap", "gap", ("cam20",)), ("alexnet*-gap", "gap", ("cam20",)),
+             ("googlenet-gmp", "gmp", ("cam20",)), ("googlenet", "gap", ("cam20", "backprop")),
+             ("vgg16", "fc", ("backprop",)), ("alexnet", "fc", ("backprop",))),
+        ),
+        *(
+            Experiment(
+                f"rethinking-ablation-{role}", f"Rethinking CAM Table 3: TAP/NWC/PaS with VGG16 ({role})", role,
+                (("vgg16-gap", "gap", _ABLATION), ("vgg16-gap", "tap", _ABLATION)),
+            )
+            for role in ("cub", "imagenet")
+        ),
+        *(
+            Experiment(
+                f"rethinking-backbones-{role}", f"Rethinking CAM Table 2: four backbones ({role})", role,
+                tuple(entry for m in _BACKBONES for entry in ((m, "gap", ("cam20",)), (m, "tap", ("nwc-pas",)))),
+            )
+            for role in ("cub", "imagenet")
         ),
     ]
 }  # fmt: skip
+
+# Linear-SVM experiments on fixed ImageNet-trained features (no fine-tuning, as in the CAM paper):
+# name -> (kind, model whose imagenet run gives the features). Table 5's rows: gap of GoogLeNet-GAP,
+# the average pool of GoogLeNet, fc7 of AlexNet.
+SVM_EXPERIMENTS = {
+    "cam-cub-svm": ("cub", "googlenet-gap"),
+    "cam-transfer": ("transfer", "googlenet-gap"),
+    "cam-transfer-googlenet": ("transfer", "googlenet"),
+    "cam-transfer-alexnet": ("transfer", "alexnet"),
+}
+POOL_OF = {"googlenet-gap": "gap", "googlenet": "gap", "alexnet": "fc"}
 
 
 def slug(text: str) -> str:
@@ -121,11 +170,14 @@ class Plan:
     runs: dict[str, Run]
     extractions: dict[str, Extraction]
     evaluations: dict[str, Evaluation]
+    svms: dict[str, SVMJob] = field(default_factory=dict)
+    seeds: tuple[int, ...] = (0,)
+
+    KINDS = ("weights", "runs", "extractions", "evaluations", "svms")
 
     def jobs(self, kind: str) -> dict:
-        """The jobs of one kind (weights, runs, extractions, evaluations) by id."""
-        return {"weights": self.weights, "runs": self.runs, "extractions": self.extractions,
-                "evaluations": self.evaluations}[kind]  # fmt: skip
+        """The jobs of one kind (weights, runs, extractions, evaluations, svms) by id."""
+        return getattr(self, kind)
 
     def job_params(self, kind: str, job_id: str) -> dict:
         """Everything one job's command depends on (its params.yaml entry)."""
@@ -133,8 +185,10 @@ class Plan:
 
     def params(self) -> dict:
         """Everything every job's command depends on, by kind and id (DVC's params.yaml)."""
-        kinds = ("weights", "runs", "extractions", "evaluations")
-        return {kind: {k: self.job_params(kind, k) for k in sorted(self.jobs(kind))} for kind in kinds}
+        return {kind: {k: self.job_params(kind, k) for k in sorted(self.jobs(kind))} for kind in self.KINDS}
+
+    def run_of(self, role_dataset: str, model: str, pool: str) -> Run | None:
+        return self.runs.get(slug(f"{role_dataset}-{model}-{pool}"))
 
 
 def _role_dataset(config: dict, role: str) -> str:
@@ -156,40 +210,71 @@ def build_plan(config: dict) -> Plan:
     models_cfg = config.get("models", {})
     width = float(models_cfg.get("width", 1.0))
     size = int(models_cfg.get("size", 224))
-    seeds = [int(s) for s in config.get("seeds", [0])]
+    seeds = tuple(int(s) for s in config.get("seeds", [0]))
     pretrain_cfg = models_cfg.get("pretrain")
     # Without roles a config only prepares data; with roles it runs every experiment unless it
     # lists some.
-    selected = config.get("experiments", list(EXPERIMENTS) if config.get("roles") else [])
-    unknown = [e for e in selected if e not in EXPERIMENTS]
+    known = [*EXPERIMENTS, *SVM_EXPERIMENTS]
+    selected = config.get("experiments", known if config.get("roles") else [])
+    unknown = [e for e in selected if e not in known]
     if unknown:
-        raise CamreproError(f"config: unknown experiment(s) {unknown}; known: {', '.join(EXPERIMENTS)}.")
-    plan = Plan({}, {}, {}, {})
-    for name in selected:
-        exp = EXPERIMENTS[name]
-        dataset = _role_dataset(config, exp.role)
-        split = _evaluation_split(config, dataset)
-        schedule = dict(config.get("training", {}).get(exp.role, {}))
-        for model, pool in exp.models:
-            arch = WEIGHTS_OF[model]
-            if arch not in plan.weights:
-                if pretrain_cfg:
-                    pre = dict(pretrain_cfg) | {"dataset": _role_dataset(config, "imagenet"), "width": width,
-                                                "size": size}  # fmt: skip
-                    plan.weights[arch] = Weights(arch, "pretrain", pre)
-                else:
-                    plan.weights[arch] = Weights(arch, "download")
+        raise CamreproError(f"config: unknown experiment(s) {unknown}; known: {', '.join(known)}.")
+    plan = Plan({}, {}, {}, {}, {}, seeds)
+    settings_of: dict[str, set[str]] = {}
+
+    def add_run(role: str, model: str, pool: str) -> Run:
+        dataset = _role_dataset(config, role)
+        arch = WEIGHTS_OF[model]
+        if arch not in plan.weights:
+            if pretrain_cfg:
+                pre = dict(pretrain_cfg) | {"dataset": _role_dataset(config, "imagenet"), "width": width,
+                                            "size": size}  # fmt: skip
+                plan.weights[arch] = Weights(arch, "pretrain", pre)
+            else:
+                plan.weights[arch] = Weights(arch, "download")
+        run_id = slug(f"{dataset}-{model}-{pool}")
+        if run_id not in plan.runs:
+            schedule = dict(config.get("training", {}).get(role, {}))
+            train = {"epochs": 10, "batch_size": 32, "lr": 0.01} | schedule
+            train |= {"width": width, "crop": size, "resize": round(size * 8 / 7)}
             theta_tap = TAP_THETA.get(model, 0.0) if pool == "tap" else 0.0
-            for seed in seeds:
-                run_id = slug(f"{dataset}-{model}-{pool}-s{seed}")
-                train = {"epochs": 10, "batch_size": 32, "lr": 0.01} | schedule
-                train |= {"width": width, "crop": size, "resize": round(size * 8 / 7), "seed": seed}
-                plan.runs[run_id] = Run(run_id, dataset, model, pool, theta_tap, seed, arch, train)
-                for setting, nwc, options in exp.settings:
-                    ext_id = slug(f"{run_id}-{split}{'-nwc' if nwc else ''}")
-                    plan.extractions[ext_id] = Extraction(ext_id, run_id, dataset, split, size, nwc, False)
-                    ev_id = slug(f"{name}-{run_id}-{setting}")
-                    plan.evaluations[ev_id] = Evaluation(ev_id, ext_id, dataset, name, dict(options))
+            plan.runs[run_id] = Run(run_id, dataset, model, pool, theta_tap, seeds, arch, train)
+            settings_of[run_id] = set()
+        return plan.runs[run_id]
+
+    for name in selected:
+        if name in SVM_EXPERIMENTS:
+            kind, model = SVM_EXPERIMENTS[name]
+            run = add_run("imagenet", model, POOL_OF[model])
+            if kind == "cub":
+                datasets = {"cub": _role_dataset(config, "cub")}
+            else:
+                datasets = dict(config.get("roles", {}).get("transfer", {}))
+                if not datasets:
+                    raise CamreproError(
+                        f"config: experiment {name} needs roles.transfer (column -> dataset), e.g. "
+                        "{sun397: synthetic-sun397, ...}."
+                    )
+                missing = [d for d in datasets.values() if d not in config["datasets"]]
+                if missing:
+                    raise CamreproError(f"config: roles.transfer names datasets not in datasets: {missing}.")
+            job_id = slug(f"{name}-{run.id}")
+            plan.svms[job_id] = SVMJob(job_id, name, kind, run.id, datasets, size)
+            continue
+        exp = EXPERIMENTS[name]
+        for model, pool, settings in exp.entries:
+            run = add_run(exp.role, model, pool)
+            settings_of[run.id] |= set(settings)
+    for run_id, names in settings_of.items():
+        if not names:
+            continue  # trained only for its features (SVM experiments)
+        run = plan.runs[run_id]
+        split = _evaluation_split(config, run.dataset)
+        ext_id = slug(f"{run_id}-{split}")
+        nwc = any("nwc" in n for n in names)
+        plan.extractions[ext_id] = Extraction(ext_id, run_id, run.dataset, split, size, nwc, "backprop" in names)
+        chosen = {n: dict(SETTINGS[n]) for n in SETTINGS if n in names}
+        plan.evaluations[ext_id] = Evaluation(ext_id, ext_id, run.dataset, chosen)
     return plan
 
 
@@ -204,16 +289,10 @@ CODE = {
     "weights": ["weights.py", "train.py", "models", "data/reader.py", "data/download.py"],
     "train": ["train.py", "models", "data/reader.py"],
     "extract": ["extract.py", "shards.py", "cam.py", "models", "data/reader.py"],
-    "evaluate": [
-        "evaluate.py",
-        "shards.py",
-        "boxes.py",
-        "evaluator.py",
-        "metrics.py",
-        "cam.py",
-        "scoremaps.py",
-    ],
-    "summary": ["summary.py"],
+    "evaluate": ["evaluate.py", "shards.py", "boxes.py", "evaluator.py", "metrics.py", "cam.py", "scoremaps.py"],
+    "svm": ["svm.py", "extract.py", "cam.py", "boxes.py", "models", "data/reader.py"],
+    "tables": ["tables.py", "paper_values.yaml"],
+    "report": ["report.py", "figures.py", "templates"],
 }
 
 
@@ -229,30 +308,30 @@ def run_dir(run: str) -> str:
     return f"results/models/{run}"
 
 
+def model_paths(plan: Plan, run: str) -> list[str]:
+    return [f"{run_dir(run)}/s{seed}/model.pt" for seed in plan.runs[run].seeds]
+
+
 def extraction_dir(ext: str) -> str:
     return f"results/cams/{ext}"
 
 
-def metrics_path(ev: str) -> str:
-    return f"results/metrics/{ev}.json"
+def metrics_path(job: str) -> str:
+    return f"results/metrics/{job}.json"
+
+
+TABLES_DIR = "results/tables"
+REPORT = "reports/replication.html"
 
 
 def command(plan: Plan, kind: str, job_id: str, data_root: str = "data") -> list[str]:
     """The `camrepro` command line of one job (both front ends run exactly this)."""
+    seeds = ",".join(str(s) for s in plan.seeds)
     if kind == "weights":
         w = plan.weights[job_id]
         out = weights_path(data_root, w.arch)
         if w.method == "download":
-            return [
-                "camrepro",
-                "weights",
-                w.arch,
-                "--out",
-                out,
-                "--downloads",
-                f"{data_root}/downloads",
-                "-q",
-            ]
+            return ["camrepro", "weights", w.arch, "--out", out, "--downloads", f"{data_root}/downloads", "-q"]
         p = w.pretrain
         return ["camrepro", "pretrain", w.arch, "--dataset", prepared(data_root, p["dataset"]), "--out", out,
                 "--width", str(p["width"]), "--epochs", str(p.get("epochs", 10)), "--crop", str(p["size"]),
@@ -260,23 +339,30 @@ def command(plan: Plan, kind: str, job_id: str, data_root: str = "data") -> list
                 "--lr", str(p.get("lr", 0.01)), "-q"]  # fmt: skip
     if kind == "train":
         r = plan.runs[job_id]
-        options = {"model": r.model, "dataset": prepared(data_root, r.dataset), "pool": r.pool,
-                   "theta_tap": r.theta_tap} | r.train  # fmt: skip
+        options = {"model": r.model, "dataset": prepared(data_root, r.dataset)}
+        if r.pool != "fc":
+            options |= {"pool": r.pool, "theta_tap": r.theta_tap}
+        options |= r.train
         if r.weights:
             options["pretrained"] = weights_path(data_root, r.weights)
         sets = [arg for k, v in options.items() for arg in ("--set", f"{k}={v}")]
-        return ["camrepro", "train", "--out", run_dir(r.id), *sets, "-q"]
+        return ["camrepro", "train", "--out", run_dir(r.id), "--seeds", seeds, *sets, "-q"]
     if kind == "extract":
         e = plan.extractions[job_id]
-        return ["camrepro", "extract", "--model", f"{run_dir(e.run)}/model.pt", "--dataset",
+        return ["camrepro", "extract", "--model", run_dir(e.run), "--seeds", seeds, "--dataset",
                 prepared(data_root, e.dataset), "--split", e.split, "--out", extraction_dir(e.id), "--size",
                 str(e.size), *(["--nwc"] if e.nwc else []), *(["--saliency"] if e.saliency else []),
                 "-q"]  # fmt: skip
     if kind == "evaluate":
         v = plan.evaluations[job_id]
-        opts = [arg for k, val in v.options.items() for arg in (f"--{k}", str(val))]
         return ["camrepro", "evaluate", "--extracted", extraction_dir(v.extraction), "--dataset",
-                prepared(data_root, v.dataset), "--out", metrics_path(v.id), *opts]  # fmt: skip
+                prepared(data_root, v.dataset), "--out", metrics_path(v.id),
+                *[a for name in v.settings for a in ("--setting", name)]]  # fmt: skip
+    if kind == "svm":
+        j = plan.svms[job_id]
+        datasets = [a for col, d in j.datasets.items() for a in ("--data", f"{col}={prepared(data_root, d)}")]
+        return ["camrepro", "svm", j.kind, "--model", run_dir(j.run), "--seeds", seeds, *datasets, "--size",
+                str(j.size), "--out", metrics_path(j.id), "-q"]  # fmt: skip
     raise ValueError(kind)
 
 

@@ -30,6 +30,7 @@ from camrepro.data.reader import TransformSpec, WSOLDataset, collate
 from camrepro.errors import CamreproError
 from camrepro.fsutil import atomic_path
 from camrepro.models import build_model
+from camrepro.models.batchnorm import fold_batchnorm, has_batchnorm, insert_batchnorm
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ class TrainConfig:
     amp: bool = True  # bf16 autocast (CUDA only)
     channels_last: bool = True  # CUDA only
     compile: bool = False
+    fold_bn: bool = False  # train with BatchNorm after every conv, folded away when saved (pretraining)
     workers: int | None = None  # DataLoader workers; default from the job's threads
     log_every: int = 10  # steps between progress lines in the JSON-lines log
     select: str = "last"  # model selection: the last epoch (never the test split)
@@ -150,6 +152,10 @@ def train(
     model = build_model(
         cfg.model, dataset.info.num_classes, cfg.pretrained, cfg.width, cfg.pool, cfg.theta_tap
     )
+    if cfg.fold_bn:
+        if has_batchnorm(model):
+            raise CamreproError(f"fold_bn: {cfg.model} has BatchNorm already; train it without fold_bn.")
+        insert_batchnorm(model)
     optimizer = torch.optim.SGD(
         param_groups(model, cfg),
         lr=cfg.lr,
@@ -273,6 +279,8 @@ def train(
         dist.destroy_process_group()
         if not lead:
             return final_path
+    if cfg.fold_bn:
+        fold_batchnorm(model.cpu().eval())
     with atomic_path(final_path) as tmp:
         torch.save(
             {"model": model.state_dict(), "config": asdict(cfg), "classes": dataset.info.classes,

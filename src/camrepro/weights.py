@@ -72,6 +72,11 @@ def fetch_torchvision_weights(
     return Path(out)
 
 
+# Trained with a BatchNorm after every conv, folded into the convs when saved (models/batchnorm.py):
+# without it these thin, deep, normalisation-free stacks do not leave the loss plateau in minutes.
+BATCHNORM_FREE = ("vgg16", "alexnet")
+
+
 def pretrain(
     arch: str, dataset: str | os.PathLike, out: str | os.PathLike, width: float, epochs: int,
     batch_size: int = 32, lr: float = 0.01, crop: int = 224, resize: int = 256, seed: int = 0,
@@ -91,7 +96,7 @@ def pretrain(
     cfg = TrainConfig(
         model=PRETRAIN_MODEL[arch], dataset=str(dataset), width=width, epochs=epochs,
         batch_size=batch_size, lr=lr, lr_new_ratio=1.0, lr_decay_every=max(1, (2 * epochs) // 3),
-        crop=crop, resize=resize, seed=seed,
+        crop=crop, resize=resize, seed=seed, fold_bn=arch in BATCHNORM_FREE,
     )  # fmt: skip
     model, _ = load_trained(train(cfg, work, progress=progress, threads=threads))
     module = model.features if hasattr(model, "pool") else model

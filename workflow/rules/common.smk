@@ -6,13 +6,14 @@ import re
 from camrepro import gpus
 from camrepro.config import validate_config
 from camrepro.plan import CODE as CODE_OF
-from camrepro.plan import build_plan, command
-from camrepro.plan import shell as command_line  # not `shell`: that is Snakemake's
+from camrepro.plan import build_plan, command, model_paths
+from camrepro.plan import shell as command_line
+from camrepro.tables import TABLE_NAMES  # not `shell`: that is Snakemake's
 
 # Fail before any job starts when the config is wrong (unknown key, wrong type, bad reference).
 validate_config(config, "the workflow config")
 PLAN = build_plan(config)
-# The config file the summary (and later the report) re-reads: the last --configfile given.
+# The config file the tables and report rules re-read: the last --configfile given.
 CONFIG_FILE = (workflow.overwrite_configfiles or ["config/config.yaml"])[-1]
 
 DATA = config.get("data_root", "data")

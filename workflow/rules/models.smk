@@ -1,4 +1,4 @@
-# Weights, training, extraction, evaluation and the summary table. Every job's command comes from
+# Weights, training, extraction and evaluation. Every job's command comes from
 # the experiment registry (camrepro.plan.command), the same one dvc.yaml runs.
 
 
@@ -40,7 +40,7 @@ rule train:
         ),
         code=_code("train"),
     output:
-        "results/models/{run}/model.pt",
+        expand("results/models/{{run}}/s{seed}/model.pt", seed=PLAN.seeds),
     log:
         "logs/train/{run}.log",
     benchmark:
@@ -62,7 +62,7 @@ rule train:
 
 rule extract:
     input:
-        model=lambda w: f"results/models/{PLAN.extractions[w.ext].run}/model.pt",
+        models=lambda w: model_paths(PLAN, PLAN.extractions[w.ext].run),
         data=lambda w: f"{DATA}/prepared/{PLAN.extractions[w.ext].dataset}",
         code=_code("extract"),
     output:
@@ -105,19 +105,3 @@ rule evaluate:
         job=lambda w: PLAN.job_params("evaluations", w.ev),
     shell:
         "{params.cmd} > {log} 2>&1"
-
-
-rule summary:
-    input:
-        metrics=expand("results/metrics/{ev}.json", ev=sorted(PLAN.evaluations)),
-        code=_code("summary"),
-    output:
-        "results/tables/metrics.csv",
-    log:
-        "logs/summary.log",
-    conda:
-        "../../environment.yml"
-    params:
-        config=CONFIG_FILE,
-    shell:
-        "camrepro summary --config {params.config} --out {output} > {log} 2>&1"
