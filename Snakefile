@@ -15,11 +15,13 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/experiments.smk"
+include: "workflow/rules/report.smk"
 
 
 localrules:
     all,
     tables,
+    report,
     verify_dataset,
 
 
@@ -27,4 +29,4 @@ rule all:
     default_target: True
     input:
         expand("results/data/{dataset}.verify.json", dataset=list(config["datasets"])),
-        "results/tables/claims.json" if PLAN.runs else [],
+        "reports/replication.html" if PLAN.runs else [],

@@ -228,6 +228,16 @@ def _cmd_svm(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}")
 
 
+def _cmd_report(args: argparse.Namespace) -> None:
+    from camrepro.config import load_config
+    from camrepro.plan import build_plan
+    from camrepro.report import render
+
+    config = load_config(args.config)
+    out = render(build_plan(config), config, args.config, args.out, args.tables_dir, args.figures_dir)
+    print(f"wrote {out}")
+
+
 def _cmd_workflow_dvc(args: argparse.Namespace) -> None:
     from camrepro.config import load_config
     from camrepro.dvcgen import generate
@@ -422,6 +432,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", required=True, type=Path)
     p.add_argument("--out-dir", type=Path, default=Path("results/tables"))
     p.set_defaults(func=_cmd_tables)
+
+    p = sub.add_parser("report", help="render reports/replication.html from the tables, claims and artifacts")
+    p.add_argument("--config", type=Path, default=Path("config/config.yaml"))
+    p.add_argument("--tables-dir", type=Path, default=Path("results/tables"))
+    p.add_argument("--out", type=Path, default=Path("reports/replication.html"))
+    p.add_argument("--figures-dir", type=Path, help="PNG copies of the figures (default: next to OUT)")
+    p.set_defaults(func=_cmd_report)
 
     wf = sub.add_parser("workflow", help="the experiment registry: check a config, generate dvc.yaml")
     wsub = wf.add_subparsers(dest="workflow_command", metavar="ACTION", required=True)

@@ -292,7 +292,7 @@ CODE = {
     "evaluate": ["evaluate.py", "shards.py", "boxes.py", "evaluator.py", "metrics.py", "cam.py", "scoremaps.py"],
     "svm": ["svm.py", "extract.py", "cam.py", "boxes.py", "models", "data/reader.py"],
     "tables": ["tables.py", "paper_values.yaml"],
-    "report": ["report.py", "figures.py", "templates"],
+    "report": ["report.py", "figures.py", "../../reports/templates/replication.html.j2"],
 }
 
 

@@ -355,7 +355,7 @@ def evaluate_claims(tables: dict[str, pd.DataFrame]) -> list[dict]:
         doc = {"id": claim.id, "paper": claim.paper, "claim": claim.text,
                "cells": [{"table": k[0], "row": k[1], "column": k[2]} for k in keys]}  # fmt: skip
         if any(c is None or c["reproduced"] is None or pd.isna(c["reproduced"]) for c in cells):
-            out.append(doc | {"verdict": "not run", "margin": None, "noise": None, "clear": False})
+            out.append(doc | {"verdict": "not run", "margin": None, "noise": None, "clear": False, "detail": ""})
             continue
         sign = 1.0 if claim.better == "higher" else -1.0
         left = cells[0]["reproduced"]

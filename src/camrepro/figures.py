@@ -1,0 +1,310 @@
+"""The report's figures (matplotlib, PNG): the pictures that show why the numbers are what they are.
+
+Each figure function reads finished artifacts (extractions, metrics JSON, tables) and returns a
+matplotlib Figure, or None when the experiment it needs is not in the config. Colours follow the
+CAM paper: ground-truth boxes green, predicted boxes red.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import torch  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
+
+from camrepro.boxes import resize_box, scoremap_boxes, threshold_level, to_uint8  # noqa: E402
+from camrepro.cam import to_scoremap  # noqa: E402
+from camrepro.data.metadata import DatasetInfo, read_split  # noqa: E402
+from camrepro.data.reader import TransformSpec, decode_image, transform  # noqa: E402
+from camrepro.plan import PAS, Plan, extraction_dir, metrics_path, slug  # noqa: E402
+from camrepro.shards import load_extracted  # noqa: E402
+
+GT, PRED = "#1fbf3f", "#e8202a"
+
+
+class Extraction:
+    """One seed's extraction of a run, with its images at the extraction size."""
+
+    def __init__(self, plan: Plan, data_root: str, run_id: str, seed: int) -> None:
+        ext = next(e for e in plan.extractions.values() if e.run == run_id)
+        self.manifest, self.arrays = load_extracted(Path(extraction_dir(ext.id)) / f"s{seed}")
+        self.dataset = Path(data_root) / "prepared" / ext.dataset
+        self.meta = read_split(self.dataset, ext.split)
+        self.info = DatasetInfo.load(self.dataset)
+        self.size = self.manifest["size"]
+        self.ids = [str(i) for i in self.arrays["image_ids"]]
+
+    def image(self, n: int) -> np.ndarray:
+        img = decode_image(self.dataset / self.info.image_root / self.ids[n])
+        return transform(img, np.zeros((0, 4)), None, TransformSpec(train=False, crop=self.size, flip=False))[0]
+
+    def scoremap(self, n: int, slot: int = 1, key: str = "cams") -> np.ndarray:
+        """Slot 0: GT class; 1..5: top-5 classes."""
+        return to_scoremap(torch.from_numpy(self.arrays[key][n, slot].astype(np.float32)), (self.size, self.size))
+
+    def gt_boxes(self, n: int) -> list[tuple[int, int, int, int]]:
+        image_id = self.ids[n]
+        return [resize_box(b, self.meta.sizes[image_id], (self.size, self.size)) for b in self.meta.boxes[image_id]]
+
+    def class_name(self, label: int) -> str:
+        return self.manifest["classes"][int(label)]
+
+
+def _box(ax, box, color: str) -> None:  # noqa: ANN001
+    x0, y0, x1, y1 = box
+    ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor=color, linewidth=1.8))
+
+
+def _show(ax, image: np.ndarray, scoremap: np.ndarray | None = None, title: str = "") -> None:  # noqa: ANN001
+    ax.imshow(image)
+    if scoremap is not None:
+        ax.imshow(scoremap, cmap="jet", alpha=0.45, vmin=0, vmax=1)
+    ax.set_title(title, fontsize=7)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _legend(fig) -> None:  # noqa: ANN001
+    handles = [Rectangle((0, 0), 1, 1, fill=False, edgecolor=GT, label="ground-truth box"),
+               Rectangle((0, 0), 1, 1, fill=False, edgecolor=PRED, label="predicted box (CAM, 20 % of max)")]  # fmt: skip
+    fig.legend(handles=handles, loc="lower center", ncol=2, fontsize=8, frameon=False)
+
+
+def _distinct_classes(ext: Extraction, count: int) -> list[int]:
+    """Indices of up to `count` images of different classes (first of each class)."""
+    seen, picks = set(), []
+    for n, label in enumerate(ext.arrays["labels"]):
+        if int(label) not in seen:
+            seen.add(int(label))
+            picks.append(n)
+        if len(picks) == count:
+            break
+    return picks
+
+
+def cam_gallery(ext: Extraction, title: str, count: int = 8) -> plt.Figure:
+    """Figs. 3/6: CAM of the top-1 class over the image, GT boxes green, the CAM box red."""
+    picks = _distinct_classes(ext, count)
+    cols = 4
+    fig, axes = plt.subplots((len(picks) + cols - 1) // cols, cols, figsize=(8, 2.2 * ((len(picks) + cols - 1) // cols) + 0.5))
+    for ax in np.ravel(axes):
+        ax.axis("off")
+    for ax, n in zip(np.ravel(axes), picks, strict=False):
+        ax.axis("on")
+        sm = ext.scoremap(n, 1)
+        top1 = int(ext.arrays["top5"][n, 0])
+        ok = "right" if top1 == int(ext.arrays["labels"][n]) else "wrong"
+        _show(ax, ext.image(n), sm, f"{ext.class_name(ext.arrays['labels'][n])}\npredicted: {ext.class_name(top1)} ({ok})")
+        for b in ext.gt_boxes(n):
+            _box(ax, b, GT)
+        _box(ax, scoremap_boxes(sm, 0.2, "max", "largest")[0], PRED)
+    fig.suptitle(title, fontsize=10)
+    _legend(fig)
+    fig.tight_layout(rect=(0, 0.05, 1, 0.97))
+    return fig
+
+
+def top5_cams(ext: Extraction, title: str) -> plt.Figure:
+    """Fig. 4: the CAMs of the top-5 predicted classes of one image."""
+    n = _distinct_classes(ext, 1)[0]
+    fig, axes = plt.subplots(1, 6, figsize=(10, 2.3))
+    _show(axes[0], ext.image(n), None, f"input\nGT: {ext.class_name(ext.arrays['labels'][n])}")
+    for k in range(5):
+        label = int(ext.arrays["top5"][n, k])
+        score = float(ext.arrays["top5_scores"][n, k])
+        _show(axes[k + 1], ext.image(n), ext.scoremap(n, k + 1), f"top-{k + 1}: {ext.class_name(label)}\np = {score:.2f}")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def side_by_side(exts: list[tuple[str, Extraction, str]], title: str, count: int = 4) -> plt.Figure:
+    """Rows of the same images under several models' maps (GAP vs GMP; Backprop vs CAM).
+
+    `exts`: (row label, extraction, map key: cams | saliency).
+    """
+    picks = _distinct_classes(exts[0][1], count)
+    fig, axes = plt.subplots(len(exts), len(picks), figsize=(2.1 * len(picks), 2.2 * len(exts) + 0.4), squeeze=False)
+    for r, (label, ext, key) in enumerate(exts):
+        for c, n in enumerate(picks):
+            sm = ext.scoremap(n, 0, key)  # the GT class's map: same class in every row
+            _show(axes[r, c], ext.image(n), sm, label if c == 0 else "")
+            for b in ext.gt_boxes(n):
+                _box(axes[r, c], b, GT)
+            _box(axes[r, c], scoremap_boxes(sm, 0.2, "max", "largest")[0], PRED)
+    fig.suptitle(title, fontsize=10)
+    _legend(fig)
+    fig.tight_layout(rect=(0, 0.06, 1, 0.96))
+    return fig
+
+
+def threshold_curves(curves: dict[str, dict], title: str) -> plt.Figure:
+    """Box accuracy vs CAM threshold per IoU (MaxBoxAccV2's multi-contour boxes), one panel per map."""
+    fig, axes = plt.subplots(1, len(curves), figsize=(4.2 * len(curves), 3.2), squeeze=False)
+    for ax, (label, curve) in zip(axes[0], curves.items(), strict=True):
+        for iou, acc in curve["multi"].items():
+            ax.plot(curve["cam_thresholds"], acc, label=f"IoU >= {int(iou) / 100:.1f}")
+        ax.set_xlabel("CAM threshold")
+        ax.set_ylabel("box accuracy (%)")
+        ax.set_title(label, fontsize=9)
+        ax.set_ylim(0, 100)
+        ax.legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def threshold_standards(ext: Extraction, title: str, count: int = 3) -> plt.Figure:
+    """Rethinking Fig. 4: CAM value distribution with the max and the percentile thresholds."""
+    picks = _distinct_classes(ext, count)
+    fig, axes = plt.subplots(1, len(picks), figsize=(4 * len(picks), 3), squeeze=False)
+    for ax, n in zip(axes[0], picks, strict=True):
+        sm = ext.scoremap(n, 0)
+        u8 = to_uint8(sm)
+        ax.hist(sm.ravel(), bins=50, color="#777777")
+        ax.set_yscale("log")
+        for standard, theta, color, name in (("max", 0.2, "#d62728", "max x 0.2"),
+                                             ("percentile", PAS["theta"], "#1f77b4",
+                                              f"p{PAS['percentile']:.0f} x {PAS['theta']}")):  # fmt: skip
+            level = threshold_level(u8, theta, standard, PAS["percentile"]) / 255.0
+            ax.axvline(level, color=color, linestyle="--", label=f"{name} = {level:.2f}")
+        ax.set_xlabel("normalised CAM value (GT class)")
+        ax.set_ylabel("pixels")
+        ax.legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def ablation_bars(table: pd.DataFrame, title: str) -> plt.Figure | None:
+    """Rethinking Table 3 as bars: GT-known Loc per combination, paper vs reproduced (+- spread)."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    for ax, role in zip(axes, ("cub", "imagenet"), strict=True):
+        sel = table[table["column"] == f"{role}_gt_loc"]
+        x = np.arange(len(sel))
+        ax.bar(x - 0.2, sel["paper"], 0.4, label="paper", color="#bbbbbb")
+        ax.bar(x + 0.2, sel["reproduced"].fillna(0), 0.4, yerr=sel["spread"].fillna(0), label="reproduced",
+               color="#1f77b4", capsize=2)  # fmt: skip
+        ax.set_xticks(x, sel["label"], rotation=35, ha="right", fontsize=7)
+        ax.set_ylabel("GT-known Loc (%)")
+        ax.set_title("CUB" if role == "cub" else "ImageNet", fontsize=9)
+        ax.legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def cub_crops(dataset: Path, svm_json: Path, title: str, count: int = 8) -> plt.Figure:
+    """CAM crops on CUB test images (Fig. 7): the SVM-CAM box red, GT green."""
+    doc = json.loads(svm_json.read_text())
+    result = next(iter(doc["seeds"].values()))
+    info = DatasetInfo.load(dataset)
+    meta = read_split(dataset, "test")
+    seen, picks = set(), []
+    for image_id in meta.image_ids:
+        if meta.labels[image_id] not in seen:
+            seen.add(meta.labels[image_id])
+            picks.append(image_id)
+        if len(picks) == count:
+            break
+    cols = 4
+    fig, axes = plt.subplots((len(picks) + cols - 1) // cols, cols, figsize=(8, 2.3 * ((len(picks) + cols - 1) // cols) + 0.5))
+    for ax in np.ravel(axes):
+        ax.axis("off")
+    for ax, image_id in zip(np.ravel(axes), picks, strict=False):
+        ax.axis("on")
+        _show(ax, decode_image(dataset / info.image_root / image_id), None, info.classes[meta.labels[image_id]])
+        for b in meta.boxes.get(image_id, []):
+            _box(ax, b, GT)
+        _box(ax, result["test_boxes"][image_id], PRED)
+    fig.suptitle(title, fontsize=10)
+    _legend(fig)
+    fig.tight_layout(rect=(0, 0.05, 1, 0.97))
+    return fig
+
+
+def make_figures(plan: Plan, config: dict, tables: dict[str, pd.DataFrame], out_dir: Path) -> list[dict]:
+    """Every figure the config's results allow, as PNGs in out_dir: [{name, title, caption, path}]."""
+    data_root = config.get("data_root", "data")
+    roles = config.get("roles", {})
+    seed = plan.seeds[0]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    made: list[dict] = []
+
+    def run_id(role: str, model: str, pool: str) -> str | None:
+        rid = slug(f"{roles.get(role)}-{model}-{pool}")
+        has = any(e.run == rid for e in plan.extractions.values())
+        return rid if has else None
+
+    def ext(role: str, model: str, pool: str) -> Extraction | None:
+        rid = run_id(role, model, pool)
+        return Extraction(plan, data_root, rid, seed) if rid else None
+
+    def save(name: str, fig: plt.Figure | None, title: str, caption: str) -> None:
+        if fig is None:
+            return
+        path = out_dir / f"{name}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        made.append({"name": name, "title": title, "caption": caption, "path": str(path)})
+
+    gap = ext("imagenet", "googlenet-gap", "gap")
+    if gap:
+        save("cam-gallery", cam_gallery(gap, "GoogLeNet-GAP on ImageNet: CAM of the top-1 class"),
+             "CAM gallery (CAM paper Figs. 3 and 6a)",
+             f"One image per class, seed {seed}. The overlay is the top-1 class's CAM; the red box covers the "
+             "largest region above 20 % of its max.")
+        save("top5-cams", top5_cams(gap, "GoogLeNet-GAP: CAMs of the top-5 classes of one image"),
+             "Top-5 CAMs (CAM paper Fig. 4)", "The maps differ by class: each class has its own discriminative region.")
+        gmp = ext("imagenet", "googlenet-gmp", "gmp")
+        if gmp:
+            save("gap-vs-gmp", side_by_side([("GAP", gap, "cams"), ("GMP", gmp, "cams")],
+                                            "GoogLeNet-GAP vs GoogLeNet-GMP (GT class)"),
+                 "GAP vs GMP", "GMP is rewarded for one peak, GAP for every part of the object: GAP's maps "
+                 "cover more of it (CAM paper Sec. 3.2).")
+        original = ext("imagenet", "googlenet", "gap")
+        if original and "saliency" in original.arrays:
+            save("backprop-vs-cam", side_by_side([("CAM (GoogLeNet-GAP)", gap, "cams"),
+                                                  ("Backprop (GoogLeNet)", original, "saliency")],
+                                                 "Backprop saliency vs CAM (GT class)"),
+                 "Backprop vs CAM (CAM paper Figs. 5 and 6b)",
+                 "Backprop saliency is sparse and edge-like; its boxes are thresholded the same way.")
+    curves = {}
+    for pool in ("gap", "tap"):
+        rid = run_id("cub", "vgg16-gap", pool)
+        if rid:
+            ev = next(e for e in plan.evaluations.values() if plan.extractions[e.extraction].run == rid)
+            doc = json.loads(Path(metrics_path(ev.id)).read_text())["seeds"][str(seed)]
+            for setting, label in (("cam20", "CAM"), ("nwc", "CAM + NWC")):
+                if setting in doc and "box_accuracy_curve" in doc[setting]:
+                    curves[f"{pool.upper()}, {label}"] = doc[setting]["box_accuracy_curve"]
+    if curves:
+        save("threshold-curves", threshold_curves(curves, "VGG16 on CUB: box accuracy vs CAM threshold"),
+             "Box accuracy vs CAM threshold", f"Seed {seed}; multi-contour boxes as in MaxBoxAccV2. A flatter, "
+             "wider curve means the best threshold matters less.")
+    vgg_cub = ext("cub", "vgg16-gap", "gap")
+    if vgg_cub:
+        save("threshold-standards", threshold_standards(vgg_cub, "Where the two threshold standards fall"),
+             "Max vs percentile threshold (Rethinking-CAM Fig. 4)",
+             "Histogram of one CAM's values (log scale). The max standard depends on one peak value; the "
+             "percentile standard on the bulk of the distribution.")
+    t3 = tables.get("rethinking-table3")
+    if t3 is not None and t3["reproduced"].notna().any():
+        save("ablation-bars", ablation_bars(t3[t3["status"] != "no paper value"], "TAP / NWC / PaS with VGG16"),
+             "TAP/NWC/PaS ablation (Rethinking-CAM Table 3)", "Bars: mean over seeds; whiskers: spread (sample "
+             "standard deviation).")
+    cub_jobs = [j for j in plan.svms.values() if j.kind == "cub"]
+    if cub_jobs:
+        j = cub_jobs[0]
+        save("cub-crops", cub_crops(Path(data_root) / "prepared" / j.datasets["cub"], Path(metrics_path(j.id)),
+                                    "CUB test images: CAM boxes from the SVM's weights"),
+             "CUB crops (CAM paper Fig. 7)", f"Seed {plan.seeds[0]}; the crop is re-encoded and classified by a "
+             "second SVM (Table 4's 'on crop' row).")
+    return made

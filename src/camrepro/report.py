@@ -1,0 +1,208 @@
+"""reports/replication.html: every table, the claims, the figures and the provenance, in one file.
+
+Rendered by Jinja2 from `reports/templates/replication.html.j2`; CSS inline and figures embedded as
+base64 PNGs, so the page can be mailed or archived. The header says at what scale it ran (the
+embedded synthetic benchmark or the papers' datasets), the git commit and whether the tree was
+dirty, the config and its hash, the date, the hardware and the package versions. Statuses come
+from `camrepro.tables` (tolerances from paper_values.yaml); this module only presents them.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+import jinja2
+import pandas as pd
+
+from camrepro.fsutil import atomic_write_text
+from camrepro.plan import Plan, command, metrics_path, shell, slug
+from camrepro.tables import NOTES, TABLE_NAMES, Eval, paper_values
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "reports" / "templates"
+PACKAGES = ("camrepro", "torch", "torchvision", "numpy", "opencv-python-headless", "scikit-learn", "numba",
+            "snakemake", "dvc", "jinja2", "matplotlib")  # fmt: skip
+SCALES = {
+    "synthetic": "EMBEDDED SYNTHETIC BENCHMARK: these numbers come from the small synthetic stand-in "
+                 "datasets camrepro generates itself, with networks at reduced width and resolution, run on "
+                 "CPU. They test the code path and the papers' qualitative claims; they are NOT comparable "
+                 "with the papers' values, which were measured on ImageNet and CUB-200-2011 at full scale.",
+    "paper": "Paper scale: ILSVRC 2012, CUB-200-2011 and the eight transfer datasets, full-width networks "
+             "from torchvision's ImageNet weights, 224 px.",
+}  # fmt: skip
+
+
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(["git", *args], capture_output=True, text=True, check=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip()
+
+
+def provenance(config_path: Path, config: dict) -> dict:
+    """What ran, where and when: the header of the report."""
+    commit = _git("rev-parse", "HEAD")
+    dirty = bool(_git("status", "--porcelain", "--untracked-files=no")) if commit else None
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = _git_free_gpu_name()
+    return {
+        "scale": config.get("scale", "synthetic"),
+        "scale_text": SCALES[config.get("scale", "synthetic")],
+        "commit": commit or "not a git checkout",
+        "dirty": dirty,
+        "config": str(config_path),
+        "config_sha256": hashlib.sha256(config_path.read_bytes()).hexdigest(),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": f"{cpu} ({os.cpu_count()} logical cores)",
+        "gpu": gpu or "none",
+        "python": platform.python_version(),
+        "versions": versions,
+    }
+
+
+def _git_free_gpu_name() -> str | None:
+    """The GPU model from nvidia-smi, without importing torch."""
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
+                             text=True, check=True, timeout=10)  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    names = [n.strip() for n in out.stdout.splitlines() if n.strip()]
+    return f"{len(names)} x {names[0]}" if names else None
+
+
+def run_facts(benchmarks: Path = Path("benchmarks"), gpu: bool = False) -> dict:
+    """Wall time and peak memory of every job from Snakemake's benchmark files, totals per rule."""
+    jobs = []
+    for path in sorted(benchmarks.glob("*/*.tsv")):
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f, delimiter="\t"))
+        if not rows:
+            continue
+        row = rows[-1]
+        rss = row.get("max_rss", "NA")
+        jobs.append({"rule": path.parent.name, "job": path.stem, "seconds": float(row["s"]),
+                     "max_rss_mb": float(rss) if rss not in ("NA", "-", "") else None})  # fmt: skip
+    per_rule: dict[str, dict] = {}
+    for job in jobs:
+        r = per_rule.setdefault(job["rule"], {"rule": job["rule"], "jobs": 0, "seconds": 0.0, "max_rss_mb": 0.0})
+        r["jobs"] += 1
+        r["seconds"] += job["seconds"]
+        r["max_rss_mb"] = max(r["max_rss_mb"], job["max_rss_mb"] or 0.0)
+    gpu_rules = ("weights", "train", "extract", "svm")
+    gpu_seconds = sum(j["seconds"] for j in jobs if j["rule"] in gpu_rules) if gpu else 0.0
+    return {"jobs": jobs, "rules": list(per_rule.values()), "total_seconds": sum(j["seconds"] for j in jobs),
+            "gpu_hours": gpu_seconds / 3600.0}  # fmt: skip
+
+
+def _fmt(value: object, digits: int = 2) -> str:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return ""
+    return f"{float(value):.{digits}f}"
+
+
+def _rerun(plan: Plan, config: dict, config_path: Path, source: dict) -> list[str]:
+    """Commands that recompute a row: Snakemake's forced rerun of its jobs, then the tables."""
+    roles = config.get("roles", {})
+    targets = []
+    for cell in source.values() if isinstance(source, dict) else []:
+        if isinstance(cell, Eval):
+            run = slug(f"{roles.get(cell.role)}-{cell.model}-{cell.pool}")
+            ev = next((e for e in plan.evaluations.values() if plan.extractions[e.extraction].run == run), None)
+            if ev and metrics_path(ev.id) not in targets:
+                targets.append(metrics_path(ev.id))
+        else:
+            job = next((j for j in plan.svms.values() if j.experiment == getattr(cell, "experiment", None)), None)
+            if job and metrics_path(job.id) not in targets:
+                targets.append(metrics_path(job.id))
+    if not targets:
+        return []
+    cfg = "" if str(config_path) == "config/config.yaml" else f" --configfile {config_path}"
+    lines = [f"snakemake --cores all{cfg} --forcerun {' '.join(targets)}"]
+    for target in targets:
+        job_id = Path(target).stem
+        kind = "svm" if job_id in plan.svms else "evaluate"
+        lines.append(shell(command(plan, kind, job_id, config.get("data_root", "data"))))
+    return lines
+
+
+def table_views(plan: Plan, config: dict, config_path: Path, tables_dir: Path) -> list[dict]:
+    """Each table as rows of cells ready for the template (paper | reproduced | difference | status)."""
+    from camrepro.tables import TABLES
+
+    papers = paper_values()
+    views = []
+    for name in TABLE_NAMES:
+        path = tables_dir / f"{name}.csv"
+        if not path.exists():
+            continue
+        frame = pd.read_csv(path, keep_default_na=True)
+        spec = papers[name]
+        rows = []
+        for row_id, group in frame.groupby("row", sort=False):
+            cells = []
+            for rec in group.to_dict("records"):
+                reproduced = _fmt(rec["reproduced"])
+                if reproduced and rec["seeds"] and int(rec["seeds"]) > 1 and not pd.isna(rec["spread"]):
+                    reproduced += f" ± {_fmt(rec['spread'])}"
+                header = spec["columns"].get(rec["column"], rec["column"].replace("_", " "))
+                cells.append({"column": rec["column"], "header": header, "paper": _fmt(rec["paper"]),
+                              "reproduced": reproduced, "difference": _fmt(rec["difference"]),
+                              "status": rec["status"], "reason": "" if pd.isna(rec["reason"]) else rec["reason"],
+                              "anchor": f"{name}--{row_id}--{rec['column']}"})  # fmt: skip
+            source = TABLES.get(name, {}).get(row_id)
+            rows.append({"id": row_id, "label": group.iloc[0]["label"], "cells": cells,
+                         "paper_only": all(c["status"] == "paper only" for c in cells),
+                         "rerun": _rerun(plan, config, config_path, source)})  # fmt: skip
+        statuses = frame["status"].value_counts().to_dict()
+        views.append({"name": name, "title": spec["title"], "paper": spec["paper"], "rows": rows,
+                      "tolerance": spec["tolerance"], "tolerance_why": spec["tolerance_why"],
+                      "better": spec["better"], "note": NOTES.get(name, ""), "statuses": statuses})  # fmt: skip
+    return views
+
+
+def render(plan: Plan, config: dict, config_path: str | os.PathLike, out: str | os.PathLike,
+           tables_dir: str | os.PathLike = "results/tables", figures_dir: str | os.PathLike | None = None,
+           benchmarks: str | os.PathLike = "benchmarks", templates: str | os.PathLike = TEMPLATES) -> Path:  # fmt: skip
+    """Render the report to `out` (atomically); figures are written to `figures_dir` and embedded."""
+    from camrepro.figures import make_figures
+
+    config_path, out, tables_dir = Path(config_path), Path(out), Path(tables_dir)
+    figures_dir = Path(figures_dir) if figures_dir else out.with_name(out.stem + "-figures")
+    tables = {p.stem: pd.read_csv(p) for p in tables_dir.glob("*.csv") if p.stem in TABLE_NAMES}
+    claims_path = tables_dir / "claims.json"
+    claims = json.loads(claims_path.read_text()) if claims_path.exists() else []
+    prov = provenance(config_path, config)
+    figures = make_figures(plan, config, tables, figures_dir) if plan.extractions or plan.svms else []
+    for fig in figures:
+        fig["data"] = base64.b64encode(Path(fig["path"]).read_bytes()).decode("ascii")
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates)), autoescape=True,
+                             undefined=jinja2.StrictUndefined)  # fmt: skip
+    html = env.get_template("replication.html.j2").render(
+        prov=prov, tables=table_views(plan, config, config_path, tables_dir), claims=claims, figures=figures,
+        facts=run_facts(Path(benchmarks), gpu=prov["gpu"] != "none"), seeds=list(plan.seeds), fmt=_fmt,
+    )  # fmt: skip
+    atomic_write_text(out, html)
+    return out
