@@ -17,7 +17,7 @@ import yaml
 from camrepro.config import load_config
 from camrepro.data import synthetic
 from camrepro.dvcgen import generate
-from camrepro.plan import EXPERIMENTS, build_plan
+from camrepro.plan import EXPERIMENTS, SVM_EXPERIMENTS, build_plan
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -70,16 +70,26 @@ def _job_stats(output: str) -> dict[str, int]:
 
 @pytest.mark.slow
 def test_snakemake_runs_the_test_config_end_to_end_and_a_rerun_does_nothing(tmp_path):
-    """Data, pretraining, training, extraction, evaluation and the summary table; with two
-    simulated GPUs, every GPU job claims a device."""
+    """Data, pretraining, training, extraction, evaluation, an SVM experiment, the tables and the
+    report; with two simulated GPUs, every GPU job claims a device."""
     config = ROOT / "config" / "test.yaml"
     env = _env(CAMREPRO_NUM_GPUS="2", CAMREPRO_GPU_LOCK_DIR=str(tmp_path / "locks"))
     res = _snakemake(tmp_path, config, "--resources", "gpu=2", env=env)
     assert res.returncode == 0, res.stderr[-3000:]
     plan = build_plan(load_config(config))
     table = pd.read_csv(tmp_path / "results" / "tables" / "metrics.csv")
-    assert sorted(table["evaluation"]) == sorted(plan.evaluations)
+    assert set(table["evaluation"]) == set(plan.evaluations)
+    # one row per run x seed x setting the registry asks for
+    assert len(table) == sum(len(e.settings) * len(plan.seeds) for e in plan.evaluations.values())
     assert table["gt_known_loc"].between(0, 100).all() and table["pxap"].notna().all()
+    ablation = pd.read_csv(tmp_path / "results" / "tables" / "rethinking-table3.csv")
+    cub = ablation[ablation["column"].str.startswith("cub_") & ablation["paper"].notna()]
+    assert cub["reproduced"].notna().all() and set(cub["status"]) <= {"matches", "differs"}
+    cub_svm = pd.read_csv(tmp_path / "results" / "tables" / "cam-table4.csv").set_index("row")
+    assert cub_svm.loc[["full-image", "crop", "bbox"], "reproduced"].between(0, 100).all()
+    html = (tmp_path / "reports" / "replication.html").read_text()
+    assert "EMBEDDED SYNTHETIC BENCHMARK" in html and "Rethinking-CAM Table 3" in html
+    assert (tmp_path / "reports" / "replication-figures" / "cub-crops.png").exists()
     for name in ("synthetic-cub", "synthetic-imagenet"):
         report = json.loads((tmp_path / "results" / "data" / f"{name}.verify.json").read_text())
         assert all(s["images"] > 0 and s["decoded"] for s in report["splits"].values())
@@ -112,15 +122,27 @@ def test_paper_config_dry_run_has_every_job_of_the_registry(tmp_path):
     plan = build_plan(load_config(config))
     datasets = load_config(config)["datasets"]
     assert stats["prepare_real_dataset"] == stats["verify_dataset"] == len(datasets)
-    assert stats["weights"] == len(plan.weights) == 3  # vgg16, googlenet, alexnet from torchvision
+    # vgg16, googlenet, alexnet from torchvision; resnet50 and mobilenet-v1 (no torchvision weights:
+    # its download fails with instructions) for the Rethinking-CAM backbones
+    assert stats["weights"] == len(plan.weights) == 5
     assert stats["train"] == len(plan.runs)
     assert stats["extract"] == len(plan.extractions)
     assert stats["evaluate"] == len(plan.evaluations)
-    assert stats["summary"] == 1
-    # every model of every selected experiment is trained, extracted and evaluated
+    assert stats["svm"] == len(plan.svms) == len(SVM_EXPERIMENTS)
+    assert stats["tables"] == stats["report"] == 1
+    assert stats["weights"] + stats["train"] + stats["extract"] + stats["evaluate"] + stats["svm"] > 50
+    # every model of every experiment is trained, extracted and evaluated at every setting it needs
+    settings = {}
+    for ev in plan.evaluations.values():
+        run = plan.runs[plan.extractions[ev.extraction].run]
+        settings[(run.dataset, run.model, run.pool)] = set(ev.settings)
+    roles = load_config(config)["roles"]
     for exp in EXPERIMENTS.values():
-        for model, pool in exp.models:
-            assert any(r.model == model and r.pool == pool for r in plan.runs.values()), (exp.name, model)
+        for model, pool, wanted in exp.entries:
+            assert set(wanted) <= settings[(roles[exp.role], model, pool)], (exp.name, model, pool)
+    for kind, model in SVM_EXPERIMENTS.values():
+        job = next(j for j in plan.svms.values() if plan.runs[j.run].model == model and j.kind == kind)
+        assert len(job.datasets) == (8 if kind == "transfer" else 1)
 
 
 @pytest.mark.parametrize(
@@ -158,7 +180,7 @@ def test_dvc_repro_runs_the_test_config_then_does_nothing_then_reruns_only_what_
     dvc, git = _tool("dvc"), shutil.which("git")
     repo = tmp_path / "repo"
     repo.mkdir()
-    for name in ("src", "config", ".dvcignore", "pyproject.toml"):
+    for name in ("src", "config", "reports", ".dvcignore", "pyproject.toml"):
         src = ROOT / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, repo / name)
     env = _env()
@@ -173,6 +195,8 @@ def test_dvc_repro_runs_the_test_config_then_does_nothing_then_reruns_only_what_
     run(sys.executable, "-m", "camrepro", "workflow", "dvc", "--config", "config/test.yaml")
     run(dvc, "repro", "--quiet")
     assert (repo / "results" / "tables" / "metrics.csv").exists()
+    assert (repo / "results" / "tables" / "rethinking-table3.csv").exists()
+    assert "Rethinking-CAM Table 3" in (repo / "reports" / "replication.html").read_text()
     assert "up to date" in run(dvc, "status").stdout
     weights = repo / "data" / "weights" / "vgg16.pth"
     stamp = weights.stat().st_mtime_ns
@@ -182,9 +206,11 @@ def test_dvc_repro_runs_the_test_config_then_does_nothing_then_reruns_only_what_
     run(sys.executable, "-m", "camrepro", "workflow", "dvc", "--config", "config/test.yaml")
     changed = set(json.loads(run(dvc, "status", "--json").stdout))
     plan = build_plan(config)
-    # the changed option is a param of the training runs only (and the summary reads the config);
-    # extraction and evaluation follow from the new models, data and weights stay
-    assert changed == {f"train-{r}" for r in plan.runs} | {"summary"}
+    # the changed option is a param of the CUB training runs only (and the tables read the config);
+    # extraction and evaluation follow from the new models; data, weights and the ImageNet run stay
+    cub_runs = {r for r, run in plan.runs.items() if run.dataset == "synthetic-cub"}
+    assert cub_runs and len(cub_runs) < len(plan.runs)
+    assert changed == {f"train-{r}" for r in cub_runs} | {"tables", "report"}
     some_metrics = repo / "results" / "metrics" / f"{sorted(plan.evaluations)[0]}.json"
     before = some_metrics.stat().st_mtime_ns
     run(dvc, "repro", "--quiet")

@@ -180,7 +180,8 @@ def _cmd_extract(args: argparse.Namespace) -> None:
 
     _claim_gpus(args.device, 1)
     options = dict(dataset=args.dataset, split=args.split, size=args.size, batch_size=args.batch_size,
-                   nwc=args.nwc, saliency=args.saliency, device=args.device, progress=not args.quiet)  # fmt: skip
+                   nwc=args.nwc, saliency=args.saliency, device=args.device,
+                   progress=not args.quiet)  # fmt: skip
     if args.seeds is None:
         out = extract(args.model, out_dir=args.out, **options)
     else:
@@ -388,8 +389,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_pretrain)
 
     p = sub.add_parser("extract", help="one forward pass: top-5, CAMs, feature vectors (sharded)")
-    p.add_argument("--model", required=True, type=Path, help="model.pt of a training run (its folder with --seeds)")
-    p.add_argument("--seeds", type=_seed_list, help="extract each seed's model (MODEL/s<seed>) into OUT/s<seed>")
+    p.add_argument("--model", required=True, type=Path, help="a run's model.pt (its folder with --seeds)")
+    p.add_argument("--seeds", type=_seed_list, help="extract each seed's MODEL/s<seed> into OUT/s<seed>")
     p.add_argument("--dataset", required=True, type=Path)
     p.add_argument("--split", default="test")
     p.add_argument("--out", required=True, type=Path, help="output folder (replaced atomically)")
@@ -410,7 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--percentile", type=float, default=90.0)
     p.add_argument("--strategy", choices=["largest", "multi"], default="largest")
     p.add_argument("--source", choices=["cam", "cam_nwc", "saliency"], default="cam")
-    p.add_argument("--setting", action="append", help="a named box setting (camrepro.plan.SETTINGS), per seed "
+    p.add_argument("--setting", action="append", help="named box setting (camrepro.plan.SETTINGS), per seed "
                    "of an `extract --seeds` folder; repeatable; replaces the single-setting options")
     p.add_argument("--heuristic", action="store_true", help="the CAM paper's tight/loose boxes (top-5 loc)")
     p.add_argument("--iou", type=int, nargs="+", default=[30, 50, 70])

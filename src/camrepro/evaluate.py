@@ -44,7 +44,9 @@ def evaluate_settings(extract_dir: str | os.PathLike, dataset: str | os.PathLike
     extract_dir = Path(extract_dir)
     folders = sorted(extract_dir.glob("s*/extract.json"))
     if not folders:
-        raise DataError(f"{extract_dir} has no s<seed>/extract.json: run `camrepro extract --seeds ...` first.")
+        raise DataError(
+            f"{extract_dir} has no s<seed>/extract.json: run `camrepro extract --seeds ...` first."
+        )
     seeds = {}
     for manifest in folders:
         seed = manifest.parent.name[1:]

@@ -43,15 +43,22 @@ class Extraction:
 
     def image(self, n: int) -> np.ndarray:
         img = decode_image(self.dataset / self.info.image_root / self.ids[n])
-        return transform(img, np.zeros((0, 4)), None, TransformSpec(train=False, crop=self.size, flip=False))[0]
+        return transform(img, np.zeros((0, 4)), None, TransformSpec(train=False, crop=self.size, flip=False))[
+            0
+        ]
 
     def scoremap(self, n: int, slot: int = 1, key: str = "cams") -> np.ndarray:
         """Slot 0: GT class; 1..5: top-5 classes."""
-        return to_scoremap(torch.from_numpy(self.arrays[key][n, slot].astype(np.float32)), (self.size, self.size))
+        return to_scoremap(
+            torch.from_numpy(self.arrays[key][n, slot].astype(np.float32)), (self.size, self.size)
+        )
 
     def gt_boxes(self, n: int) -> list[tuple[int, int, int, int]]:
         image_id = self.ids[n]
-        return [resize_box(b, self.meta.sizes[image_id], (self.size, self.size)) for b in self.meta.boxes[image_id]]
+        return [
+            resize_box(b, self.meta.sizes[image_id], (self.size, self.size))
+            for b in self.meta.boxes[image_id]
+        ]
 
     def class_name(self, label: int) -> str:
         return self.manifest["classes"][int(label)]
@@ -72,8 +79,10 @@ def _show(ax, image: np.ndarray, scoremap: np.ndarray | None = None, title: str 
 
 
 def _legend(fig) -> None:  # noqa: ANN001
-    handles = [Rectangle((0, 0), 1, 1, fill=False, edgecolor=GT, label="ground-truth box"),
-               Rectangle((0, 0), 1, 1, fill=False, edgecolor=PRED, label="predicted box (CAM, 20 % of max)")]  # fmt: skip
+    handles = [
+        Rectangle((0, 0), 1, 1, fill=False, edgecolor=GT, label="ground-truth box"),
+        Rectangle((0, 0), 1, 1, fill=False, edgecolor=PRED, label="predicted box (CAM, 20 % of max)"),
+    ]
     fig.legend(handles=handles, loc="lower center", ncol=2, fontsize=8, frameon=False)
 
 
@@ -93,7 +102,9 @@ def cam_gallery(ext: Extraction, title: str, count: int = 8) -> plt.Figure:
     """Figs. 3/6: CAM of the top-1 class over the image, GT boxes green, the CAM box red."""
     picks = _distinct_classes(ext, count)
     cols = 4
-    fig, axes = plt.subplots((len(picks) + cols - 1) // cols, cols, figsize=(8, 2.2 * ((len(picks) + cols - 1) // cols) + 0.5))
+    fig, axes = plt.subplots(
+        (len(picks) + cols - 1) // cols, cols, figsize=(8, 2.2 * ((len(picks) + cols - 1) // cols) + 0.5)
+    )
     for ax in np.ravel(axes):
         ax.axis("off")
     for ax, n in zip(np.ravel(axes), picks, strict=False):
@@ -101,7 +112,12 @@ def cam_gallery(ext: Extraction, title: str, count: int = 8) -> plt.Figure:
         sm = ext.scoremap(n, 1)
         top1 = int(ext.arrays["top5"][n, 0])
         ok = "right" if top1 == int(ext.arrays["labels"][n]) else "wrong"
-        _show(ax, ext.image(n), sm, f"{ext.class_name(ext.arrays['labels'][n])}\npredicted: {ext.class_name(top1)} ({ok})")
+        _show(
+            ax,
+            ext.image(n),
+            sm,
+            f"{ext.class_name(ext.arrays['labels'][n])}\npredicted: {ext.class_name(top1)} ({ok})",
+        )
         for b in ext.gt_boxes(n):
             _box(ax, b, GT)
         _box(ax, scoremap_boxes(sm, 0.2, "max", "largest")[0], PRED)
@@ -119,7 +135,12 @@ def top5_cams(ext: Extraction, title: str) -> plt.Figure:
     for k in range(5):
         label = int(ext.arrays["top5"][n, k])
         score = float(ext.arrays["top5_scores"][n, k])
-        _show(axes[k + 1], ext.image(n), ext.scoremap(n, k + 1), f"top-{k + 1}: {ext.class_name(label)}\np = {score:.2f}")
+        _show(
+            axes[k + 1],
+            ext.image(n),
+            ext.scoremap(n, k + 1),
+            f"top-{k + 1}: {ext.class_name(label)}\np = {score:.2f}",
+        )
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
@@ -131,7 +152,9 @@ def side_by_side(exts: list[tuple[str, Extraction, str]], title: str, count: int
     `exts`: (row label, extraction, map key: cams | saliency).
     """
     picks = _distinct_classes(exts[0][1], count)
-    fig, axes = plt.subplots(len(exts), len(picks), figsize=(2.1 * len(picks), 2.2 * len(exts) + 0.4), squeeze=False)
+    fig, axes = plt.subplots(
+        len(exts), len(picks), figsize=(2.1 * len(picks), 2.2 * len(exts) + 0.4), squeeze=False
+    )
     for r, (label, ext, key) in enumerate(exts):
         for c, n in enumerate(picks):
             sm = ext.scoremap(n, 0, key)  # the GT class's map: same class in every row
@@ -215,12 +238,16 @@ def cub_crops(dataset: Path, svm_json: Path, title: str, count: int = 8) -> plt.
         if len(picks) == count:
             break
     cols = 4
-    fig, axes = plt.subplots((len(picks) + cols - 1) // cols, cols, figsize=(8, 2.3 * ((len(picks) + cols - 1) // cols) + 0.5))
+    fig, axes = plt.subplots(
+        (len(picks) + cols - 1) // cols, cols, figsize=(8, 2.3 * ((len(picks) + cols - 1) // cols) + 0.5)
+    )
     for ax in np.ravel(axes):
         ax.axis("off")
     for ax, image_id in zip(np.ravel(axes), picks, strict=False):
         ax.axis("on")
-        _show(ax, decode_image(dataset / info.image_root / image_id), None, info.classes[meta.labels[image_id]])
+        _show(
+            ax, decode_image(dataset / info.image_root / image_id), None, info.classes[meta.labels[image_id]]
+        )
         for b in meta.boxes.get(image_id, []):
             _box(ax, b, GT)
         _box(ax, result["test_boxes"][image_id], PRED)
@@ -245,7 +272,10 @@ def make_figures(plan: Plan, config: dict, tables: dict[str, pd.DataFrame], out_
 
     def ext(role: str, model: str, pool: str) -> Extraction | None:
         rid = run_id(role, model, pool)
-        return Extraction(plan, data_root, rid, seed) if rid else None
+        if rid is None:
+            return None
+        folder = Path(extraction_dir(next(e.id for e in plan.extractions.values() if e.run == rid)))
+        return Extraction(plan, data_root, rid, seed) if (folder / f"s{seed}").exists() else None
 
     def save(name: str, fig: plt.Figure | None, title: str, caption: str) -> None:
         if fig is None:
@@ -257,54 +287,88 @@ def make_figures(plan: Plan, config: dict, tables: dict[str, pd.DataFrame], out_
 
     gap = ext("imagenet", "googlenet-gap", "gap")
     if gap:
-        save("cam-gallery", cam_gallery(gap, "GoogLeNet-GAP on ImageNet: CAM of the top-1 class"),
-             "CAM gallery (CAM paper Figs. 3 and 6a)",
-             f"One image per class, seed {seed}. The overlay is the top-1 class's CAM; the red box covers the "
-             "largest region above 20 % of its max.")
-        save("top5-cams", top5_cams(gap, "GoogLeNet-GAP: CAMs of the top-5 classes of one image"),
-             "Top-5 CAMs (CAM paper Fig. 4)", "The maps differ by class: each class has its own discriminative region.")
+        save(
+            "cam-gallery",
+            cam_gallery(gap, "GoogLeNet-GAP on ImageNet: CAM of the top-1 class"),
+            "CAM gallery (CAM paper Figs. 3 and 6a)",
+            f"One image per class, seed {seed}. The overlay is the top-1 class's CAM; the red box covers the "
+            "largest region above 20 % of its max.",
+        )
+        save(
+            "top5-cams",
+            top5_cams(gap, "GoogLeNet-GAP: CAMs of the top-5 classes of one image"),
+            "Top-5 CAMs (CAM paper Fig. 4)",
+            "The maps differ by class: each class has its own discriminative region.",
+        )
         gmp = ext("imagenet", "googlenet-gmp", "gmp")
         if gmp:
-            save("gap-vs-gmp", side_by_side([("GAP", gap, "cams"), ("GMP", gmp, "cams")],
-                                            "GoogLeNet-GAP vs GoogLeNet-GMP (GT class)"),
-                 "GAP vs GMP", "GMP is rewarded for one peak, GAP for every part of the object: GAP's maps "
-                 "cover more of it (CAM paper Sec. 3.2).")
+            save(
+                "gap-vs-gmp",
+                side_by_side(
+                    [("GAP", gap, "cams"), ("GMP", gmp, "cams")], "GoogLeNet-GAP vs GoogLeNet-GMP (GT class)"
+                ),
+                "GAP vs GMP",
+                "GMP is rewarded for one peak, GAP for every part of the object: GAP's maps "
+                "cover more of it (CAM paper Sec. 3.2).",
+            )
         original = ext("imagenet", "googlenet", "gap")
         if original and "saliency" in original.arrays:
-            save("backprop-vs-cam", side_by_side([("CAM (GoogLeNet-GAP)", gap, "cams"),
-                                                  ("Backprop (GoogLeNet)", original, "saliency")],
-                                                 "Backprop saliency vs CAM (GT class)"),
-                 "Backprop vs CAM (CAM paper Figs. 5 and 6b)",
-                 "Backprop saliency is sparse and edge-like; its boxes are thresholded the same way.")
+            save(
+                "backprop-vs-cam",
+                side_by_side(
+                    [("CAM (GoogLeNet-GAP)", gap, "cams"), ("Backprop (GoogLeNet)", original, "saliency")],
+                    "Backprop saliency vs CAM (GT class)",
+                ),
+                "Backprop vs CAM (CAM paper Figs. 5 and 6b)",
+                "Backprop saliency is sparse and edge-like; its boxes are thresholded the same way.",
+            )
     curves = {}
     for pool in ("gap", "tap"):
         rid = run_id("cub", "vgg16-gap", pool)
         if rid:
             ev = next(e for e in plan.evaluations.values() if plan.extractions[e.extraction].run == rid)
-            doc = json.loads(Path(metrics_path(ev.id)).read_text())["seeds"][str(seed)]
+            path = Path(metrics_path(ev.id))
+            doc = json.loads(path.read_text())["seeds"].get(str(seed), {}) if path.exists() else {}
             for setting, label in (("cam20", "CAM"), ("nwc", "CAM + NWC")):
                 if setting in doc and "box_accuracy_curve" in doc[setting]:
                     curves[f"{pool.upper()}, {label}"] = doc[setting]["box_accuracy_curve"]
     if curves:
-        save("threshold-curves", threshold_curves(curves, "VGG16 on CUB: box accuracy vs CAM threshold"),
-             "Box accuracy vs CAM threshold", f"Seed {seed}; multi-contour boxes as in MaxBoxAccV2. A flatter, "
-             "wider curve means the best threshold matters less.")
+        save(
+            "threshold-curves",
+            threshold_curves(curves, "VGG16 on CUB: box accuracy vs CAM threshold"),
+            "Box accuracy vs CAM threshold",
+            f"Seed {seed}; multi-contour boxes as in MaxBoxAccV2. A flatter, "
+            "wider curve means the best threshold matters less.",
+        )
     vgg_cub = ext("cub", "vgg16-gap", "gap")
     if vgg_cub:
-        save("threshold-standards", threshold_standards(vgg_cub, "Where the two threshold standards fall"),
-             "Max vs percentile threshold (Rethinking-CAM Fig. 4)",
-             "Histogram of one CAM's values (log scale). The max standard depends on one peak value; the "
-             "percentile standard on the bulk of the distribution.")
+        save(
+            "threshold-standards",
+            threshold_standards(vgg_cub, "Where the two threshold standards fall"),
+            "Max vs percentile threshold (Rethinking-CAM Fig. 4)",
+            "Histogram of one CAM's values (log scale). The max standard depends on one peak value; the "
+            "percentile standard on the bulk of the distribution.",
+        )
     t3 = tables.get("rethinking-table3")
     if t3 is not None and t3["reproduced"].notna().any():
-        save("ablation-bars", ablation_bars(t3[t3["status"] != "no paper value"], "TAP / NWC / PaS with VGG16"),
-             "TAP/NWC/PaS ablation (Rethinking-CAM Table 3)", "Bars: mean over seeds; whiskers: spread (sample "
-             "standard deviation).")
-    cub_jobs = [j for j in plan.svms.values() if j.kind == "cub"]
+        save(
+            "ablation-bars",
+            ablation_bars(t3[t3["status"] != "no paper value"], "TAP / NWC / PaS with VGG16"),
+            "TAP/NWC/PaS ablation (Rethinking-CAM Table 3)",
+            "Bars: mean over seeds; whiskers: spread (sample standard deviation).",
+        )
+    cub_jobs = [j for j in plan.svms.values() if j.kind == "cub" and Path(metrics_path(j.id)).exists()]
     if cub_jobs:
         j = cub_jobs[0]
-        save("cub-crops", cub_crops(Path(data_root) / "prepared" / j.datasets["cub"], Path(metrics_path(j.id)),
-                                    "CUB test images: CAM boxes from the SVM's weights"),
-             "CUB crops (CAM paper Fig. 7)", f"Seed {plan.seeds[0]}; the crop is re-encoded and classified by a "
-             "second SVM (Table 4's 'on crop' row).")
+        save(
+            "cub-crops",
+            cub_crops(
+                Path(data_root) / "prepared" / j.datasets["cub"],
+                Path(metrics_path(j.id)),
+                "CUB test images: CAM boxes from the SVM's weights",
+            ),
+            "CUB crops (CAM paper Fig. 7)",
+            f"Seed {plan.seeds[0]}; the crop is re-encoded and classified by a "
+            "second SVM (Table 4's 'on crop' row).",
+        )
     return made

@@ -133,7 +133,8 @@ EXPERIMENTS: dict[str, Experiment] = {
         ),
         *(
             Experiment(
-                f"rethinking-ablation-{role}", f"Rethinking CAM Table 3: TAP/NWC/PaS with VGG16 ({role})", role,
+                f"rethinking-ablation-{role}", f"Rethinking CAM Table 3: TAP/NWC/PaS with VGG16 ({role})",
+                role,
                 (("vgg16-gap", "gap", _ABLATION), ("vgg16-gap", "tap", _ABLATION)),
             )
             for role in ("cub", "imagenet")
@@ -141,7 +142,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         *(
             Experiment(
                 f"rethinking-backbones-{role}", f"Rethinking CAM Table 2: four backbones ({role})", role,
-                tuple(entry for m in _BACKBONES for entry in ((m, "gap", ("cam20",)), (m, "tap", ("nwc-pas",)))),
+                tuple(e for m in _BACKBONES for e in ((m, "gap", ("cam20",)), (m, "tap", ("nwc-pas",)))),
             )
             for role in ("cub", "imagenet")
         ),
@@ -272,7 +273,8 @@ def build_plan(config: dict) -> Plan:
         split = _evaluation_split(config, run.dataset)
         ext_id = slug(f"{run_id}-{split}")
         nwc = any("nwc" in n for n in names)
-        plan.extractions[ext_id] = Extraction(ext_id, run_id, run.dataset, split, size, nwc, "backprop" in names)
+        saliency = "backprop" in names
+        plan.extractions[ext_id] = Extraction(ext_id, run_id, run.dataset, split, size, nwc, saliency)
         chosen = {n: dict(SETTINGS[n]) for n in SETTINGS if n in names}
         plan.evaluations[ext_id] = Evaluation(ext_id, ext_id, run.dataset, chosen)
     return plan
@@ -289,7 +291,8 @@ CODE = {
     "weights": ["weights.py", "train.py", "models", "data/reader.py", "data/download.py"],
     "train": ["train.py", "models", "data/reader.py"],
     "extract": ["extract.py", "shards.py", "cam.py", "models", "data/reader.py"],
-    "evaluate": ["evaluate.py", "shards.py", "boxes.py", "evaluator.py", "metrics.py", "cam.py", "scoremaps.py"],
+    "evaluate": ["evaluate.py", "shards.py", "boxes.py", "evaluator.py", "metrics.py", "cam.py",
+                 "scoremaps.py"],
     "svm": ["svm.py", "extract.py", "cam.py", "boxes.py", "models", "data/reader.py"],
     "tables": ["tables.py", "paper_values.yaml"],
     "report": ["report.py", "figures.py", "../../reports/templates/replication.html.j2"],
@@ -322,6 +325,7 @@ def metrics_path(job: str) -> str:
 
 TABLES_DIR = "results/tables"
 REPORT = "reports/replication.html"
+REPORT_FIGURES = "reports/replication-figures"
 
 
 def command(plan: Plan, kind: str, job_id: str, data_root: str = "data") -> list[str]:
@@ -331,7 +335,8 @@ def command(plan: Plan, kind: str, job_id: str, data_root: str = "data") -> list
         w = plan.weights[job_id]
         out = weights_path(data_root, w.arch)
         if w.method == "download":
-            return ["camrepro", "weights", w.arch, "--out", out, "--downloads", f"{data_root}/downloads", "-q"]
+            downloads = f"{data_root}/downloads"
+            return ["camrepro", "weights", w.arch, "--out", out, "--downloads", downloads, "-q"]
         p = w.pretrain
         return ["camrepro", "pretrain", w.arch, "--dataset", prepared(data_root, p["dataset"]), "--out", out,
                 "--width", str(p["width"]), "--epochs", str(p.get("epochs", 10)), "--crop", str(p["size"]),

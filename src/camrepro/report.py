@@ -107,7 +107,9 @@ def run_facts(benchmarks: Path = Path("benchmarks"), gpu: bool = False) -> dict:
                      "max_rss_mb": float(rss) if rss not in ("NA", "-", "") else None})  # fmt: skip
     per_rule: dict[str, dict] = {}
     for job in jobs:
-        r = per_rule.setdefault(job["rule"], {"rule": job["rule"], "jobs": 0, "seconds": 0.0, "max_rss_mb": 0.0})
+        r = per_rule.setdefault(
+            job["rule"], {"rule": job["rule"], "jobs": 0, "seconds": 0.0, "max_rss_mb": 0.0}
+        )
         r["jobs"] += 1
         r["seconds"] += job["seconds"]
         r["max_rss_mb"] = max(r["max_rss_mb"], job["max_rss_mb"] or 0.0)
@@ -130,11 +132,15 @@ def _rerun(plan: Plan, config: dict, config_path: Path, source: dict) -> list[st
     for cell in source.values() if isinstance(source, dict) else []:
         if isinstance(cell, Eval):
             run = slug(f"{roles.get(cell.role)}-{cell.model}-{cell.pool}")
-            ev = next((e for e in plan.evaluations.values() if plan.extractions[e.extraction].run == run), None)
+            ev = next(
+                (e for e in plan.evaluations.values() if plan.extractions[e.extraction].run == run), None
+            )
             if ev and metrics_path(ev.id) not in targets:
                 targets.append(metrics_path(ev.id))
         else:
-            job = next((j for j in plan.svms.values() if j.experiment == getattr(cell, "experiment", None)), None)
+            job = next(
+                (j for j in plan.svms.values() if j.experiment == getattr(cell, "experiment", None)), None
+            )
             if job and metrics_path(job.id) not in targets:
                 targets.append(metrics_path(job.id))
     if not targets:
@@ -170,7 +176,8 @@ def table_views(plan: Plan, config: dict, config_path: Path, tables_dir: Path) -
                 header = spec["columns"].get(rec["column"], rec["column"].replace("_", " "))
                 cells.append({"column": rec["column"], "header": header, "paper": _fmt(rec["paper"]),
                               "reproduced": reproduced, "difference": _fmt(rec["difference"]),
-                              "status": rec["status"], "reason": "" if pd.isna(rec["reason"]) else rec["reason"],
+                              "status": rec["status"],
+                              "reason": "" if pd.isna(rec["reason"]) else rec["reason"],
                               "anchor": f"{name}--{row_id}--{rec['column']}"})  # fmt: skip
             source = TABLES.get(name, {}).get(row_id)
             rows.append({"id": row_id, "label": group.iloc[0]["label"], "cells": cells,
@@ -179,13 +186,15 @@ def table_views(plan: Plan, config: dict, config_path: Path, tables_dir: Path) -
         statuses = frame["status"].value_counts().to_dict()
         views.append({"name": name, "title": spec["title"], "paper": spec["paper"], "rows": rows,
                       "tolerance": spec["tolerance"], "tolerance_why": spec["tolerance_why"],
-                      "better": spec["better"], "note": NOTES.get(name, ""), "statuses": statuses})  # fmt: skip
+                      "better": spec["better"], "note": NOTES.get(name, ""),
+                      "statuses": statuses})  # fmt: skip
     return views
 
 
 def render(plan: Plan, config: dict, config_path: str | os.PathLike, out: str | os.PathLike,
            tables_dir: str | os.PathLike = "results/tables", figures_dir: str | os.PathLike | None = None,
-           benchmarks: str | os.PathLike = "benchmarks", templates: str | os.PathLike = TEMPLATES) -> Path:  # fmt: skip
+           benchmarks: str | os.PathLike = "benchmarks",
+           templates: str | os.PathLike = TEMPLATES) -> Path:  # fmt: skip
     """Render the report to `out` (atomically); figures are written to `figures_dir` and embedded."""
     from camrepro.figures import make_figures
 

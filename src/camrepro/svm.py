@@ -176,7 +176,9 @@ def cub_experiment(model_path: str | os.PathLike, dataset: str | os.PathLike, si
     bbox, bbox_svm = crop_accuracy(_union_gt(train.meta), _union_gt(test.meta))
     hits = []
     for image_id in test.ids:
-        gt = np.array([resize_box(b, test.meta.sizes[image_id], (size, size)) for b in test.meta.boxes[image_id]])
+        gt = np.array(
+            [resize_box(b, test.meta.sizes[image_id], (size, size)) for b in test.meta.boxes[image_id]]
+        )
         hits.append(iou_matrix(np.array([test_boxes[image_id]["map"]]), gt).max() >= 0.5)
     return {
         "full_image": 100.0 * float((predicted == y_test).mean()),

@@ -117,7 +117,8 @@ def _table_sources() -> dict[str, dict[str, object]]:
         "cam-table1": t1 | {"nin": NIN},
         "cam-table2": t2 | {"nin": NIN},
         "cam-table3": {
-            "googlenet-gap-heuristic": {"top5": Eval("imagenet", "googlenet-gap", "gap", "heuristic", "loc_top5_err")},
+            "googlenet-gap-heuristic": {
+                "top5": Eval("imagenet", "googlenet-gap", "gap", "heuristic", "loc_top5_err")},
             "googlenet-gap": {"top5": Eval("imagenet", "googlenet-gap", "gap", "cam20", "loc_top5_err")},
             "backprop": {"top5": Eval("imagenet", "googlenet", "gap", "backprop", "loc_top5_err")},
         },
@@ -132,7 +133,8 @@ def _table_sources() -> dict[str, dict[str, object]]:
                                           "cam20" if kind == "baseline" else "nwc-pas")
             for name, model in _RETHINK.items() for kind in ("baseline", "ours")
         },
-        "rethinking-table3": {row: _rethinking("vgg16-gap", pool, setting) for row, (pool, setting) in _ABLATION.items()},
+        "rethinking-table3": {row: _rethinking("vgg16-gap", pool, setting)
+                              for row, (pool, setting) in _ABLATION.items()},
     }  # fmt: skip
 
 
@@ -140,7 +142,8 @@ TABLES = _table_sources()
 
 # Protocol notes under each table (the report prints them).
 NOTES = {
-    "cam-table1": "Evaluation split: ILSVRC val (its stand-in's val split). NIN: not reproduced (no torchvision "
+    "cam-table1": "Evaluation split: ILSVRC val (the stand-in's test split in the demo). NIN: not reproduced "
+                  "(no torchvision "
                   "model). The FC originals (VGGnet, AlexNet) are read from their Backprop evaluation, whose "
                   "classification is the same forward pass.",
     "cam-table2": "Boxes: 20 % of the max of each top-5 class's CAM, largest connected region, the reference "
@@ -159,7 +162,8 @@ NOTES = {
     "rethinking-table2": "Ours = TAP (theta_tap 0.1 for VGG16 and MobileNetV1, 0 otherwise) + NWC + PaS "
                          "(90th percentile, theta_loc 0.35). Baseline = vanilla CAM, 20 % of the max. "
                          "GoogleNet is the Rethinking-CAM variant (two conv layers instead of inception5).",
-    "rethinking-table3": "TAP changes training (two runs: GAP and TAP); NWC and PaS change only the evaluation "
+    "rethinking-table3": "TAP changes training (two runs: GAP and TAP); NWC and PaS change only the "
+                         "evaluation "
                          "of the same extracted features.",
 }  # fmt: skip
 
@@ -214,7 +218,9 @@ def _stats(values: list[float]) -> tuple[float | None, float | None, int]:
     return mean, std, len(values)
 
 
-def build_tables(plan: Plan, config: dict, root: str | os.PathLike = ".") -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:  # fmt: skip
+def build_tables(
+    plan: Plan, config: dict, root: str | os.PathLike = "."
+) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
     """(table name -> long-format frame, metrics frame) for the plan's results."""
     root = Path(root)
     metrics = metrics_frame(plan, root)
@@ -231,7 +237,9 @@ def build_tables(plan: Plan, config: dict, root: str | os.PathLike = ".") -> tup
             for column in spec["columns"]:
                 cell = base | {"column": column, "paper": paper_row[column], "tolerance": spec["tolerance"]}
                 if paper_row.get("reference") or source is None:
-                    rows.append(cell | _status(None, cell, "paper only", "quoted by the paper from other work"))
+                    rows.append(
+                        cell | _status(None, cell, "paper only", "quoted by the paper from other work")
+                    )
                     continue
                 if isinstance(source, NotRun):
                     rows.append(cell | _status(None, cell, "not run", source.reason))
@@ -273,7 +281,10 @@ def _extras(base: dict, source: dict, metrics: pd.DataFrame, roles: dict) -> lis
             if values:
                 prefix = f"{column_source.role}_" if base["table"].startswith("rethinking") else ""
                 cell = base | {"column": prefix + metric, "paper": None, "tolerance": None}
-                out.append(cell | _status(values, cell, "no paper value", "a later WSOL metric, reported for comparison"))
+                out.append(
+                    cell
+                    | _status(values, cell, "no paper value", "a later WSOL metric, reported for comparison")
+                )
     return out
 
 
@@ -316,17 +327,20 @@ def _claims() -> list[Claim]:
               ("cam-table2", "googlenet-gap", "top1"),
               tuple(("cam-table2", f"backprop-{m}", "top1") for m in ("googlenet", "vgg16", "alexnet"))),
         Claim("crop-beats-full", "CAM", "On CUB, SVM features of the CAM crop classify better than of the "
-              "full image", "higher", ("cam-table4", "crop", "accuracy"), (("cam-table4", "full-image", "accuracy"),)),
+              "full image", "higher", ("cam-table4", "crop", "accuracy"),
+              (("cam-table4", "full-image", "accuracy"),)),
     ]  # fmt: skip
     for role, name in (("cub", "CUB"), ("imagenet", "ImageNet")):
         col = f"{role}_gt_loc"
         for fix in ("tap", "nwc", "pas"):
             claims.append(Claim(f"{fix}-improves-{role}", "Rethinking CAM",
-                                f"{fix.upper()} improves GT-known Loc over the baseline on {name} (VGG16)", "higher",
-                                ("rethinking-table3", fix, col), (("rethinking-table3", "base", col),)))  # fmt: skip
+                                f"{fix.upper()} improves GT-known Loc over the baseline on {name} (VGG16)",
+                                "higher", ("rethinking-table3", fix, col),
+                                (("rethinking-table3", "base", col),)))  # fmt: skip
         others = tuple(("rethinking-table3", r, col) for r in _ABLATION if r != "tap-nwc-pas")
         claims.append(Claim(f"all-three-best-{role}", "Rethinking CAM",
-                            f"TAP + NWC + PaS together give the best GT-known Loc on {name} (VGG16)", "higher",
+                            f"TAP + NWC + PaS together give the best GT-known Loc on {name} (VGG16)",
+                            "higher",
                             ("rethinking-table3", "tap-nwc-pas", col), others))  # fmt: skip
     return claims
 
@@ -341,6 +355,7 @@ def evaluate_claims(tables: dict[str, pd.DataFrame]) -> list[dict]:
     holds); `noise` the largest seed spread among the cells involved. A claim that holds by less
     than that noise is marked so (`clear: false`): it is not read off seed noise.
     """
+
     def cell(key: tuple[str, str, str]) -> dict | None:
         frame = tables.get(key[0])
         if frame is None:
@@ -355,7 +370,9 @@ def evaluate_claims(tables: dict[str, pd.DataFrame]) -> list[dict]:
         doc = {"id": claim.id, "paper": claim.paper, "claim": claim.text,
                "cells": [{"table": k[0], "row": k[1], "column": k[2]} for k in keys]}  # fmt: skip
         if any(c is None or c["reproduced"] is None or pd.isna(c["reproduced"]) for c in cells):
-            out.append(doc | {"verdict": "not run", "margin": None, "noise": None, "clear": False, "detail": ""})
+            out.append(
+                doc | {"verdict": "not run", "margin": None, "noise": None, "clear": False, "detail": ""}
+            )
             continue
         sign = 1.0 if claim.better == "higher" else -1.0
         left = cells[0]["reproduced"]

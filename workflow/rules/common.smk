@@ -29,7 +29,7 @@ REAL = [n for n, d in config["datasets"].items() if "source" in d]
 
 def src(*paths):
     """Package source files, declared as inputs so a code change reruns what it affects."""
-    return [os.path.join(CODE, p) for p in paths]
+    return [os.path.normpath(os.path.join(CODE, p)) for p in paths]
 
 
 def _cmd(kind, job_id):
