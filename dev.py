@@ -95,14 +95,9 @@ def demo(args: list[str]) -> None:
     cores = os.environ.get("CAMREPRO_CORES", "all")
     _run([_bin("snakemake"), "--cores", cores, *args], cwd=ROOT)
     if REPORT.exists():
-        print(f"\nReport: {REPORT}")
-        return
-    # Until the report rules exist, name what the workflow produced.
-    table = ROOT / "results" / "tables" / "metrics.csv"
-    print("\nThe workflow finished. The report rules are not part of this version yet; it built:")
-    print(f"  {table.relative_to(ROOT)}  (one row per evaluation: every experiment, model and seed)")
-    print("  results/metrics/*.json, results/models/*/, results/cams/*/, data/prepared/*/")
-    print(f"The report will be written to {REPORT.relative_to(ROOT)}.")
+        print(f"\nReport: {REPORT}  (open it in a browser; tables in results/tables/)")
+    elif "-n" not in args and "--dry-run" not in args:
+        print(f"\nThe workflow finished without writing {REPORT.relative_to(ROOT)}: see the log above.")
 
 
 def test(args: list[str]) -> None:
