@@ -4,7 +4,9 @@
 rule svm:
     input:
         models=lambda w: model_paths(PLAN, PLAN.svms[w.svm].run),
-        data=lambda w: [f"{DATA}/prepared/{d}" for d in PLAN.svms[w.svm].datasets.values()],
+        data=lambda w: [
+            f"{DATA}/prepared/{d}" for d in PLAN.svms[w.svm].datasets.values()
+        ],
         code=_code("svm"),
     output:
         "results/metrics/{svm}.json",

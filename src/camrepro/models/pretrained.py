@@ -67,8 +67,14 @@ def target_module(model: nn.Module) -> tuple[nn.Module, set[str]]:
 
 
 def load_state_into(model: nn.Module, state: dict[str, torch.Tensor], source: str = "state_dict") -> int:
-    """Copy every kept name from `state` into the model's backbone; returns how many tensors."""
+    """Copy every kept name from `state` into the model's backbone; returns how many tensors.
+
+    A backbone-only file (no `classifier.*` at all: what `camrepro pretrain` writes) loads into the
+    convolutional part of an FC original, whose FC layers then start fresh.
+    """
     module, keys = target_module(model)
+    if not any(k.startswith("classifier.") for k in state):
+        keys = {k for k in keys if not k.startswith("classifier.")}
     own = module.state_dict()
     missing = sorted(k for k in keys if k not in state)
     wrong = sorted(k for k in keys if k in state and tuple(state[k].shape) != tuple(own[k].shape))
