@@ -349,7 +349,10 @@ CLAIMS = _claims()
 
 
 def evaluate_claims(tables: dict[str, pd.DataFrame]) -> list[dict]:
-    """Each claim's verdict from the reproduced cells: holds / fails / not run.
+    """Each claim's verdict from the reproduced cells: holds / fails / inconclusive / not run.
+
+    `inconclusive`: the compared values are all equal (e.g. every GT-known Loc is 0), so the
+    numbers cannot tell.
 
     `margin` is the smallest advantage of `left` over the `right` cells (positive when the claim
     holds); `noise` the largest seed spread among the cells involved. A claim that holds by less
@@ -374,6 +377,13 @@ def evaluate_claims(tables: dict[str, pd.DataFrame]) -> list[dict]:
                 doc | {"verdict": "not run", "margin": None, "noise": None, "clear": False, "detail": ""}
             )
             continue
+        noise = max(0.0 if pd.isna(c["spread"]) else float(c["spread"]) for c in cells)
+        compared = [c["reproduced"] for c in cells[: 1 + len(claim.right)]]
+        if max(compared) == min(compared):
+            detail = f"every compared value is {compared[0]:.2f}: nothing to judge between them"
+            out.append(doc | {"verdict": "inconclusive", "margin": 0.0, "noise": noise, "clear": False,
+                              "detail": detail})  # fmt: skip
+            continue
         sign = 1.0 if claim.better == "higher" else -1.0
         left = cells[0]["reproduced"]
         margin = min(sign * (left - c["reproduced"]) for c in cells[1 : 1 + len(claim.right)])
@@ -384,7 +394,6 @@ def evaluate_claims(tables: dict[str, pd.DataFrame]) -> list[dict]:
             similar = abs(a - b) <= claim.similar[2]
             holds = holds and similar
             detail = f"classification differs by {abs(a - b):.2f} points (similar: <= {claim.similar[2]})"
-        noise = max(float(c["spread"] or 0.0) for c in cells)
         out.append(doc | {"verdict": "holds" if holds else "fails", "margin": margin, "noise": noise,
                           "clear": bool(holds and margin > noise), "detail": detail})  # fmt: skip
     return out
