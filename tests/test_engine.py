@@ -103,8 +103,15 @@ def test_corrupt_checkpoint_and_foreign_checkpoint_give_clear_errors(cub, tmp_pa
     other = tmp_path / "other"
     train(cfg, other, progress=False)
     (other / "model.pt").unlink()
+    changed = TrainConfig(dataset=str(cub), epochs=2, **TINY)
     with pytest.raises(CamreproError, match="another training config"):
-        train(TrainConfig(dataset=str(cub), epochs=2, **TINY), other, progress=False)
+        train(changed, other, progress=False)
+    # the workflow's way (camrepro train --restart-if-changed): the new config trains from scratch
+    model = train(changed, other, progress=False, restart_if_changed=True)
+    assert torch.load(model, weights_only=False)["epochs"] == 2
+    epochs = [json.loads(line)["epoch"] for line in (other / "log.jsonl").read_text().splitlines()
+              if json.loads(line)["event"] == "epoch"]  # fmt: skip
+    assert epochs == [0, 1]  # started over: no resume from the other config's epoch
 
 
 @pytest.mark.parametrize(

@@ -145,11 +145,13 @@ def _cmd_train(args: argparse.Namespace) -> None:
             cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                    f"--nproc_per_node={processes}", "-m", "camrepro", *argv]  # fmt: skip
             sys.exit(subprocess.run(cmd, check=False).returncode)
+    options = {"progress": not args.quiet, "threads": args.threads,
+               "restart_if_changed": args.restart_if_changed}  # fmt: skip
     if args.seeds is None:
-        paths = [train(cfg, args.out, progress=not args.quiet, threads=args.threads)]
+        paths = [train(cfg, args.out, **options)]
     else:  # one model per seed, in <out>/s<seed>/
-        paths = [train(dataclasses.replace(cfg, seed=seed), args.out / f"s{seed}", progress=not args.quiet,
-                       threads=args.threads) for seed in args.seeds]  # fmt: skip
+        paths = [train(dataclasses.replace(cfg, seed=seed), args.out / f"s{seed}", **options)
+                 for seed in args.seeds]  # fmt: skip
     if os.environ.get("RANK", "0") == "0":
         print("wrote " + ", ".join(str(p) for p in paths))
 
@@ -359,6 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one option (repeatable)")
     p.add_argument("--out", required=True, type=Path, help="run folder: checkpoint.pt, log.jsonl, model.pt")
     p.add_argument("--seeds", type=_seed_list, help="train once per seed (e.g. 0,1,2) into OUT/s<seed>/")
+    p.add_argument("--restart-if-changed", action="store_true",
+                   help="start over when OUT holds a checkpoint of another config (default: error)")
     p.add_argument("--threads", type=int, help="CPU threads for this job (Snakemake's {threads})")
     p.add_argument("--gpus-per-job", type=int, default=1, help="GPUs to claim when CUDA is used (DDP if > 1)")
     p.add_argument("--processes", type=int, help="DDP processes (default: one per claimed GPU; gloo on CPU)")

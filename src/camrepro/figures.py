@@ -103,7 +103,7 @@ def cam_gallery(ext: Extraction, title: str, count: int = 8) -> plt.Figure:
     picks = _distinct_classes(ext, count)
     cols = 4
     fig, axes = plt.subplots(
-        (len(picks) + cols - 1) // cols, cols, figsize=(8, 2.2 * ((len(picks) + cols - 1) // cols) + 0.5)
+        (len(picks) + cols - 1) // cols, cols, figsize=(8, 2.6 * ((len(picks) + cols - 1) // cols) + 0.6)
     )
     for ax in np.ravel(axes):
         ax.axis("off")

@@ -351,7 +351,8 @@ def command(plan: Plan, kind: str, job_id: str, data_root: str = "data") -> list
         if r.weights:
             options["pretrained"] = weights_path(data_root, r.weights)
         sets = [arg for k, v in options.items() for arg in ("--set", f"{k}={v}")]
-        return ["camrepro", "train", "--out", run_dir(r.id), "--seeds", seeds, *sets, "-q"]
+        return ["camrepro", "train", "--out", run_dir(r.id), "--seeds", seeds, "--restart-if-changed", *sets,
+                "-q"]  # fmt: skip
     if kind == "extract":
         e = plan.extractions[job_id]
         return ["camrepro", "extract", "--model", run_dir(e.run), "--seeds", seeds, "--dataset",

@@ -120,9 +120,14 @@ def _append_log(path: Path, record: dict) -> None:
 
 
 def train(
-    cfg: TrainConfig, out_dir: str | os.PathLike, progress: bool = True, threads: int | None = None
-) -> Path:
-    """Train (or resume) into `out_dir`; returns the path of the final `model.pt`."""
+    cfg: TrainConfig, out_dir: str | os.PathLike, progress: bool = True, threads: int | None = None,
+    restart_if_changed: bool = False,
+) -> Path:  # fmt: skip
+    """Train (or resume) into `out_dir`; returns the path of the final `model.pt`.
+
+    A checkpoint written with another config is an error, unless `restart_if_changed`: then
+    training starts over (what the workflow wants when an option in params.yaml changed).
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path, log_path, final_path = out / "checkpoint.pt", out / "log.jsonl", out / "model.pt"
@@ -165,12 +170,17 @@ def train(
     )
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.lr_decay_every, gamma=cfg.lr_decay)
     start_epoch = 0
-    if ckpt_path.exists():
-        state = load_checkpoint(ckpt_path)
-        if state.get("config") != asdict(cfg):
+    state = load_checkpoint(ckpt_path) if ckpt_path.exists() else None
+    if state is not None and state.get("config") != asdict(cfg):
+        if not restart_if_changed:
             raise CamreproError(
                 f"{ckpt_path} was written with another training config; delete {out} to train anew."
             )
+        log.info("%s: the training config changed; starting over", out)
+        state = None
+        if lead:
+            ckpt_path.unlink()
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
