@@ -188,9 +188,6 @@ class Plan:
         """Everything every job's command depends on, by kind and id (DVC's params.yaml)."""
         return {kind: {k: self.job_params(kind, k) for k in sorted(self.jobs(kind))} for kind in self.KINDS}
 
-    def run_of(self, role_dataset: str, model: str, pool: str) -> Run | None:
-        return self.runs.get(slug(f"{role_dataset}-{model}-{pool}"))
-
 
 def _role_dataset(config: dict, role: str) -> str:
     roles = config.get("roles", {})
