@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -100,6 +101,11 @@ def test_snakemake_runs_the_test_config_end_to_end_and_a_rerun_does_nothing(tmp_
         )
     again = _snakemake(tmp_path, config, "-n", env=env)
     assert "Nothing to be done" in again.stdout + again.stderr
+    # Snakemake's own report packages the replication page and its figures
+    zipped = tmp_path / "snakemake-report.zip"
+    assert _snakemake(tmp_path, config, "--report", str(zipped), env=env).returncode == 0
+    names = zipfile.ZipFile(zipped).namelist()
+    assert any(n.endswith("replication.html") for n in names) and any(n.endswith("cub-crops.png") for n in names)
     # `dvc pull` / `dvc checkout` give restored files new, unordered times; `snakemake --touch`
     # (the documented step after a checkout) puts them back in order without running anything
     for path in (tmp_path / "data").rglob("*"):
