@@ -44,7 +44,10 @@ SIZE_RANGE = (96, 320)
 JPEG_QUALITY = 90
 
 # Part vocabulary. Colours are RGB.
-SHAPES = ("disc", "square", "triangle", "diamond", "star", "cross", "ring", "hexagon")
+# Eight shapes that stay distinct under the part's random rotation and at the demo's ~10 px: no
+# pair is a rotation of another (a square and a diamond would be) and none is nearly round but
+# the disc (a hexagon is not told from a disc at that size).
+SHAPES = ("disc", "square", "triangle", "bar", "star", "cross", "ring", "half-disc")
 COLORS = {
     "red": (220, 40, 40),
     "blue": (40, 80, 230),
@@ -213,16 +216,18 @@ def _shape_mask(shape: str, h: int, w: int, cx: float, cy: float, r: float, rot:
         cv2.circle(m, c, max(1, int(round(r * 0.5))), 0, -1)
     elif shape == "square":
         poly(4, [r * 1.1], np.pi / 4)
-    elif shape == "diamond":
-        poly(4, [r * 1.15])
+    elif shape == "bar":  # a 3:1 rectangle
+        ang = rot + np.array([0.32, np.pi - 0.32, np.pi + 0.32, -0.32])
+        pts = np.stack([cx + 1.2 * r * np.cos(ang), cy + 1.2 * r * np.sin(ang)], 1)
+        cv2.fillPoly(m, [np.round(pts).astype(np.int32)], 1)
     elif shape == "triangle":
         poly(3, [r * 1.2], -np.pi / 2)
-    elif shape == "hexagon":
-        poly(6, [r])
+    elif shape == "half-disc":
+        cv2.ellipse(m, c, (int(round(r * 1.1)), int(round(r * 1.1))), float(np.degrees(rot)), 0, 180, 1, -1)
     elif shape == "star":
         poly(10, [r * 1.2, r * 0.5], -np.pi / 2)
     elif shape == "cross":
-        t = max(1, int(round(r * 0.45)))
+        t = max(1, int(round(r * 0.3)))  # thin arms: a thick cross is nearly a disc
         cv2.rectangle(m, (c[0] - int(r), c[1] - t), (c[0] + int(r), c[1] + t), 1, -1)
         cv2.rectangle(m, (c[0] - t, c[1] - int(r)), (c[0] + t, c[1] + int(r)), 1, -1)
     else:
