@@ -124,3 +124,11 @@ def test_heuristic_gives_tight_and_loose_for_two_classes_and_loose_for_the_third
     tight, loose = guesses[0][1], guesses[1][1]
     assert tight == (8, 8, 12, 12) and loose == (4, 4, 16, 16)
     assert guesses[4][1] == loose
+
+
+def test_box_area_percent_counts_inclusive_pixels():
+    from camrepro.metrics import box_area_percent
+
+    assert box_area_percent([(0, 0, 63, 63)], 64, 64) == pytest.approx(100.0)
+    assert box_area_percent([(0, 0, 31, 31), (0, 0, 63, 31)], 64, 64) == pytest.approx((25.0 + 50.0) / 2)
+    assert box_area_percent([(10, 10, 10, 10)], 10, 10) == pytest.approx(1.0)  # one pixel of 100

@@ -16,6 +16,7 @@ import torch
 import torchvision
 
 from camrepro.cam import class_activation_maps
+from camrepro.data.metadata import read_split
 from camrepro.data.reader import TransformSpec, WSOLDataset, collate
 from camrepro.data.synthetic import generate
 from camrepro.errors import CamreproError, DownloadError
@@ -247,6 +248,15 @@ def test_evaluate_cli_writes_the_metrics(cub, trained, tmp_path):
         # Top-1 Loc can never exceed GT-known Loc, nor top-1 localization beat classification
         assert result["top1_loc"] <= result["gt_known_loc"]
         assert result["localization_error"]["top1"] >= result["classification_error"]["top1"]
+        assert 0.0 < result["box_area"] <= 100.0
+        # GT box area from the metadata, rescaled to the 64 px evaluation size with +1 pixel areas
+        meta = read_split(cub, "test")
+        areas = []
+        for image_id in meta.image_ids:
+            w, h = meta.sizes[image_id]
+            scaled = [[int(v * 64 / (w if k % 2 == 0 else h)) for k, v in enumerate(b)] for b in meta.boxes[image_id]]
+            areas.append(np.mean([(b[2] - b[0] + 1) * (b[3] - b[1] + 1) / 64**2 * 100 for b in scaled]))
+        assert result["gt_box_area"] == pytest.approx(np.mean(areas))
 
 
 def _served_weights(file_server, name: str, state: dict) -> str:

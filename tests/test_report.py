@@ -28,7 +28,7 @@ def _result(cls_err: float, gt_loc: float, top1_loc: float) -> dict:
     return {"classification_error": {"top1": cls_err, "top5": cls_err / 2},
             "localization_error": {"top1": 100 - top1_loc, "top5": 90 - top1_loc},
             "gt_known_loc": gt_loc, "top1_loc": top1_loc, "max_box_acc": {"50": gt_loc},
-            "max_box_acc_v2": {"mean": gt_loc - 5}, "pxap": 40.0}  # fmt: skip
+            "max_box_acc_v2": {"mean": gt_loc - 5}, "pxap": 40.0, "box_area": 90.0, "gt_box_area": 35.0}  # fmt: skip
 
 
 def _fixture(tmp_path: Path, scale: str) -> tuple[dict, object, Path]:
@@ -88,6 +88,13 @@ def test_tables_compute_statuses_spread_and_claims(tmp_path):
         PAPER["nwc"]["cub_gt_loc"] - PAPER["base"]["cub_gt_loc"]
     )
     assert claims["gap-beats-gmp"]["verdict"] == "not run"
+    # threshold-free companions: MaxBoxAccV2 is GT-known Loc - 5 here, so the same verdicts and margins
+    assert claims["tap-improves-cub-maxboxacc"]["verdict"] == "fails"
+    assert claims["nwc-improves-cub-maxboxacc"]["margin"] == pytest.approx(claims["nwc-improves-cub"]["margin"])
+    assert claims["nwc-improves-cub-maxboxacc"]["cells"][0]["column"] == "cub_maxboxacc_v2"
+    assert "pas-improves-cub-maxboxacc" not in claims  # PaS moves only the threshold
+    # the box-area diagnostic says why a fixed threshold misses
+    assert "boxes of base cover 90 % of the image on average, the GT boxes 35 %" in claims["tap-improves-cub"]["detail"]
 
 
 def _render(tmp_path: Path, scale: str, monkeypatch) -> str:

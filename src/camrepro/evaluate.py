@@ -9,7 +9,9 @@ that size (`camrepro.boxes.resize_box`). Reported, all in percent:
   standard and theta (and, with `heuristic`, the CAM paper's tight/loose boxes instead);
 * GT-known Loc and Top-1 Loc (box of the GT class's map);
 * MaxBoxAcc (largest contour) and MaxBoxAccV2 (every contour) over the CAM-threshold sweep;
-* PxAP where the split has masks.
+* PxAP where the split has masks;
+* the mean area (% of the image) of the GT-class boxes at this setting and of the GT boxes: the
+  diagnostic that shows when a fixed threshold boxes the whole image (flat, low-resolution CAMs).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from camrepro.evaluator import cam_thresholds
 from camrepro.metrics import (
     BoxAccuracySweep,
     PxAP,
+    box_area_percent,
     classification_errors,
     gt_known_and_top1_loc,
     localization_errors,
@@ -116,6 +119,8 @@ def evaluate(
             pxap.add(gt_map.astype(np.float64), mask)
     result["localization_error"] = localization_errors(guesses, labels.tolist(), gt)
     result.update(gt_known_and_top1_loc(gt_boxes_pred, top5[:, 0] == labels, gt))
+    result["box_area"] = box_area_percent(gt_boxes_pred, size, size)
+    result["gt_box_area"] = float(np.mean([box_area_percent(g, size, size) for g in gt]))
     v1 = sweeps["largest"].result()
     result["max_box_acc"] = v1["max_box_acc"]
     v2 = sweeps["multi"].result()

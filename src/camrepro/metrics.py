@@ -8,6 +8,8 @@
 * MaxBoxAcc / MaxBoxAccV2 (Choe et al. 2020, clovaai/wsolevaluation): box accuracy at each CAM
   threshold, maximised over thresholds, per IoU threshold (V2: 30/50/70, every contour, mean).
 * PxAP: area under the pixel precision-recall curve, with the reference's histogram bins.
+* Box area (%): mean area of boxes as a share of the image (+1 pixel areas). Not a paper metric: a
+  diagnostic that says why a fixed CAM threshold fails (boxes covering the whole image).
 
 All box comparisons use `camrepro.boxes.iou_matrix` (the +1 pixel convention).
 """
@@ -67,6 +69,15 @@ def gt_known_and_top1_loc(
     )
     top1 = np.asarray(top1_correct, dtype=bool)
     return {"gt_known_loc": 100.0 * loc.mean(), "top1_loc": 100.0 * (loc & top1).mean()}
+
+
+def box_area_percent(boxes: Sequence[Sequence[int]], width: int, height: int) -> float:
+    """Mean area of (x0, y0, x1, y1) boxes (x1/y1 inclusive) in percent of a width x height image."""
+    b = np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
+    if len(b) == 0:
+        raise ValueError("no boxes to measure")
+    areas = (b[:, 2] - b[:, 0] + 1).clip(min=0) * (b[:, 3] - b[:, 1] + 1).clip(min=0)
+    return float(100.0 * areas.mean() / (width * height))
 
 
 class BoxAccuracySweep:

@@ -25,7 +25,7 @@ import pandas as pd
 
 from camrepro.fsutil import atomic_write_text
 from camrepro.plan import Plan, command, metrics_path, shell, slug
-from camrepro.tables import NOTES, TABLE_NAMES, Eval, paper_values
+from camrepro.tables import EXTRA_HEADERS, NOTES, TABLE_NAMES, Eval, paper_values
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "reports" / "templates"
 PACKAGES = ("camrepro", "torch", "torchvision", "numpy", "opencv-python-headless", "scikit-learn", "numba",
@@ -172,6 +172,15 @@ def classifier_strength(tables_dir: Path, data_root: str) -> list[dict]:
     return rows
 
 
+def _extra_header(column: str) -> str:
+    """'cub_maxboxacc_v2' -> 'CUB MaxBoxAccV2': the header of an EXTRA column."""
+    for metric, header in sorted(EXTRA_HEADERS.items(), key=lambda kv: -len(kv[0])):  # gt_box_area first
+        if column.endswith(metric):
+            role = column[: -len(metric)].rstrip("_")
+            return f"{ {'cub': 'CUB', 'imagenet': 'ImageNet'}.get(role, role)} {header}".strip()
+    return column.replace("_", " ")
+
+
 def table_views(plan: Plan, config: dict, config_path: Path, tables_dir: Path) -> list[dict]:
     """Each table as rows of cells ready for the template (paper | reproduced | difference | status)."""
     from camrepro.tables import TABLES
@@ -191,7 +200,7 @@ def table_views(plan: Plan, config: dict, config_path: Path, tables_dir: Path) -
                 reproduced = _fmt(rec["reproduced"])
                 if reproduced and rec["seeds"] and int(rec["seeds"]) > 1 and not pd.isna(rec["spread"]):
                     reproduced += f" ± {_fmt(rec['spread'])}"
-                header = spec["columns"].get(rec["column"], rec["column"].replace("_", " "))
+                header = spec["columns"].get(rec["column"]) or _extra_header(rec["column"])
                 cells.append({"column": rec["column"], "header": header, "paper": _fmt(rec["paper"]),
                               "reproduced": reproduced, "difference": _fmt(rec["difference"]),
                               "status": rec["status"],
