@@ -4,6 +4,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -113,6 +114,24 @@ def test_corrupt_checkpoint_and_foreign_checkpoint_give_clear_errors(cub, tmp_pa
     epochs = [json.loads(line)["epoch"] for line in (other / "log.jsonl").read_text().splitlines()
               if json.loads(line)["event"] == "epoch"]  # fmt: skip
     assert epochs == [0, 1]  # started over: no resume from the other config's epoch
+
+
+def test_a_checkpoint_of_other_data_is_never_resumed(cub, tmp_path):
+    """Snakemake reruns a training job when its data was regenerated; the finished checkpoint of the
+    old data must not be taken as the new run's result."""
+    data = tmp_path / "cub"
+    shutil.copytree(cub, data)
+    cfg = TrainConfig(dataset=str(data), epochs=1, **TINY)
+    run = tmp_path / "run"
+    train(cfg, run, progress=False)
+    (run / "model.pt").unlink()  # what Snakemake does before rerunning the job
+    shutil.rmtree(data)
+    generate("synthetic-cub", 1, data, scale=0.25, progress=False)  # same path, other images
+    with pytest.raises(CamreproError, match="another data or pretrained weights"):
+        train(cfg, run, progress=False)
+    train(cfg, run, progress=False, restart_if_changed=True)
+    events = [json.loads(line)["event"] for line in (run / "log.jsonl").read_text().splitlines()]
+    assert "resume" not in events and events.count("epoch") == 1  # trained anew on the new data
 
 
 @pytest.mark.parametrize(

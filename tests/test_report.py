@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from camrepro.plan import build_plan, metrics_path
-from camrepro.report import render
+from camrepro.report import classifier_strength, render
 from camrepro.tables import TABLE_NAMES, paper_values, write_tables
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -151,3 +151,15 @@ def test_report_opens_in_headless_chromium_without_errors_or_broken_images(tmp_p
         assert driver.save_screenshot(str(shot))
     finally:
         driver.quit()
+
+
+def test_classifier_strength_reports_accuracy_and_box_areas(tmp_path):
+    config, plan, _ = _fixture(tmp_path, "synthetic")
+    write_tables(plan, config, tmp_path / "results" / "tables", root=tmp_path)
+    (row,) = classifier_strength(tmp_path / "results" / "tables", str(tmp_path / "data"))
+    assert row["dataset"] == "cub" and row["runs"] == 2  # the GAP and the TAP run
+    # GAP: Top-1 Cls = paper + 1 on both seeds; TAP: the paper's value on average
+    expected = ((PAPER["base"]["cub_top1_cls"] + 1.0) + PAPER["tap"]["cub_top1_cls"]) / 2
+    assert row["mean"] == pytest.approx(expected)
+    assert row["box_area"] == pytest.approx(90.0) and row["gt_box_area"] == pytest.approx(35.0)
+    assert row["chance"] is None  # no dataset.json in this fixture: chance unknown, not guessed

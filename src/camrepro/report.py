@@ -155,8 +155,10 @@ def _rerun(plan: Plan, config: dict, config_path: Path, source: dict) -> list[st
 
 
 def classifier_strength(tables_dir: Path, data_root: str) -> list[dict]:
-    """Top-1 accuracy of the trained networks per dataset beside chance: CAMs of a near-chance
-    classifier say little about a localization method, so the claims are read against this."""
+    """Top-1 accuracy of the trained networks per dataset beside chance, and how much of the image
+    the CAM paper's 20 % boxes cover beside the GT boxes: CAMs of a near-chance classifier, or maps
+    so flat that every fixed-threshold box is the whole image, say little about a localization
+    method, so the claims are read against this."""
     path = tables_dir / "metrics.csv"
     if not path.exists():
         return []
@@ -167,8 +169,10 @@ def classifier_strength(tables_dir: Path, data_root: str) -> list[dict]:
         classes = len(json.loads(info.read_text())["classes"]) if info.exists() else None
         accuracy = 100.0 - group.groupby("run")["cls_top1_err"].mean()
         chance = 100.0 / classes if classes else None
+        cam20 = group[group["setting"] == "cam20"]
         rows.append({"dataset": dataset, "runs": len(accuracy), "mean": float(accuracy.mean()),
-                     "best": float(accuracy.max()), "chance": chance})  # fmt: skip
+                     "best": float(accuracy.max()), "chance": chance, "box_area": _mean(cam20.get("box_area")),
+                     "gt_box_area": _mean(group.get("gt_box_area"))})  # fmt: skip
     return rows
 
 
@@ -179,6 +183,13 @@ def _extra_header(column: str) -> str:
             role = column[: -len(metric)].rstrip("_")
             return f"{ {'cub': 'CUB', 'imagenet': 'ImageNet'}.get(role, role)} {header}".strip()
     return column.replace("_", " ")
+
+
+def _mean(column: pd.Series | None) -> float | None:
+    """Mean of a metrics.csv column, None when the column is absent or empty."""
+    if column is None or column.dropna().empty:
+        return None
+    return float(column.dropna().mean())
 
 
 def table_views(plan: Plan, config: dict, config_path: Path, tables_dir: Path) -> list[dict]:

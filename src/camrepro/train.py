@@ -15,6 +15,7 @@ never looked at while training).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -28,7 +29,7 @@ from tqdm import tqdm
 
 from camrepro.data.reader import TransformSpec, WSOLDataset, collate
 from camrepro.errors import CamreproError
-from camrepro.fsutil import atomic_path
+from camrepro.fsutil import atomic_path, file_digest
 from camrepro.models import build_model
 from camrepro.models.batchnorm import fold_batchnorm, has_batchnorm, insert_batchnorm
 
@@ -114,6 +115,26 @@ def load_checkpoint(path: Path) -> dict:
         ) from exc
 
 
+# What a training run reads besides its config: the split's metadata and dataset.json (they change
+# whenever the data is regenerated or re-prepared; hashing every image of ImageNet would take
+# minutes) and the pretrained weights file.
+_SPLIT_FILES = ("image_ids.txt", "class_labels.txt", "image_sizes.txt", "localization.txt")
+
+
+def input_fingerprint(cfg: TrainConfig) -> str:
+    """SHA-256 over the files a run reads besides its config. A checkpoint of other inputs (data
+    regenerated, weights replaced: the reasons a workflow reruns the job) is never resumed."""
+    h = hashlib.sha256()
+    root = Path(cfg.dataset)
+    files = [root / "dataset.json", *(root / cfg.split / f for f in _SPLIT_FILES)]
+    if cfg.pretrained:
+        files.append(Path(cfg.pretrained))
+    for path in files:
+        h.update(path.name.encode())
+        h.update(file_digest(path).encode() if path.exists() else b"absent")
+    return h.hexdigest()
+
+
 def _append_log(path: Path, record: dict) -> None:
     with open(path, "a", encoding="utf-8") as f:
         f.write(json.dumps(record) + "\n")
@@ -171,12 +192,12 @@ def train(
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.lr_decay_every, gamma=cfg.lr_decay)
     start_epoch = 0
     state = load_checkpoint(ckpt_path) if ckpt_path.exists() else None
-    if state is not None and state.get("config") != asdict(cfg):
+    inputs = input_fingerprint(cfg)
+    if state is not None and (state.get("config") != asdict(cfg) or state.get("inputs") != inputs):
+        what = "training config" if state.get("config") != asdict(cfg) else "data or pretrained weights"
         if not restart_if_changed:
-            raise CamreproError(
-                f"{ckpt_path} was written with another training config; delete {out} to train anew."
-            )
-        log.info("%s: the training config changed; starting over", out)
+            raise CamreproError(f"{ckpt_path} was written with another {what}; delete {out} to train anew.")
+        log.info("%s: the %s changed; starting over", out, what)
         state = None
         if lead:
             ckpt_path.unlink()
@@ -272,7 +293,8 @@ def train(
         with atomic_path(ckpt_path) as tmp:
             torch.save(
                 {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                 "scheduler": scheduler.state_dict(), "epoch": epoch + 1, "config": asdict(cfg)},
+                 "scheduler": scheduler.state_dict(), "epoch": epoch + 1, "config": asdict(cfg),
+                 "inputs": inputs},
                 tmp,
             )  # fmt: skip
         _append_log(
