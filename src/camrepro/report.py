@@ -171,7 +171,8 @@ def classifier_strength(tables_dir: Path, data_root: str) -> list[dict]:
         chance = 100.0 / classes if classes else None
         cam20 = group[group["setting"] == "cam20"]
         rows.append({"dataset": dataset, "runs": len(accuracy), "mean": float(accuracy.mean()),
-                     "best": float(accuracy.max()), "chance": chance, "box_area": _mean(cam20.get("box_area")),
+                     "best": float(accuracy.max()), "chance": chance,
+                     "box_area": _mean(cam20.get("box_area")),
                      "gt_box_area": _mean(group.get("gt_box_area"))})  # fmt: skip
     return rows
 
