@@ -338,6 +338,12 @@ def test_pretrain_writes_weights_the_cam_networks_load(tmp_path):
     assert torch.equal(
         model.features.inception4e.branch1.conv.weight, state["inception4e.branch1.conv.weight"]
     )
+    # Its work folder is a cache: new options (here two epochs) start over instead of failing on
+    # the finished checkpoint of the old ones, as a changed `models.pretrain` config needs.
+    pretrain("googlenet", imagenet, tmp_path / "googlenet.pth", width=0.0625, epochs=2, batch_size=16, crop=48,
+             resize=56, progress=False)  # fmt: skip
+    log = (tmp_path / "googlenet.pretrain" / "log.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in log if json.loads(line)["event"] == "epoch"] == [0, 1]
 
 
 def test_ddp_with_two_processes_on_cpu(cub, tmp_path):

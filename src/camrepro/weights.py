@@ -101,7 +101,8 @@ def pretrain(
         batch_size=batch_size, lr=lr, lr_new_ratio=1.0, lr_decay_every=max(1, (2 * epochs) // 3),
         crop=crop, resize=resize, seed=seed, fold_bn=arch in BATCHNORM_FREE,
     )  # fmt: skip
-    model, _ = load_trained(train(cfg, work, progress=progress, threads=threads))
+    # The work folder is this function's cache: a checkpoint of other options or data starts over.
+    model, _ = load_trained(train(cfg, work, progress=progress, threads=threads, restart_if_changed=True))
     module = model.features if hasattr(model, "pool") else model
     state = {k: v for k, v in module.state_dict().items() if k in module.torchvision_keys()}
     save_weights(out, state, transform_input=False)
