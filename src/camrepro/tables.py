@@ -402,9 +402,17 @@ def evaluate_claims(tables: dict[str, pd.DataFrame]) -> list[dict]:
             continue
         noise = max(0.0 if pd.isna(c["spread"]) else float(c["spread"]) for c in cells)
         compared = [c["reproduced"] for c in cells[: 1 + len(claim.right)]]
-        blind = _blind_threshold(cell, claim)
-        if blind or max(compared) == min(compared):
-            detail = blind or f"every compared value is {compared[0]:.2f}: nothing to judge between them"
+        areas = _box_areas(cell, claim)
+        if _blind_threshold(areas):
+            detail = ("the fixed threshold cannot localize here: every compared method's boxes average more "
+                      "than twice the GT boxes' area, so IoU >= 0.5 is out of reach (see the threshold-free "
+                      f"check); {_areas_text(areas)}")  # fmt: skip
+            out.append(doc | {"verdict": "inconclusive", "margin": 0.0, "noise": noise, "clear": False,
+                              "detail": detail})  # fmt: skip
+            continue
+        if max(compared) == min(compared):
+            detail = "; ".join(filter(None, [f"every compared value is {compared[0]:.2f}: nothing to judge "
+                                             "between them", _areas_text(areas)]))  # fmt: skip
             out.append(doc | {"verdict": "inconclusive", "margin": 0.0, "noise": noise, "clear": False,
                               "detail": detail})  # fmt: skip
             continue
@@ -423,29 +431,38 @@ def evaluate_claims(tables: dict[str, pd.DataFrame]) -> list[dict]:
     return out
 
 
-def _blind_threshold(cell, claim: Claim) -> str:  # noqa: ANN001
-    """Why a fixed-threshold claim cannot be judged, or '' when it can.
+def _box_areas(cell, claim: Claim) -> tuple[list[tuple[str, float]], float] | None:  # noqa: ANN001
+    """(compared row, its mean box area) pairs and the GT boxes' mean area, all in % of the image;
+    None when the claim has no box-area column or a cell is missing."""
+    if claim.area is None:
+        return None
+    gt_column = claim.area.replace("box_area", "gt_box_area")
+    areas, gt_area = [], None
+    for table, row, _ in (claim.left, *claim.right):
+        boxes, gt = cell((table, row, claim.area)), cell((table, row, gt_column))
+        if boxes is None or gt is None or pd.isna(boxes["reproduced"]) or pd.isna(gt["reproduced"]):
+            return None
+        areas.append((row, float(boxes["reproduced"])))
+        gt_area = float(gt["reproduced"])  # the same images for every compared row
+    return areas, gt_area
+
+
+def _blind_threshold(areas: tuple[list[tuple[str, float]], float] | None) -> bool:
+    """Whether a fixed-threshold claim cannot be judged at all.
 
     A box has IoU >= 0.5 with a GT box only if its area is at most twice the GT box's (the IoU is
     at most the smaller area over the larger). When the boxes of *every* compared method average
     more than twice the GT boxes' area (flat maps, where theta x max boxes the whole image), GT-known
     Loc sits at its floor for all of them and a difference of an image or two is no evidence.
     """
-    if claim.area is None:
+    return areas is not None and all(area > 2.0 * areas[1] for _, area in areas[0])
+
+
+def _areas_text(areas: tuple[list[tuple[str, float]], float] | None) -> str:
+    if areas is None:
         return ""
-    parts = []
-    gt_column = claim.area.replace("box_area", "gt_box_area")
-    for table, row, _ in (claim.left, *claim.right):
-        boxes, gt = cell((table, row, claim.area)), cell((table, row, gt_column))
-        if boxes is None or gt is None or pd.isna(boxes["reproduced"]) or pd.isna(gt["reproduced"]):
-            return ""
-        if boxes["reproduced"] <= 2.0 * gt["reproduced"]:
-            return ""
-        parts.append(f"{row} {boxes['reproduced']:.0f} %")
-    gt_area = cell((claim.left[0], claim.left[1], gt_column))["reproduced"]
-    return (f"the fixed threshold cannot localize here: every compared method's boxes average more than "
-            f"twice the GT boxes' area ({gt_area:.0f} % of the image), so IoU >= 0.5 is out of reach "
-            f"(box areas: {', '.join(parts)}); see the threshold-free check")  # fmt: skip
+    rows = ", ".join(f"{row} {area:.0f} %" for row, area in areas[0])
+    return f"mean box areas: {rows} of the image; GT boxes {areas[1]:.0f} %"
 
 
 def write_tables(plan: Plan, config: dict, out_dir: str | os.PathLike, root: str | os.PathLike = ".") -> dict:
