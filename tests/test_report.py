@@ -119,6 +119,19 @@ def _render(tmp_path: Path, scale: str, monkeypatch) -> str:
     return out.read_text()
 
 
+def test_report_marks_a_claim_within_seed_noise(tmp_path, monkeypatch):
+    """A claim that holds by less than the seed spread is shown so, never as clear."""
+    config, plan, config_path = _fixture(tmp_path, "synthetic")
+    monkeypatch.chdir(tmp_path)
+    write_tables(plan, config, "results/tables")
+    claims = json.loads(Path("results/tables/claims.json").read_text())
+    claims = [c | {"verdict": "holds", "clear": i == 0, "margin": 1.0, "noise": 0.5 if i == 0 else 2.0}
+              for i, c in enumerate(claims[:2])]  # fmt: skip
+    Path("results/tables/claims.json").write_text(json.dumps(claims))
+    html = render(plan, config, config_path, "reports/replication.html", benchmarks=tmp_path / "none").read_text()
+    assert html.count("holds (clear)") == 1 and html.count("holds (within seed noise)") == 1
+
+
 def test_report_has_every_table_statuses_and_the_demo_banner(tmp_path, monkeypatch):
     html = _render(tmp_path, "synthetic", monkeypatch)
     for spec in paper_values().values():
