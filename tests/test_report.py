@@ -190,3 +190,17 @@ def test_classifier_strength_reports_accuracy_and_box_areas(tmp_path):
     assert row["mean"] == pytest.approx(expected)
     assert row["box_area"] == pytest.approx(30.0) and row["gt_box_area"] == pytest.approx(35.0)
     assert row["chance"] is None  # no dataset.json in this fixture: chance unknown, not guessed
+
+
+def test_box_areas_stand_beside_localization_rows_only(tmp_path):
+    config = _config("synthetic") | {"experiments": ["cam-imagenet"]}
+    plan = build_plan(config)
+    for ev in plan.evaluations.values():
+        seeds = {"0": {s: _result(50.0, 10.0, 5.0) for s in ev.settings}}
+        path = tmp_path / metrics_path(ev.id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"settings": ev.settings, "seeds": seeds}))
+    tables = write_tables(plan, config, tmp_path / "results" / "tables", root=tmp_path)
+    t1, t2 = tables["cam-table1"], tables["cam-table2"]
+    assert "maxboxacc_v2" in set(t1["column"]) and "box_area" not in set(t1["column"])  # classification
+    assert {"box_area", "gt_box_area"} <= set(t2[t2["row"] == "googlenet-gap"]["column"])  # localization
