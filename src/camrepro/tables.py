@@ -58,6 +58,7 @@ METRICS = {
 LATER_METRIC = "a later WSOL metric, reported for comparison"
 BOX_AREA = "diagnostic of the fixed threshold (see the claims)"
 EXTRA = {"maxboxacc_v2": LATER_METRIC, "pxap": LATER_METRIC, "box_area": BOX_AREA, "gt_box_area": BOX_AREA}
+AREA_METRICS = ("box_area", "gt_box_area")
 EXTRA_HEADERS = {"maxboxacc_v2": "MaxBoxAccV2", "pxap": "PxAP", "box_area": "box area (% of image)",
                  "gt_box_area": "GT box area (% of image)"}  # fmt: skip
 
@@ -287,7 +288,7 @@ def _extras(base: dict, source: dict, metrics: pd.DataFrame, roles: dict) -> lis
             continue
         seen.add(key)
         for metric in EXTRA:
-            if EXTRA[metric] == BOX_AREA and not localizes:
+            if metric in AREA_METRICS and not localizes:
                 continue
             values, _ = _values(Eval(*key, metric), metrics, {}, roles)
             if values:
@@ -378,8 +379,9 @@ CLAIMS = _claims()
 def evaluate_claims(tables: dict[str, pd.DataFrame]) -> list[dict]:
     """Each claim's verdict from the reproduced cells: holds / fails / inconclusive / not run.
 
-    `inconclusive`: the compared values are all equal (e.g. every GT-known Loc is 0), so the
-    numbers cannot tell.
+    `inconclusive`: the compared values are all equal (e.g. every GT-known Loc is 0), or, for a
+    claim on a fixed threshold, every compared method's boxes are too large to reach IoU 0.5
+    (`_blind_threshold`), so the numbers cannot tell.
 
     `margin` is the smallest advantage of `left` over the `right` cells (positive when the claim
     holds); `noise` the largest seed spread among the cells involved. A claim that holds by less
