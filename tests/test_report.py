@@ -94,6 +94,8 @@ def test_tables_compute_statuses_spread_and_claims(tmp_path):
     assert claims["nwc-improves-cub-maxboxacc"]["margin"] == pytest.approx(claims["nwc-improves-cub"]["margin"])
     assert claims["nwc-improves-cub-maxboxacc"]["cells"][0]["column"] == "cub_maxboxacc_v2"
     assert "pas-improves-cub-maxboxacc" not in claims  # PaS moves only the threshold
+    # a judged fixed-threshold claim still names the box areas it was judged on
+    assert claims["tap-improves-cub"]["detail"] == "mean box areas: tap 30 %, base 30 % of the image; GT boxes 35 %"
 
 
 def test_claims_on_a_threshold_that_boxes_the_whole_image_are_inconclusive(tmp_path):

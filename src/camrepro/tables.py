@@ -432,6 +432,7 @@ def evaluate_claims(tables: dict[str, pd.DataFrame]) -> list[dict]:
             similar = abs(a - b) <= claim.similar[2]
             holds = holds and similar
             detail = f"classification differs by {abs(a - b):.2f} points (similar: <= {claim.similar[2]})"
+        detail = "; ".join(filter(None, [detail, _areas_text(areas)]))
         out.append(doc | {"verdict": "holds" if holds else "fails", "margin": margin, "noise": noise,
                           "clear": bool(holds and margin > noise), "detail": detail})  # fmt: skip
     return out
