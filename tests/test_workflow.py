@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -69,14 +72,25 @@ def _job_stats(output: str) -> dict[str, int]:
     return stats
 
 
+TEST_CONFIG = ROOT / "config" / "test.yaml"
+
+
+@pytest.fixture(scope="module")
+def test_config_run(tmp_path_factory) -> Path:
+    """The test config run once, uninterrupted, with two simulated GPUs."""
+    workdir = tmp_path_factory.mktemp("uninterrupted")
+    env = _env(CAMREPRO_NUM_GPUS="2", CAMREPRO_GPU_LOCK_DIR=str(workdir / "locks"))
+    res = _snakemake(workdir, TEST_CONFIG, "--resources", "gpu=2", env=env)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return workdir
+
+
 @pytest.mark.slow
-def test_snakemake_runs_the_test_config_end_to_end_and_a_rerun_does_nothing(tmp_path):
+def test_snakemake_runs_the_test_config_end_to_end_and_a_rerun_does_nothing(test_config_run):
     """Data, pretraining, training, extraction, evaluation, an SVM experiment, the tables and the
     report; with two simulated GPUs, every GPU job claims a device."""
-    config = ROOT / "config" / "test.yaml"
+    tmp_path, config = test_config_run, TEST_CONFIG
     env = _env(CAMREPRO_NUM_GPUS="2", CAMREPRO_GPU_LOCK_DIR=str(tmp_path / "locks"))
-    res = _snakemake(tmp_path, config, "--resources", "gpu=2", env=env)
-    assert res.returncode == 0, res.stderr[-3000:]
     plan = build_plan(load_config(config))
     table = pd.read_csv(tmp_path / "results" / "tables" / "metrics.csv")
     assert set(table["evaluation"]) == set(plan.evaluations)
@@ -105,7 +119,9 @@ def test_snakemake_runs_the_test_config_end_to_end_and_a_rerun_does_nothing(tmp_
     zipped = tmp_path / "snakemake-report.zip"
     assert _snakemake(tmp_path, config, "--report", str(zipped), env=env).returncode == 0
     names = zipfile.ZipFile(zipped).namelist()
-    assert any(n.endswith("replication.html") for n in names) and any(n.endswith("cub-crops.png") for n in names)
+    assert any(n.endswith("replication.html") for n in names) and any(
+        n.endswith("cub-crops.png") for n in names
+    )
     # `dvc pull` / `dvc checkout` give restored files new, unordered times; `snakemake --touch`
     # (the documented step after a checkout) puts them back in order without running anything
     for path in (tmp_path / "data").rglob("*"):
@@ -118,6 +134,37 @@ def test_snakemake_runs_the_test_config_end_to_end_and_a_rerun_does_nothing(tmp_
     restored = _snakemake(tmp_path, config, "-n", env=env)
     assert "Nothing to be done" in restored.stdout + restored.stderr, restored.stdout[-2000:]
     assert model.read_bytes() == before
+
+
+@pytest.mark.slow
+def test_after_sigkill_a_plain_rerun_finishes_with_the_uninterrupted_metrics(tmp_path, test_config_run):
+    """Kill -9 the main Snakemake process mid-run (its running jobs are orphaned and go on), then
+    run the same command again, with no --unlock or --rerun-incomplete: the default profile and
+    camrepro.recovery make it finish, with the same numbers as a run that was never killed."""
+    cmd = [_tool("snakemake"), "-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path),
+           "--configfile", str(TEST_CONFIG), "--cores", "2"]  # fmt: skip
+    first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env(),
+                             start_new_session=True)  # fmt: skip
+    try:
+        models = tmp_path / "results" / "models"
+        for _ in range(3000):  # until the first trained model is in place (bounded: 10 min)
+            if first.poll() is not None or any(models.rglob("model.pt")):
+                break
+            time.sleep(0.2)
+        assert first.poll() is None, "the run finished before it could be killed"
+        assert list((tmp_path / ".snakemake" / "locks").glob("*.lock"))  # what a kill leaves
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        again = subprocess.run(cmd, capture_output=True, text=True, env=_env())
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert "stale lock" in again.stderr
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(first.pid, signal.SIGKILL)  # any job the kill orphaned
+    metrics = pd.read_csv(tmp_path / "results" / "tables" / "metrics.csv")
+    reference = pd.read_csv(test_config_run / "results" / "tables" / "metrics.csv")
+    pd.testing.assert_frame_equal(metrics, reference)
+    assert not list(tmp_path.rglob("*.tmp-*"))
 
 
 def test_paper_config_dry_run_has_every_job_of_the_registry(tmp_path):
@@ -181,14 +228,30 @@ def test_committed_dvc_files_are_what_the_registry_generates():
     )
 
 
+def _fresh_clone(repo: Path) -> None:
+    """The files a `git clone` of this working tree has: tracked and untracked-but-not-ignored ones.
+
+    Copying a hand-picked list hid that `.gitignore` made DVC refuse to run (dvc.lock ignored).
+    """
+    names = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                           cwd=ROOT, capture_output=True, text=True, check=True).stdout.split("\0")  # fmt: skip
+    for name in filter(None, names):
+        src = ROOT / name
+        if src.is_file():
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, repo / name)
+
+
+def _ran_stages(stdout: str) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)'", stdout))
+
+
 @pytest.mark.slow
-def test_dvc_repro_runs_the_test_config_then_does_nothing_then_reruns_only_what_a_change_touches(tmp_path):
+def test_dvc_repro_on_a_fresh_clone_runs_then_does_nothing_then_reruns_only_what_a_change_touches(tmp_path):
     dvc, git = _tool("dvc"), shutil.which("git")
     repo = tmp_path / "repo"
     repo.mkdir()
-    for name in ("src", "config", "reports", ".dvcignore", "pyproject.toml"):
-        src = ROOT / name
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, repo / name)
+    _fresh_clone(repo)
     env = _env()
 
     def run(*cmd: str) -> subprocess.CompletedProcess:
@@ -197,15 +260,20 @@ def test_dvc_repro_runs_the_test_config_then_does_nothing_then_reruns_only_what_
         return res
 
     run(git, "init", "-q")
-    run(dvc, "init", "-q")
     run(sys.executable, "-m", "camrepro", "workflow", "dvc", "--config", "config/test.yaml")
-    run(dvc, "repro", "--quiet")
+    run(git, "add", "-A")
+    run(git, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "test config")
+    first = run(dvc, "repro")
     assert (repo / "results" / "tables" / "metrics.csv").exists()
     assert (repo / "results" / "tables" / "rethinking-table3.csv").exists()
     assert "Rethinking-CAM Table 3" in (repo / "reports" / "replication.html").read_text()
+    assert _ran_stages(first.stdout) == set(yaml.safe_load((repo / "dvc.yaml").read_text())["stages"])
+    assert _ran_stages(run(dvc, "repro").stdout) == set()  # a second repro does nothing
     assert "up to date" in run(dvc, "status").stdout
     weights = repo / "data" / "weights" / "vgg16.pth"
     stamp = weights.stat().st_mtime_ns
+
+    # A changed config, regenerated: only the stages whose params changed are out of date.
     config = yaml.safe_load((repo / "config" / "test.yaml").read_text())
     config["training"]["cub"]["epochs"] = 3  # one training option of one role
     (repo / "config" / "test.yaml").write_text(yaml.safe_dump(config))
@@ -222,8 +290,25 @@ def test_dvc_repro_runs_the_test_config_then_does_nothing_then_reruns_only_what_
     run(dvc, "repro", "--quiet")
     assert weights.stat().st_mtime_ns == stamp
     assert some_metrics.stat().st_mtime_ns != before
-    metrics = json.loads(run(dvc, "metrics", "show", "--json").stdout)
-    assert metrics
+    run(git, "add", "-A")
+    run(git, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "3 epochs")
+
+    # `dvc exp run -S` on one run's training option: that run is retrained with the new value
+    # (the command reads it from params.yaml), what depends on it follows, nothing else runs.
+    target = sorted(cub_runs)[0]
+    exp = run(dvc, "exp", "run", "-S", f"runs.{target}.train.epochs=1")
+    ran = _ran_stages(exp.stdout)
+    downstream = {f"extract-{e}" for e, x in plan.extractions.items() if x.run == target}
+    downstream |= {
+        f"evaluate-{v}" for v, x in plan.evaluations.items() if f"extract-{x.extraction}" in downstream
+    }
+    downstream |= {f"svm-{j}" for j, x in plan.svms.items() if x.run == target}
+    assert f"train-{target}" in ran and ran <= {f"train-{target}", *downstream, "tables", "report"}
+    log = (repo / "results" / "models" / target / f"s{plan.seeds[0]}" / "log.jsonl").read_text().splitlines()
+    assert sum(json.loads(line)["event"] == "epoch" for line in log) == 1
+    shown = run(dvc, "exp", "show", "--json").stdout
+    assert f"runs.{target}.train.epochs" in shown or '"epochs": 1' in shown
+    assert "gt_known_loc" in shown  # the metrics are listed
 
 
 def test_snakemake_lint_and_snakefmt_are_clean():

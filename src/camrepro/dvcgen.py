@@ -75,7 +75,7 @@ def stages(config: dict, plan: Plan, config_name: str) -> dict:
         if w.method == "pretrain":
             deps = [prepared(data, w.pretrain["dataset"]), *deps]
         out[f"weights-{arch}"] = {
-            "cmd": shell(command(plan, "weights", arch, data)),
+            "cmd": shell(command(plan, "weights", arch, data, params_refs=True)),
             "deps": deps,
             "params": [f"weights.{arch}"],
             "outs": [weights_path(data, arch)],
@@ -85,7 +85,7 @@ def stages(config: dict, plan: Plan, config_name: str) -> dict:
         if r.weights:
             deps.insert(1, weights_path(data, r.weights))
         out[f"train-{run_id}"] = {
-            "cmd": shell(command(plan, "train", run_id, data)),
+            "cmd": shell(command(plan, "train", run_id, data, params_refs=True)),
             "deps": deps,
             "params": [f"runs.{run_id}"],
             "outs": model_paths(plan, run_id),
@@ -107,8 +107,11 @@ def stages(config: dict, plan: Plan, config_name: str) -> dict:
     for job_id, j in sorted(plan.svms.items()):
         out[f"svm-{job_id}"] = {
             "cmd": shell(command(plan, "svm", job_id, data)),
-            "deps": [*model_paths(plan, j.run), *(prepared(data, d) for d in j.datasets.values()),
-                     *_code("svm")],
+            "deps": [
+                *model_paths(plan, j.run),
+                *(prepared(data, d) for d in j.datasets.values()),
+                *_code("svm"),
+            ],
             "params": [f"svms.{job_id}"],
             "metrics": [metrics_path(job_id)],
         }

@@ -288,8 +288,15 @@ CODE = {
     "weights": ["weights.py", "train.py", "models", "data/reader.py", "data/download.py"],
     "train": ["train.py", "models", "data/reader.py"],
     "extract": ["extract.py", "shards.py", "cam.py", "models", "data/reader.py"],
-    "evaluate": ["evaluate.py", "shards.py", "boxes.py", "evaluator.py", "metrics.py", "cam.py",
-                 "scoremaps.py"],
+    "evaluate": [
+        "evaluate.py",
+        "shards.py",
+        "boxes.py",
+        "evaluator.py",
+        "metrics.py",
+        "cam.py",
+        "scoremaps.py",
+    ],
     "svm": ["svm.py", "extract.py", "cam.py", "boxes.py", "models", "data/reader.py"],
     "tables": ["tables.py", "paper_values.yaml"],
     "report": ["report.py", "figures.py", "../../reports/templates/replication.html.j2"],
@@ -325,9 +332,21 @@ REPORT = "reports/replication.html"
 REPORT_FIGURES = "reports/replication-figures"
 
 
-def command(plan: Plan, kind: str, job_id: str, data_root: str = "data") -> list[str]:
-    """The `camrepro` command line of one job (both front ends run exactly this)."""
+def command(
+    plan: Plan, kind: str, job_id: str, data_root: str = "data", params_refs: bool = False
+) -> list[str]:
+    """The `camrepro` command line of one job (both front ends run exactly this).
+
+    With `params_refs` (dvc.yaml), training options are written as DVC `${...}` references to
+    the job's entry in params.yaml, which DVC fills in before it runs the command: so
+    `dvc exp run -S runs.<run>.train.epochs=3` trains with 3 epochs, not with the value the
+    file was generated with. Resolved, the command is the one Snakemake runs.
+    """
     seeds = ",".join(str(s) for s in plan.seeds)
+
+    def value(path: str, literal: object) -> str:
+        return "${" + path + "}" if params_refs else str(literal)
+
     if kind == "weights":
         w = plan.weights[job_id]
         out = weights_path(data_root, w.arch)
@@ -335,16 +354,24 @@ def command(plan: Plan, kind: str, job_id: str, data_root: str = "data") -> list
             downloads = f"{data_root}/downloads"
             return ["camrepro", "weights", w.arch, "--out", out, "--downloads", downloads, "-q"]
         p = w.pretrain
+
+        def option(key: str, default: object) -> str:
+            return value(f"weights.{job_id}.pretrain.{key}", p[key]) if key in p else str(default)
+
         return ["camrepro", "pretrain", w.arch, "--dataset", prepared(data_root, p["dataset"]), "--out", out,
-                "--width", str(p["width"]), "--epochs", str(p.get("epochs", 10)), "--crop", str(p["size"]),
-                "--resize", str(round(p["size"] * 8 / 7)), "--batch-size", str(p.get("batch_size", 32)),
-                "--lr", str(p.get("lr", 0.01)), "-q"]  # fmt: skip
+                "--width", option("width", 1.0), "--epochs", option("epochs", 10), "--crop", str(p["size"]),
+                "--resize", str(round(p["size"] * 8 / 7)), "--batch-size", option("batch_size", 32),
+                "--lr", option("lr", 0.01), "-q"]  # fmt: skip
     if kind == "train":
         r = plan.runs[job_id]
-        options = {"model": r.model, "dataset": prepared(data_root, r.dataset)}
+        ref = f"runs.{job_id}"
+        options = {"model": value(f"{ref}.model", r.model), "dataset": prepared(data_root, r.dataset)}
         if r.pool != "fc":
-            options |= {"pool": r.pool, "theta_tap": r.theta_tap}
-        options |= r.train
+            options |= {
+                "pool": value(f"{ref}.pool", r.pool),
+                "theta_tap": value(f"{ref}.theta_tap", r.theta_tap),
+            }
+        options |= {k: value(f"{ref}.train.{k}", v) for k, v in r.train.items()}
         if r.weights:
             options["pretrained"] = weights_path(data_root, r.weights)
         sets = [arg for k, v in options.items() for arg in ("--set", f"{k}={v}")]

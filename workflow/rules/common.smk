@@ -2,8 +2,9 @@
 
 import os
 import re
+import sys
 
-from camrepro import gpus
+from camrepro import gpus, recovery
 from camrepro.config import validate_config
 from camrepro.plan import CODE as CODE_OF
 from camrepro.plan import build_plan, command, model_paths
@@ -17,6 +18,22 @@ PLAN = build_plan(config)
 CONFIG_FILE = (workflow.overwrite_configfiles or ["config/config.yaml"])[-1]
 
 DATA = config.get("data_root", "data")
+
+# A Snakemake killed with SIGKILL leaves its directory locks and the jobs' temporaries behind;
+# the main process claims the folder for its lifetime and, if no other one holds it, clears them
+# (camrepro.recovery), so a plain rerun resumes without --unlock.
+if workflow.is_main_process:
+    MAIN_CLAIM = recovery.claim_workdir(".snakemake")
+    if MAIN_CLAIM is not None:
+        for path in recovery.clear_stale_snakemake_locks(".snakemake"):
+            print(
+                f"camrepro: removed the stale lock {path} (its Snakemake is gone)",
+                file=sys.stderr,
+            )
+        for path in recovery.remove_orphan_temporaries(
+            {DATA: 2, "results": 4, "reports": 2}
+        ):
+            print(f"camrepro: removed {path}, left by a killed job", file=sys.stderr)
 THREADS = int(config.get("threads", 1))
 GPUS_PER_JOB = int(config.get("gpus_per_job", 1))
 # Jobs ask for the `gpu` resource only where GPUs exist, so a CPU-only machine is not blocked.
