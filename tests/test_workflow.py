@@ -167,6 +167,16 @@ def test_after_sigkill_a_plain_rerun_finishes_with_the_uninterrupted_metrics(tmp
     assert not list(tmp_path.rglob("*.tmp-*"))
 
 
+def test_training_waits_for_its_dataset_to_pass_verification(tmp_path):
+    plan = build_plan(load_config(TEST_CONFIG))
+    run = sorted(plan.runs)[0]
+    res = _snakemake(tmp_path, TEST_CONFIG, f"results/models/{run}/s0/model.pt", "-n", "--quiet", "rules")
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert _job_stats(res.stdout + res.stderr)["verify_dataset"] == 1
+    dvc = yaml.safe_load(generate(load_config(TEST_CONFIG), "config/test.yaml")[0])["stages"]
+    assert f"results/data/{plan.runs[run].dataset}.verify.json" in dvc[f"train-{run}"]["deps"]
+
+
 def test_paper_config_dry_run_has_every_job_of_the_registry(tmp_path):
     config = ROOT / "config" / "paper.yaml"
     res = _snakemake(tmp_path, config, "-n", "--quiet", "rules")

@@ -81,9 +81,9 @@ def stages(config: dict, plan: Plan, config_name: str) -> dict:
             "outs": [weights_path(data, arch)],
         }
     for run_id, r in sorted(plan.runs.items()):
-        deps = [prepared(data, r.dataset), *_code("train")]
+        deps = [prepared(data, r.dataset), f"results/data/{r.dataset}.verify.json", *_code("train")]
         if r.weights:
-            deps.insert(1, weights_path(data, r.weights))
+            deps.insert(2, weights_path(data, r.weights))
         out[f"train-{run_id}"] = {
             "cmd": shell(command(plan, "train", run_id, data, params_refs=True)),
             "deps": deps,

@@ -33,6 +33,8 @@ rule weights:
 rule train:
     input:
         data=lambda w: f"{DATA}/prepared/{PLAN.runs[w.run].dataset}",
+        # a dataset that fails `camrepro data verify` is never trained on
+        verified=lambda w: f"results/data/{PLAN.runs[w.run].dataset}.verify.json",
         weights=lambda w: (
             [f"{DATA}/weights/{PLAN.runs[w.run].weights}.pth"]
             if PLAN.runs[w.run].weights
