@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -46,19 +47,44 @@ def test_torch_and_torchvision_are_a_matched_pair():
     assert vision_minor == torch_minor + 15  # torchvision 0.(N+15) is built against torch 2.N
 
 
+def _subcommands(*args: str) -> set[str]:
+    """The subcommands argparse lists (one per line, indented by four) in `camrepro ... --help`."""
+    res = subprocess.run([sys.executable, "-m", "camrepro", *args, "--help"], capture_output=True, text=True,
+                         check=True)  # fmt: skip
+    return set(re.findall(r"^    ([a-z][a-z0-9-]*)(?:\s|$)", res.stdout, flags=re.MULTILINE))
+
+
 def test_cli_help_lists_the_subcommands():
-    res = subprocess.run(
-        [sys.executable, "-m", "camrepro", "--help"], capture_output=True, text=True, check=True
+    assert {"data", "train", "extract", "evaluate", "evaluate-scoremaps", "svm", "tables", "report",
+            "weights", "pretrain", "workflow"} <= _subcommands()  # fmt: skip
+    assert _subcommands("data") >= {"synthetic", "presets", "sources", "download", "prepare", "verify"}
+
+
+def test_an_installed_wheel_renders_the_report(tmp_path):
+    """The package as a user installs it, not this checkout: the report template must ship inside."""
+    wheel_dir, target, source = tmp_path / "wheel", tmp_path / "site", tmp_path / "source"
+    source.mkdir()  # a copy: building writes build/ and *.egg-info/ beside the sources
+    shutil.copytree(ROOT / "src", source / "src", ignore=shutil.ignore_patterns("*.egg-info", "__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
+                    str(wheel_dir), str(source)], check=True, capture_output=True)  # fmt: skip
+    wheel = next(wheel_dir.glob("camrepro-*.whl"))
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target),
+                    str(wheel)], check=True, capture_output=True)  # fmt: skip
+    config = {"scale": "synthetic", "datasets": {"cub": {"synthetic": {"preset": "synthetic-cub", "seed": 0}}}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    script = (
+        "import sys, yaml, camrepro, camrepro.report as r, camrepro.plan as p\n"
+        "print(camrepro.__file__)\n"
+        "c = yaml.safe_load(open('config.yaml'))\n"
+        "r.render(p.build_plan(c), c, 'config.yaml', 'report.html')\n"
     )
-    assert "data" in res.stdout
-    res = subprocess.run(
-        [sys.executable, "-m", "camrepro", "data", "--help"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    for action in ("synthetic", "presets", "sources", "download", "prepare", "verify"):
-        assert action in res.stdout
+    res = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
+                         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(target)})  # fmt: skip
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert res.stdout.splitlines()[0].startswith(str(target))  # the installed copy ran
+    assert "</html>" in (tmp_path / "report.html").read_text()
 
 
 def test_readme_starts_with_the_two_commands_and_ci_runs_the_test_one():

@@ -299,7 +299,7 @@ CODE = {
     ],
     "svm": ["svm.py", "extract.py", "cam.py", "boxes.py", "models", "data/reader.py"],
     "tables": ["tables.py", "paper_values.yaml"],
-    "report": ["report.py", "figures.py", "../../reports/templates/replication.html.j2"],
+    "report": ["report.py", "figures.py", "templates/replication.html.j2"],
 }
 
 

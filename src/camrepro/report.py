@@ -1,6 +1,6 @@
 """reports/replication.html: every table, the claims, the figures and the provenance, in one file.
 
-Rendered by Jinja2 from `reports/templates/replication.html.j2`; CSS inline and figures embedded as
+Rendered by Jinja2 from `camrepro/templates/replication.html.j2`; CSS inline and figures embedded as
 base64 PNGs, so the page can be mailed or archived. The header says at what scale it ran (the
 embedded synthetic benchmark or the papers' datasets), the git commit and whether the tree was
 dirty, the config and its hash, the date, the hardware and the package versions. Statuses come
@@ -27,7 +27,8 @@ from camrepro.fsutil import atomic_write_text
 from camrepro.plan import Plan, command, metrics_path, shell, slug
 from camrepro.tables import EXTRA_HEADERS, NOTES, TABLE_NAMES, Eval, paper_values
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "reports" / "templates"
+# Inside the package, so an installed camrepro (a wheel, not this checkout) renders the report.
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 PACKAGES = ("camrepro", "torch", "torchvision", "numpy", "opencv-python-headless", "scikit-learn", "numba",
             "snakemake", "dvc", "jinja2", "matplotlib")  # fmt: skip
 SCALES = {
