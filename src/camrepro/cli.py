@@ -11,7 +11,6 @@ import dataclasses
 import json
 import logging
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -129,10 +128,13 @@ def _claim_gpus(device: str, count: int) -> bool:
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
+    from camrepro import gpus
     from camrepro.train import train
 
     cfg = _train_config(args)
-    if "LOCAL_RANK" not in os.environ:  # the launcher, not a torchrun worker
+    if "LOCAL_RANK" in os.environ:  # a torchrun worker: hold the launcher's GPU claim too
+        gpus.adopt_claim()
+    else:  # the launcher
         uses_gpu = _claim_gpus(cfg.device, args.gpus_per_job)
         processes = args.processes or (args.gpus_per_job if uses_gpu else 1)
         if processes > 1:  # DDP: one worker per device, launched by torchrun on this node
@@ -144,7 +146,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
                 argv.append(arg)
             cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                    f"--nproc_per_node={processes}", "-m", "camrepro", *argv]  # fmt: skip
-            sys.exit(subprocess.run(cmd, check=False).returncode)
+            sys.exit(gpus.run_sharing_claim(cmd))
     options = {"progress": not args.quiet, "threads": args.threads,
                "restart_if_changed": args.restart_if_changed}  # fmt: skip
     if args.seeds is None:
