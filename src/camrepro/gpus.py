@@ -19,16 +19,19 @@ Unix socket (SCM_RIGHTS, `run_sharing_claim` / `adopt_claim`): the worker then h
 open file description, and the kernel keeps a flock until the last descriptor of it is closed,
 i.e. until the last holder exits, however the others die. A worker that cannot adopt the claim
 (its launcher is already gone) refuses to run. The socket is in Linux's abstract namespace (no
-file to clean up after a SIGKILL); CUDA DDP runs on Linux only.
+file to clean up after a SIGKILL) and serves only this user's processes; CUDA DDP runs on Linux
+only (elsewhere the claim is not shared and lasts as long as the launcher).
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import secrets
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -147,14 +150,17 @@ def run_sharing_claim(cmd: list[str]) -> int:
                 conn, _ = server.accept()
             except OSError:  # closed: the command has ended
                 return
-            with conn:
-                socket.send_fds(conn, [b"claim"], fds)
+            with conn:  # only to this user's processes (the abstract namespace has no permissions)
+                _, uid, _ = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
+                if uid == os.getuid():
+                    socket.send_fds(conn, [b"claim"], fds)
 
     threading.Thread(target=serve, daemon=True).start()
     try:
         return subprocess.run(cmd, env=os.environ | {CLAIM_ENV: name}, check=False).returncode
     finally:
-        server.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(OSError):  # wakes the blocked accept()
+            server.shutdown(socket.SHUT_RDWR)
         server.close()
 
 
