@@ -11,7 +11,6 @@ import dataclasses
 import json
 import logging
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -97,22 +96,21 @@ def _cmd_evaluate_scoremaps(args: argparse.Namespace) -> None:
 
 
 def _train_config(args: argparse.Namespace):  # noqa: ANN202
-    import yaml
-
+    from camrepro.config import load_yaml, parse_yaml
     from camrepro.train import TrainConfig
 
     doc: dict = {}
     if args.config:
         if not args.config.exists():
             raise CamreproError(f"{args.config} not found: pass a training config YAML file.")
-        doc = yaml.safe_load(args.config.read_text()) or {}
+        doc = load_yaml(args.config) or {}
         if not isinstance(doc, dict):
             raise CamreproError(f"{args.config}: expected a mapping of training options.")
     for item in args.set or []:
         key, sep, value = item.partition("=")
         if not sep:
             raise CamreproError(f"--set {item!r}: expected KEY=VALUE")
-        doc[key] = yaml.safe_load(value)
+        doc[key] = parse_yaml(value, f"--set {item!r}")
     return TrainConfig.from_dict(doc)
 
 
@@ -129,10 +127,13 @@ def _claim_gpus(device: str, count: int) -> bool:
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
+    from camrepro import gpus
     from camrepro.train import train
 
     cfg = _train_config(args)
-    if "LOCAL_RANK" not in os.environ:  # the launcher, not a torchrun worker
+    if "LOCAL_RANK" in os.environ:  # a torchrun worker: hold the launcher's GPU claim too
+        gpus.adopt_claim()
+    else:  # the launcher
         uses_gpu = _claim_gpus(cfg.device, args.gpus_per_job)
         processes = args.processes or (args.gpus_per_job if uses_gpu else 1)
         if processes > 1:  # DDP: one worker per device, launched by torchrun on this node
@@ -144,7 +145,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
                 argv.append(arg)
             cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                    f"--nproc_per_node={processes}", "-m", "camrepro", *argv]  # fmt: skip
-            sys.exit(subprocess.run(cmd, check=False).returncode)
+            sys.exit(gpus.run_sharing_claim(cmd))
     options = {"progress": not args.quiet, "threads": args.threads,
                "restart_if_changed": args.restart_if_changed}  # fmt: skip
     if args.seeds is None:
@@ -279,10 +280,29 @@ def _cmd_tables(args: argparse.Namespace) -> None:
 
 
 def _seed_list(text: str) -> list[int]:
+    """Distinct seeds in 0..MAX_SEED: each seed names its own run folder, numpy takes 32-bit seeds."""
+    from camrepro.config import MAX_SEED
+
     try:
-        return [int(s) for s in text.split(",") if s.strip()]
+        seeds = [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated seeds like 0,1,2, got {text!r}") from None
+    for n, seed in enumerate(seeds):
+        if not 0 <= seed <= MAX_SEED:
+            raise argparse.ArgumentTypeError(f"seed {seed} is outside 0..{MAX_SEED}")
+        if seed in seeds[:n]:
+            raise argparse.ArgumentTypeError(f"seed {seed} is given twice in {text!r}")
+    return seeds
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -364,8 +384,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--restart-if-changed", action="store_true",
                    help="start over when OUT holds a checkpoint of another config (default: error)")
     p.add_argument("--threads", type=int, help="CPU threads for this job (Snakemake's {threads})")
-    p.add_argument("--gpus-per-job", type=int, default=1, help="GPUs to claim when CUDA is used (DDP if > 1)")
-    p.add_argument("--processes", type=int, help="DDP processes (default: one per claimed GPU; gloo on CPU)")
+    p.add_argument("--gpus-per-job", type=_positive, default=1,
+                   help="GPUs to claim when CUDA is used (DDP if > 1)")  # fmt: skip
+    p.add_argument("--processes", type=_positive,
+                   help="DDP processes (default: one per claimed GPU; gloo on CPU)")  # fmt: skip
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)
 

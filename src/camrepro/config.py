@@ -1,12 +1,16 @@
 """Workflow configs: load and validate before any job starts.
 
-The JSON schema (`schemas/config.schema.yaml`) catches unknown keys and wrong types; the checks
-here catch what a schema cannot: roles naming datasets that are not configured, unknown synthetic
-presets or real sources, experiments that do not exist.
+The JSON schema (`schemas/config.schema.yaml`) catches unknown keys, wrong types, duplicate or
+out-of-range seeds; the checks here catch what a schema cannot: non-finite numbers (JSON schema
+compares NaN with nothing, so `.nan` passes every bound), a data_root that is a file, roles naming
+datasets that are not configured, unknown synthetic presets or real sources, experiments that do
+not exist. `load_yaml` is the one reader of YAML a user writes (configs, `train --config`): it
+refuses duplicate keys, which plain YAML loaders silently resolve to the last value.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from importlib import resources
 from pathlib import Path
@@ -21,12 +25,79 @@ class ConfigError(CamreproError):
     """A workflow config is invalid."""
 
 
+MAX_SEED = 2**32 - 1  # numpy's legacy seeding (RandomState) takes 0..2**32-1; the schema says the same
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a mapping key given twice (merge keys `<<` may still be overridden)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        first: dict = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                seen = key in first
+            except TypeError:  # unhashable key: SafeLoader's own error says so
+                continue
+            if seen:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping", node.start_mark,
+                    f"found duplicate key {key!r} (first on line {first[key] + 1}); keep one of them",
+                    key_node.start_mark,
+                )  # fmt: skip
+            first[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
+def parse_yaml(text: str, name: str) -> object:
+    """Parse YAML `text` with `UniqueKeyLoader`; errors give `name` with line and column."""
+    loader = UniqueKeyLoader(text)
+    loader.name = name  # shown in every error mark instead of "<unicode string>"
+    try:
+        return loader.get_single_data()
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{name} is not valid YAML: {exc}") from exc
+    finally:
+        loader.dispose()
+
+
+def load_yaml(path: str | os.PathLike) -> object:
+    """Read a user's YAML file: UTF-8, no duplicate keys; ConfigError naming the file otherwise."""
+    path = Path(path)
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+            "save it as UTF-8."
+        ) from exc
+    return parse_yaml(text, str(path))
+
+
+def _non_finite(value: object, where: str = "") -> tuple[str, float] | None:
+    """(dotted key, value) of the first NaN or infinite number in `value`, if any."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return where or "(top level)", value
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = _non_finite(item, f"{where}.{key}" if where else str(key))
+        if found is not None:
+            return found
+    return None
+
+
 def schema() -> dict:
     return yaml.safe_load(resources.files("camrepro").joinpath("schemas/config.schema.yaml").read_text())
 
 
 def validate_config(config: dict, name: str = "config") -> dict:
     """Raise ConfigError naming the config and the offending key; return the config."""
+    bad = _non_finite(config)
+    if bad is not None:
+        raise ConfigError(f"{name}: {bad[0]}: {bad[1]} is not a finite number; give a real value.")
     validator = jsonschema.Draft202012Validator(schema())
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
@@ -34,6 +105,10 @@ def validate_config(config: dict, name: str = "config") -> dict:
         where = ".".join(str(p) for p in e.absolute_path) or "(top level)"
         more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
         raise ConfigError(f"{name}: {where}: {e.message}{more}")
+    data_root = Path(config.get("data_root", "data"))
+    if data_root.exists() and not data_root.is_dir():
+        raise ConfigError(f"{name}: data_root: {data_root} exists but is not a folder; "
+                          "point data_root at a folder (it is created if missing).")  # fmt: skip
     from camrepro.data.sources import SOURCES
     from camrepro.data.synthetic import PRESETS
     from camrepro.plan import EXPERIMENTS, SVM_EXPERIMENTS
@@ -63,10 +138,7 @@ def load_config(path: str | os.PathLike) -> dict:
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path} not found; pass an existing config (config/config.yaml is the default).")
-    try:
-        config = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    config = load_yaml(path)
     if not isinstance(config, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level.")
     return validate_config(config, str(path))

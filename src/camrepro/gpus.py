@@ -9,14 +9,32 @@ assignment can never go stale. Jobs that find every device taken wait and retry.
 Device count: ``CAMREPRO_NUM_GPUS`` if set (tests simulate devices with it), else the number of
 GPUs ``nvidia-smi -L`` lists. A scheduler that already pinned the job (CUDA_VISIBLE_DEVICES set,
 e.g. Slurm) is respected and nothing is claimed.
+
+DDP jobs: the claim must last as long as any process that uses the GPUs, not just the launcher
+(`camrepro train` claims, then runs torchrun, whose workers train). torchrun starts its workers
+with ``close_fds`` and in new sessions, so neither inherited lock descriptors nor the launcher's
+process group reach them, and PR_SET_PDEATHSIG would still free the lock before the killed
+workers let go of the GPU. Instead the launcher hands its lock descriptors to each worker over a
+Unix socket (SCM_RIGHTS, `run_sharing_claim` / `adopt_claim`): the worker then holds the *same*
+open file description, and the kernel keeps a flock until the last descriptor of it is closed,
+i.e. until the last holder exits, however the others die. A worker that cannot adopt the claim
+(its launcher is already gone) refuses to run. The socket is in Linux's abstract namespace (no
+file to clean up after a SIGKILL) and serves only this user's processes; CUDA DDP runs on Linux
+only (elsewhere the claim is not shared and lasts as long as the launcher).
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
+import secrets
 import shutil
+import socket
+import struct
 import subprocess
+import sys
+import threading
 import time
 from pathlib import Path
 from typing import IO
@@ -25,12 +43,22 @@ from camrepro.errors import CamreproError
 
 DEFAULT_LOCK_DIR = Path(os.environ.get("CAMREPRO_GPU_LOCK_DIR", "/tmp/camrepro-gpu-locks"))
 _held: list[IO] = []  # open lock files: the claim lasts as long as this process
+CLAIM_ENV = "CAMREPRO_GPU_CLAIM"  # abstract socket name a DDP worker adopts its launcher's claim from
 
 
 def device_count() -> int:
     env = os.environ.get("CAMREPRO_NUM_GPUS")
     if env is not None:
-        return int(env)
+        try:
+            count = int(env)
+        except ValueError:
+            count = -1
+        if count < 0:
+            raise CamreproError(
+                f"CAMREPRO_NUM_GPUS={env!r}: expected a whole number of GPUs (0 or more); "
+                "fix or unset the variable."
+            )
+        return count
     if shutil.which("nvidia-smi") is None:
         return 0
     try:
@@ -48,7 +76,18 @@ def claim_devices(
     Returns the claimed device indices ([] when the scheduler already pinned the job).
     Raises CamreproError if fewer than `count` devices exist, or none frees up within `timeout`.
     """
-    if "CUDA_VISIBLE_DEVICES" in os.environ and "CAMREPRO_NUM_GPUS" not in os.environ:
+    if not isinstance(count, int) or count < 1:
+        raise CamreproError(
+            f"gpus_per_job must be at least 1, got {count!r}; fix the config or --gpus-per-job."
+        )
+    pinned = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if pinned is not None and "CAMREPRO_NUM_GPUS" not in os.environ:
+        visible = [d for d in pinned.split(",") if d.strip()]
+        if visible and len(visible) < count:
+            raise CamreproError(
+                f"this job needs {count} GPU(s) but CUDA_VISIBLE_DEVICES={pinned} pins {len(visible)}; "
+                "lower gpus_per_job in the config or let the scheduler give the job more GPUs."
+            )
         return []
     total = device_count()
     if total < count:
@@ -90,3 +129,57 @@ def claim_devices(
 def release_devices() -> None:
     while _held:
         _held.pop().close()
+
+
+def run_sharing_claim(cmd: list[str]) -> int:
+    """Run `cmd` (torchrun) and hand this process's GPU claim to every worker that asks for it.
+
+    Returns the command's exit status. Without a claim (CPU DDP) the command simply runs.
+    """
+    if not _held or not sys.platform.startswith("linux"):
+        return subprocess.run(cmd, check=False).returncode
+    name = f"camrepro-gpu-claim-{os.getpid()}-{secrets.token_hex(8)}"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind("\0" + name)
+    server.listen()
+    fds = [handle.fileno() for handle in _held]
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:  # closed: the command has ended
+                return
+            with conn:  # only to this user's processes (the abstract namespace has no permissions)
+                _, uid, _ = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
+                if uid == os.getuid():
+                    socket.send_fds(conn, [b"claim"], fds)
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        return subprocess.run(cmd, env=os.environ | {CLAIM_ENV: name}, check=False).returncode
+    finally:
+        with contextlib.suppress(OSError):  # wakes the blocked accept()
+            server.shutdown(socket.SHUT_RDWR)
+        server.close()
+
+
+def adopt_claim() -> None:
+    """In a DDP worker: hold the launcher's GPU locks too (no-op unless the launcher shares a claim)."""
+    name = os.environ.get(CLAIM_ENV)
+    if not name:
+        return
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.connect("\0" + name)
+            _, fds, _, _ = socket.recv_fds(conn, 16, 64)
+    except OSError as exc:
+        fds, why = [], str(exc)
+    else:
+        why = "it sent no locks"
+    if not fds:
+        raise CamreproError(
+            f"the launcher that claimed GPU(s) {os.environ.get('CUDA_VISIBLE_DEVICES', '?')} for this DDP "
+            f"worker is gone ({why}); this worker stops rather than use GPUs nobody holds. Rerun the job."
+        )
+    _held.extend(os.fdopen(fd, "a+") for fd in fds)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from numpy.lib import format as npy_format
 from tqdm import tqdm
 
 from camrepro.boxes import ScoremapError, Strategy, check_scoremap, resize_box
@@ -22,6 +23,38 @@ from camrepro.data.metadata import DatasetInfo, read_split
 from camrepro.errors import DataError
 from camrepro.evaluator import cam_thresholds, sweep_correct
 from camrepro.metrics import BoxAccuracySweep, PxAP
+
+# 16 Mpx (4096 x 4096): over 300 times the reference's 224 x 224 evaluation size, yet small enough
+# that the map (64 MiB as float32) and the sweep's per-thread workspace (64 bytes a pixel) fit in
+# memory. A header claiming more is refused before numpy allocates for it.
+MAX_SCOREMAP_PIXELS = 4096 * 4096
+
+
+def check_scoremap_header(path: Path) -> None:
+    """Refuse a .npy whose header is not a non-empty, sanely sized 2-D float array, before reading it."""
+    try:
+        with open(path, "rb") as handle:
+            version = npy_format.read_magic(handle)
+            if version == (1, 0):
+                shape, _, dtype = npy_format.read_array_header_1_0(handle)
+            elif version == (2, 0):
+                shape, _, dtype = npy_format.read_array_header_2_0(handle)
+            else:
+                raise ValueError(f".npy format version {version[0]}.{version[1]} is not supported here")
+    except (ValueError, OSError) as exc:
+        raise DataError(f"{path} is not a readable .npy array ({exc}); write it again.") from exc
+    if len(shape) != 2:
+        raise ScoremapError(f"{path}: expected a 2-D array (height, width), got {shape}.")
+    if 0 in shape:
+        raise ScoremapError(f"{path}: the score map is empty ({shape[0]} x {shape[1]}); write the map again.")
+    if shape[0] * shape[1] > MAX_SCOREMAP_PIXELS:
+        raise ScoremapError(
+            f"{path}: the header claims a {shape[0]} x {shape[1]} score map, more than the "
+            f"{MAX_SCOREMAP_PIXELS} pixels allowed (camrepro.scoremaps.MAX_SCOREMAP_PIXELS); store maps at "
+            "the evaluation size (224 x 224 in wsolevaluation)."
+        )
+    if not np.issubdtype(dtype, np.floating):
+        raise ScoremapError(f"{path}: expected floating-point values in [0, 1], got dtype {dtype}.")
 
 
 def scoremap_path(root: Path, image_id: str) -> Path:
@@ -41,6 +74,7 @@ def load_scoremap(root: Path, image_id: str) -> np.ndarray:
             f"{path} not found: no score map for image {image_id!r}. Write one <image_id>.npy per image "
             "listed in image_ids.txt."
         )
+    check_scoremap_header(path)
     try:
         scoremap = np.load(path, allow_pickle=False)
     except (ValueError, OSError) as exc:
@@ -121,4 +155,11 @@ def evaluate_scoremaps(
     return out
 
 
-__all__ = ["ScoremapError", "evaluate_scoremaps", "load_mask", "load_scoremap", "scoremap_path"]
+__all__ = [
+    "ScoremapError",
+    "check_scoremap_header",
+    "evaluate_scoremaps",
+    "load_mask",
+    "load_scoremap",
+    "scoremap_path",
+]
