@@ -89,6 +89,7 @@ def test_percentile_standard_uses_theta_times_the_percentile():
         (np.array([[-0.1, 0.5]]), "[0, 1]"),
         (np.zeros((2, 2, 2)), "2-D"),
         (np.zeros((2, 2), dtype=np.uint8), "floating"),
+        (np.zeros((0, 48)), "empty"),
     ],
 )
 def test_bad_score_maps_are_refused_with_a_clear_message(bad, needle):

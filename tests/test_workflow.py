@@ -167,6 +167,17 @@ def test_after_sigkill_a_plain_rerun_finishes_with_the_uninterrupted_metrics(tmp
     assert not list(tmp_path.rglob("*.tmp-*"))
 
 
+def test_a_config_with_a_duplicate_key_fails_before_any_job_naming_the_key_and_line(tmp_path):
+    text = (ROOT / "config" / "test.yaml").read_text() + "seeds: [1]\n"  # seeds is set above too
+    path = tmp_path / "dup.yaml"
+    path.write_text(text)
+    res = _snakemake(tmp_path, path, "-n")
+    assert res.returncode != 0
+    out = res.stdout + res.stderr
+    assert "duplicate key 'seeds'" in out and str(path) in out, out[-2000:]
+    assert not (tmp_path / "data").exists()
+
+
 def test_training_waits_for_its_dataset_to_pass_verification(tmp_path):
     plan = build_plan(load_config(TEST_CONFIG))
     run = sorted(plan.runs)[0]

@@ -5,17 +5,21 @@ import re
 import sys
 
 from camrepro import gpus, recovery
-from camrepro.config import validate_config
+from camrepro.config import load_yaml, validate_config
 from camrepro.plan import CODE as CODE_OF
 from camrepro.plan import build_plan, command, model_paths
 from camrepro.plan import shell as command_line
 from camrepro.tables import TABLE_NAMES  # not `shell`: that is Snakemake's
 
-# Fail before any job starts when the config is wrong (unknown key, wrong type, bad reference).
-validate_config(config, "the workflow config")
-PLAN = build_plan(config)
 # The config file the tables and report rules re-read: the last --configfile given.
 CONFIG_FILE = (workflow.overwrite_configfiles or ["config/config.yaml"])[-1]
+# Fail before any job starts when the config is wrong. Snakemake's own loader keeps the last of
+# two equal keys and accepts any encoding: each config file is read again with camrepro's, which
+# refuses both, naming the file and line; then unknown keys, wrong types, bad references.
+for _configfile in workflow.overwrite_configfiles or ["config/config.yaml"]:
+    load_yaml(_configfile)
+validate_config(config, CONFIG_FILE)
+PLAN = build_plan(config)
 
 DATA = config.get("data_root", "data")
 
