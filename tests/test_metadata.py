@@ -135,3 +135,11 @@ def test_non_utf8_dataset_json_names_the_file(tmp_path):
         DatasetInfo.load(root)
     with pytest.raises(DataError, match=r"dataset\.json.*not UTF-8"):
         read_split(root, "test")
+
+
+def test_writing_a_box_outside_its_image_is_refused_before_writing(tmp_path):
+    meta = SplitMeta(["a.jpg", "b.jpg"], {"a.jpg": 0, "b.jpg": 1}, {"a.jpg": (W, H), "b.jpg": (W, H)})
+    meta.boxes = {"a.jpg": [(0, 0, W - 1, H - 1)], "b.jpg": [(1, 1, 2, 2), (0, 0, W, 10)]}
+    with pytest.raises(DataError, match=rf"localization\.txt:3: box 0,0,{W},10 of image 'b\.jpg'"):
+        write_split(tmp_path, "test", meta)
+    assert not (tmp_path / "test").exists() or not any((tmp_path / "test").iterdir())

@@ -415,13 +415,13 @@ class _LinkTree:
             self.resolve(where[:-1] + target, f"link {name!r} -> {'/'.join(target)!r}")
 
 
-def _check_size(archive: Path, total: int, limits: ExtractLimits) -> None:
+def _check_size(archive: Path, size: int, total: int, limits: ExtractLimits) -> None:
+    """Refuse when `total` extracted bytes exceed `limits` for an archive of `size` bytes."""
     if total > limits.max_bytes:
         raise UnsafeArchiveError(
             f"{archive} extracts to at least {total} bytes, more than the limit of {limits.max_bytes} "
             "bytes; refusing to extract. If the archive is genuine, extract it by hand."
         )
-    size = max(archive.stat().st_size, 1)
     if total > limits.ratio_floor and total > limits.max_ratio * size:
         raise UnsafeArchiveError(
             f"{archive} extracts to at least {total} bytes from {size}: a compression ratio above "
@@ -435,6 +435,7 @@ def check_archive(archive: str | os.PathLike, limits: ExtractLimits = EXTRACT_LI
     archive extracts to more than `limits` allow; DownloadError if it cannot be read."""
     archive = Path(archive)
     try:
+        size = max(archive.stat().st_size, 1)
         if zipfile.is_zipfile(archive):
             with zipfile.ZipFile(archive) as zf:
                 total = 0
@@ -445,7 +446,7 @@ def check_archive(archive: str | os.PathLike, limits: ExtractLimits = EXTRACT_LI
                             f"{archive}: member {info.filename!r} is a symbolic link; refusing."
                         )
                     total += info.file_size  # zipfile never writes more than the declared size
-                    _check_size(archive, total, limits)
+                    _check_size(archive, size, total, limits)
             return
         tree = _LinkTree(archive)
         total = 0
@@ -461,7 +462,7 @@ def check_archive(archive: str | os.PathLike, limits: ExtractLimits = EXTRACT_LI
                 elif m.isfile() or m.isdir():
                     tree.resolve(p.parts, f"member {m.name!r}")
                     total += m.size if m.isfile() else 0
-                    _check_size(archive, total, limits)
+                    _check_size(archive, size, total, limits)
                 else:
                     raise UnsafeArchiveError(
                         f"{archive}: member {m.name!r} is a device or special file; refusing."

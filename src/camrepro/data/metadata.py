@@ -279,8 +279,15 @@ def _require_rows(image_ids: list[str], table: dict, path: Path, what: str) -> N
 
 
 def write_split(dataset_dir: str | Path, split: str, meta: SplitMeta) -> None:
-    """Write one split's metadata files (each atomically)."""
+    """Write one split's metadata files (each atomically); a box outside its image is refused
+    before anything is written, so a preparer fails at once rather than every later reader."""
     folder = Path(dataset_dir) / split
+    if meta.sizes:
+        row = 0
+        for i in meta.image_ids:
+            for box in meta.boxes.get(i, []):
+                row += 1
+                _check_box(folder / "localization.txt", row, i, box, meta.sizes[i])
     folder.mkdir(parents=True, exist_ok=True)
     ids = meta.image_ids
     atomic_write_text(folder / "image_ids.txt", "".join(f"{i}\n" for i in ids))
