@@ -40,6 +40,10 @@ IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
 _FLAGS = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
 _STDERR_LOCK = threading.Lock()
+# a fork waits for a decode that has fd 2 redirected, so no child starts with stderr captured
+os.register_at_fork(
+    before=_STDERR_LOCK.acquire, after_in_parent=_STDERR_LOCK.release, after_in_child=_STDERR_LOCK.release
+)
 
 
 def _imdecode_with_warnings(data: bytes) -> tuple[np.ndarray | None, str]:
