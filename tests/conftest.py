@@ -8,6 +8,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+# Server faults, per path (FileServer.faults), each for every request until removed:
+#   "wrong_range"   answers a Range request with 206 and the body from offset 0 (Content-Range says so)
+#   "short_length"  sends half the body with a Content-Length that claims exactly that half
+#   "no_length"     sends half the body with no Content-Length and closes the connection
+FAULTS = ("wrong_range", "short_length", "no_length")
+
 
 @dataclass
 class FileServer:
@@ -15,6 +21,7 @@ class FileServer:
     files: dict[str, bytes] = field(default_factory=dict)
     # path -> number of upcoming GETs to cut off after half the body (Content-Length stays full)
     truncate_next: dict[str, int] = field(default_factory=dict)
+    faults: dict[str, str] = field(default_factory=dict)  # path -> one of FAULTS
     requests: list[tuple[str, str | None]] = field(default_factory=list)  # (path, Range header)
 
     def url(self, path: str) -> str:
@@ -37,18 +44,30 @@ def file_server():
                 self.send_error(404)
                 return
             body = state.files[path]
+            fault = state.faults.get(path)
+            assert fault in (None, *FAULTS), fault
             start = 0
             if rng and rng.startswith("bytes="):
                 start = int(rng[6:].split("-")[0])
                 if start >= len(body):
-                    self.send_error(416)
+                    self.send_response(416)
+                    self.send_header("Content-Range", f"bytes */{len(body)}")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
                     return
+                if fault == "wrong_range":
+                    start = 0
                 self.send_response(206)
                 self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
             else:
                 self.send_response(200)
             chunk = body[start:]
-            self.send_header("Content-Length", str(len(chunk)))
+            if fault in ("short_length", "no_length"):
+                chunk = chunk[: len(chunk) // 2]
+            if fault == "no_length":
+                self.close_connection = True
+            else:
+                self.send_header("Content-Length", str(len(chunk)))
             self.send_header("Accept-Ranges", "bytes")
             self.end_headers()
             if state.truncate_next.get(path, 0) > 0:

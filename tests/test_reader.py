@@ -206,3 +206,34 @@ def test_flip_is_exact_in_inclusive_pixel_coordinates():
         assert tuple(boxes[0].tolist()) == tuple(float(v) for v in _box_of(m))
         seen.add(tuple(boxes[0].tolist()))
     assert seen == {(0.0, 10.0, 30.0, 50.0), (193.0, 10.0, 223.0, 50.0)}
+
+
+@pytest.mark.parametrize("progressive", [False, True])
+@pytest.mark.parametrize("keep", [0.6, 0.9])
+def test_truncated_jpeg_with_an_end_marker_appended_is_refused(tmp_path, keep, progressive):
+    rng = np.random.default_rng(0)
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 255, (96, 128, 3), dtype=np.uint8)).save(
+        buf, "JPEG", quality=90, progressive=progressive
+    )
+    data = buf.getvalue()
+    (tmp_path / "whole.jpg").write_bytes(data)
+    assert decode_image(tmp_path / "whole.jpg").shape == (96, 128, 3)
+    (tmp_path / "cut.jpg").write_bytes(data[: int(len(data) * keep)] + b"\xff\xd9")
+    with pytest.raises(DataError, match=r"cut\.jpg is a truncated or corrupt JPEG"):
+        decode_image(tmp_path / "cut.jpg")
+
+
+def test_zero_byte_image_names_the_file(tmp_path):
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    with pytest.raises(DataError, match=r"image .*empty\.jpg is empty \(0 bytes\)"):
+        decode_image(tmp_path / "empty.jpg")
+
+
+def test_reader_refuses_image_ids_outside_the_image_root(tmp_path):
+    root = _tiny_dataset(tmp_path / "d")
+    Image.fromarray(_smooth_rgb(40, 60)).save(tmp_path / "d" / "secret.jpg", "JPEG")  # beside images/
+    ds = WSOLDataset(root, "test", TransformSpec(train=False))
+    ds.meta.image_ids[0] = "../secret.jpg"  # metadata built in memory, not read from disk
+    with pytest.raises(DataError, match=r"image id '\.\./secret\.jpg'"):
+        ds[0]

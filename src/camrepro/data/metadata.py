@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from camrepro.errors import DataError
 from camrepro.fsutil import atomic_write_text
@@ -61,11 +61,18 @@ class DatasetInfo:
                 "(`camrepro data synthetic ...` or `camrepro data prepare NAME`)."
             )
         try:
-            doc = json.loads(path.read_text())
+            doc = json.loads(read_text(path))
             doc.pop("num_classes", None)
-            return cls(**doc)
-        except (json.JSONDecodeError, TypeError) as exc:
+            info = cls(**doc)
+        except (json.JSONDecodeError, TypeError, AttributeError) as exc:
             raise DataError(f"{path} is not valid dataset metadata ({exc}); prepare again.") from exc
+        for key in ("classes", "splits"):
+            value = getattr(info, key)
+            if not (isinstance(value, list) and value and all(isinstance(v, str) for v in value)):
+                raise DataError(
+                    f"{path}: {key!r} must be a non-empty list of names, got {value!r}; prepare again."
+                )
+        return info
 
 
 @dataclass
@@ -88,23 +95,70 @@ class SplitMeta:
         return bool(self.masks)
 
 
+def read_text(path: Path) -> str:
+    """A metadata file's text; DataError naming the file if it is not UTF-8."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"{path} is not UTF-8 text (byte {exc.start}: {exc.reason}); metadata files are UTF-8. "
+            "Re-save it as UTF-8 or prepare the dataset again."
+        ) from None
+
+
+def check_relative(rel: str, where: str, what: str = "image id") -> str:
+    """`rel` if it is a relative path that stays below its root (no absolute path, no `..`)."""
+    p = PurePosixPath(rel)
+    if not rel or "\x00" in rel or p.is_absolute() or ".." in p.parts:
+        raise DataError(
+            f"{where}: {what} {rel!r} is not a relative path inside the dataset's folder (absolute "
+            "paths and '..' are refused). Fix the line or prepare the dataset again."
+        )
+    return rel
+
+
 def _rows(path: Path, ncols: int | tuple[int, ...]) -> list[tuple[int, list[str]]]:
     """(line number, fields) of a comma-separated metadata file, with clear parse errors."""
     allowed = (ncols,) if isinstance(ncols, int) else ncols
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            line = line.rstrip("\n")
-            if not line.strip():
-                continue
-            fields = line.split(",")
-            if len(fields) not in allowed:
-                raise DataError(
-                    f"{path}:{lineno}: expected {' or '.join(map(str, allowed))} comma-separated "
-                    f"fields, got {len(fields)} in {line!r}. Fix the line or prepare the dataset again."
-                )
-            rows.append((lineno, fields))
+    for lineno, line in enumerate(read_text(path).splitlines(), 1):
+        if not line.strip():
+            continue
+        fields = line.split(",")
+        if len(fields) not in allowed:
+            raise DataError(
+                f"{path}:{lineno}: expected {' or '.join(map(str, allowed))} comma-separated "
+                f"fields, got {len(fields)} in {line!r}. Fix the line or prepare the dataset again."
+            )
+        rows.append((lineno, fields))
     return rows
+
+
+def _unique_rows(path: Path, ncols: int, listed: set[str]) -> dict[str, tuple[int, list[str]]]:
+    """image id -> (line number, other fields) of a one-row-per-image file.
+
+    A second row for an image is refused even when it repeats the first: the preparers write one
+    row per image, so any repeat means the file was edited or concatenated, and the row that
+    would win is a guess.
+    """
+    table: dict[str, tuple[int, list[str]]] = {}
+    for lineno, (image_id, *rest) in _rows(path, ncols):
+        _check_listed(path, lineno, image_id, listed)
+        if image_id in table:
+            raise DataError(
+                f"{path}:{lineno}: a second row for image {image_id!r} (the first is line "
+                f"{table[image_id][0]}); each image has one row. Remove one of them."
+            )
+        table[image_id] = (lineno, rest)
+    return table
+
+
+def _check_listed(path: Path, lineno: int, image_id: str, listed: set[str]) -> None:
+    if image_id not in listed:
+        raise DataError(
+            f"{path}:{lineno}: row for image {image_id!r}, which {path.parent / 'image_ids.txt'} "
+            "does not list. Remove the row or prepare the dataset again."
+        )
 
 
 def _ints(path: Path, lineno: int, values: list[str]) -> list[int]:
@@ -117,32 +171,43 @@ def _ints(path: Path, lineno: int, values: list[str]) -> list[int]:
 def read_split(dataset_dir: str | Path, split: str) -> SplitMeta:
     """Read and validate `<dataset_dir>/<split>/*.txt`.
 
-    Raises DataError naming the file (and line) when a file is missing, a row is malformed, or an
-    image listed in image_ids.txt has no label / size / box row.
+    Raises DataError naming the file (and line) when a file is missing or not UTF-8, a row is
+    malformed or repeated, an image id leaves the image folder, an image listed in image_ids.txt
+    has no label / size / box row, a box is not inside its image, or (with the dataset's
+    dataset.json beside the split) a label is not one of its classes.
     """
-    folder = Path(dataset_dir) / split
+    dataset_dir = Path(dataset_dir)
+    folder = dataset_dir / split
     ids_path = folder / "image_ids.txt"
     if not ids_path.exists():
         raise DataError(
             f"{ids_path} not found: split {split!r} of {dataset_dir} is not prepared. "
             "Prepare the dataset again, or pick one of the splits in dataset.json."
         )
-    image_ids = [line for line in ids_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    image_ids = [
+        check_relative(line, f"{ids_path}:{lineno}")
+        for lineno, line in enumerate(read_text(ids_path).splitlines(), 1)
+        if line.strip()
+    ]
     if len(set(image_ids)) != len(image_ids):
         raise DataError(f"{ids_path}: image ids repeat; each image must be listed once.")
+    listed = set(image_ids)
+    info = DatasetInfo.load(dataset_dir) if (dataset_dir / "dataset.json").exists() else None
 
     labels_path = folder / "class_labels.txt"
     if not labels_path.exists():
         raise DataError(f"{labels_path} not found; prepare the dataset again.")
     labels = {}
-    for lineno, (image_id, label) in _rows(labels_path, 2):
+    for image_id, (lineno, (label,)) in _unique_rows(labels_path, 2, listed).items():
         labels[image_id] = _ints(labels_path, lineno, [label])[0]
+        if info is not None:
+            _check_label(labels_path, lineno, image_id, labels[image_id], info)
     _require_rows(image_ids, labels, labels_path, "label")
 
     sizes: dict[str, tuple[int, int]] = {}
     sizes_path = folder / "image_sizes.txt"
     if sizes_path.exists():
-        for lineno, (image_id, *wh) in _rows(sizes_path, 3):
+        for image_id, (lineno, wh) in _unique_rows(sizes_path, 3, listed).items():
             w, h = _ints(sizes_path, lineno, wh)
             if w <= 0 or h <= 0:
                 raise DataError(f"{sizes_path}:{lineno}: image size must be positive, got {w}x{h}.")
@@ -152,30 +217,55 @@ def read_split(dataset_dir: str | Path, split: str) -> SplitMeta:
     boxes: dict[str, list[Box]] = {}
     loc_path = folder / "localization.txt"
     if loc_path.exists():
-        for lineno, (image_id, *coords) in _rows(loc_path, 5):
-            x0, y0, x1, y1 = _ints(loc_path, lineno, coords)
-            if x1 < x0 or y1 < y0:
-                raise DataError(
-                    f"{loc_path}:{lineno}: box {x0},{y0},{x1},{y1} has x1 < x0 or y1 < y0; "
-                    "boxes are x0,y0,x1,y1."
-                )
-            boxes.setdefault(image_id, []).append((x0, y0, x1, y1))
+        rows = _rows(loc_path, 5)
+        if rows and not sizes:
+            raise DataError(f"{sizes_path} not found: boxes need the original image sizes.")
+        for lineno, (image_id, *coords) in rows:
+            _check_listed(loc_path, lineno, image_id, listed)
+            box = tuple(_ints(loc_path, lineno, coords))
+            _check_box(loc_path, lineno, image_id, box, sizes[image_id])
+            boxes.setdefault(image_id, []).append(box)
         if boxes:
             _require_rows(image_ids, boxes, loc_path, "box")
-            if not sizes:
-                raise DataError(f"{sizes_path} not found: boxes need the original image sizes.")
 
     masks: dict[str, list[str]] = {}
     ignore: dict[str, str] = {}
     masks_path = folder / "masks.txt"
     if masks_path.exists():
-        for _lineno, (image_id, mask_path, ignore_path) in _rows(masks_path, 3):
-            masks.setdefault(image_id, []).append(mask_path)
+        for lineno, (image_id, mask_path, ignore_path) in _rows(masks_path, 3):
+            _check_listed(masks_path, lineno, image_id, listed)
+            masks.setdefault(image_id, []).append(
+                check_relative(mask_path, f"{masks_path}:{lineno}", "mask path")
+            )
             if ignore_path:
-                ignore[image_id] = ignore_path
+                ignore[image_id] = check_relative(ignore_path, f"{masks_path}:{lineno}", "ignore-mask path")
         _require_rows(image_ids, masks, masks_path, "mask")
 
     return SplitMeta(image_ids=image_ids, labels=labels, sizes=sizes, boxes=boxes, masks=masks, ignore=ignore)
+
+
+def _check_label(path: Path, lineno: int, image_id: str, label: int, info: DatasetInfo) -> None:
+    """Labels index `info.classes`; only a multilabel dataset's class_labels.txt holds the -1
+    placeholder (its labels are in multilabels.txt)."""
+    low = -1 if info.task == "multilabel" else 0
+    if not low <= label < info.num_classes:
+        raise DataError(
+            f"{path}:{lineno}: label {label} of image {image_id!r} is not one of the "
+            f"{info.num_classes} classes of this {info.task} dataset (0..{info.num_classes - 1}, "
+            "0-based). Fix the row or prepare the dataset again."
+        )
+
+
+def _check_box(path: Path, lineno: int, image_id: str, box: tuple[int, ...], size: tuple[int, int]) -> None:
+    """A box lies inside its image: 0 <= x0 <= x1 <= width - 1 (x1/y1 inclusive), likewise y."""
+    x0, y0, x1, y1 = box
+    w, h = size
+    if not (0 <= x0 <= x1 <= w - 1 and 0 <= y0 <= y1 <= h - 1):
+        raise DataError(
+            f"{path}:{lineno}: box {x0},{y0},{x1},{y1} of image {image_id!r} is not inside its "
+            f"{w}x{h} image: boxes are x0,y0,x1,y1 with 0 <= x0 <= x1 <= {w - 1} and "
+            f"0 <= y0 <= y1 <= {h - 1} (x1/y1 inclusive). Fix the row or prepare the dataset again."
+        )
 
 
 def _require_rows(image_ids: list[str], table: dict, path: Path, what: str) -> None:
@@ -189,8 +279,15 @@ def _require_rows(image_ids: list[str], table: dict, path: Path, what: str) -> N
 
 
 def write_split(dataset_dir: str | Path, split: str, meta: SplitMeta) -> None:
-    """Write one split's metadata files (each atomically)."""
+    """Write one split's metadata files (each atomically); a box outside its image is refused
+    before anything is written, so a preparer fails at once rather than every later reader."""
     folder = Path(dataset_dir) / split
+    if meta.sizes:
+        row = 0
+        for i in meta.image_ids:
+            for box in meta.boxes.get(i, []):
+                row += 1
+                _check_box(folder / "localization.txt", row, i, box, meta.sizes[i])
     folder.mkdir(parents=True, exist_ok=True)
     ids = meta.image_ids
     atomic_write_text(folder / "image_ids.txt", "".join(f"{i}\n" for i in ids))

@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from camrepro.data.download import download, safe_extract, verify
+from camrepro.data.download import ARCHIVE_SUFFIXES, download, safe_extract, verify
 from camrepro.data.metadata import DatasetInfo, SplitMeta, write_split
 from camrepro.data.sources import Source, get_source
 from camrepro.errors import DataError
@@ -30,7 +30,6 @@ from camrepro.fsutil import atomic_dir, atomic_write_text
 
 log = logging.getLogger(__name__)
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff"}
-ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".zip")
 
 
 def fetch(source: Source, root: Path, progress: bool = True) -> dict[str, Path]:

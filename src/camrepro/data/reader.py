@@ -21,6 +21,10 @@ with nearest neighbour and cropped/flipped identically.
 from __future__ import annotations
 
 import io
+import os
+import sys
+import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,12 +33,45 @@ import numpy as np
 import torch
 from PIL import Image
 
-from camrepro.data.metadata import DatasetInfo, SplitMeta, read_split
+from camrepro.data.metadata import DatasetInfo, SplitMeta, check_relative, read_split
 from camrepro.errors import DataError
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
 _FLAGS = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
+_STDERR_LOCK = threading.Lock()
+# a fork waits for a decode that has fd 2 redirected, so no child starts with stderr captured
+os.register_at_fork(
+    before=_STDERR_LOCK.acquire, after_in_parent=_STDERR_LOCK.release, after_in_child=_STDERR_LOCK.release
+)
+
+
+def _imdecode_with_warnings(data: bytes) -> tuple[np.ndarray | None, str]:
+    """cv2.imdecode, and what its libjpeg printed meanwhile.
+
+    libjpeg reports a JPEG whose data stops early but ends in an end-of-image marker only as a
+    warning ("Corrupt JPEG data: premature end of data segment") and fills the rest of the image
+    with grey; neither OpenCV nor Pillow raises. The warning goes straight to file descriptor 2, so
+    it is captured there (under a lock; other text captured meanwhile is passed on unchanged).
+    """
+    buf = np.frombuffer(data, np.uint8)
+    with _STDERR_LOCK, tempfile.TemporaryFile() as capture:
+        try:
+            saved = os.dup(2)
+        except OSError:  # no stderr to capture: decode without the check
+            return cv2.imdecode(buf, _FLAGS), ""
+        sys.stderr.flush()
+        os.dup2(capture.fileno(), 2)
+        try:
+            bgr = cv2.imdecode(buf, _FLAGS)
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        capture.seek(0)
+        printed = capture.read()
+    if printed and b"premature end" not in printed.lower():
+        os.write(2, printed)
+    return bgr, printed.decode("utf-8", "replace")
 
 
 def decode_image(path: str | Path) -> np.ndarray:
@@ -47,7 +84,13 @@ def decode_image(path: str | Path) -> np.ndarray:
             f"image {path} is missing. It is listed in the dataset's image_ids.txt: restore the "
             "file or prepare the dataset again."
         ) from None
-    if data[:3] == b"\xff\xd8\xff" and not data.rstrip(b"\x00\r\n ").endswith(b"\xff\xd9"):
+    if not data:
+        raise DataError(
+            f"image {path} is empty (0 bytes). Download/extract it again or remove it from the "
+            "dataset's metadata."
+        )
+    is_jpeg = data[:3] == b"\xff\xd8\xff"
+    if is_jpeg and not data.rstrip(b"\x00\r\n ").endswith(b"\xff\xd9"):
         # No end-of-image marker: truncated, or trailing bytes after the marker. Older OpenCV
         # decodes truncated JPEGs into grey-padded images without complaint, so ask Pillow,
         # which is strict about truncation, before trusting the file.
@@ -59,7 +102,21 @@ def decode_image(path: str | Path) -> np.ndarray:
                 f"image {path} is a truncated or corrupt JPEG ({exc}). Download/extract it again "
                 "or remove it from the dataset's metadata."
             ) from None
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), _FLAGS)
+    try:
+        if is_jpeg:
+            bgr, warnings = _imdecode_with_warnings(data)
+        else:
+            bgr, warnings = cv2.imdecode(np.frombuffer(data, np.uint8), _FLAGS), ""
+    except cv2.error as exc:
+        reason = getattr(exc, "err", None) or exc
+        raise DataError(
+            f"image {path} cannot be decoded ({reason}); it is corrupt or not an image."
+        ) from None
+    if "premature end" in warnings.lower():
+        raise DataError(
+            f"image {path} is a truncated or corrupt JPEG ({warnings.strip()}). Download/extract it "
+            "again or remove it from the dataset's metadata."
+        )
     if bgr is None:
         raise DataError(
             f"image {path} cannot be decoded: it is corrupt, truncated or not an image. "
@@ -194,7 +251,9 @@ class WSOLDataset(torch.utils.data.Dataset):
     def load_mask(self, image_id: str, shape: tuple[int, int]) -> np.ndarray:
         union = np.zeros(shape, np.uint8)
         for rel in self.meta.masks.get(image_id, []):
-            path = self.mask_root / rel
+            path = self.mask_root / check_relative(
+                rel, f"{self.root / self.split / 'masks.txt'}", "mask path"
+            )
             m = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
             if m is None:
                 raise DataError(f"mask {path} is missing or corrupt; prepare the dataset again.")
@@ -205,7 +264,8 @@ class WSOLDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict:
         image_id = self.meta.image_ids[index]
-        image = decode_image(self.image_root / image_id)
+        where = f"{self.root / self.split / 'image_ids.txt'}"
+        image = decode_image(self.image_root / check_relative(image_id, where))
         boxes = np.array(self.meta.boxes.get(image_id, []), np.float32).reshape(-1, 4)
         mask = self.load_mask(image_id, image.shape[:2]) if self.with_masks else None
         rng = np.random.default_rng([self.seed, self.epoch, index]) if self.spec.train else None
