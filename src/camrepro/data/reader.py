@@ -74,8 +74,13 @@ def _imdecode_with_warnings(data: bytes) -> tuple[np.ndarray | None, str]:
     return bgr, printed.decode("utf-8", "replace")
 
 
-def decode_image(path: str | Path) -> np.ndarray:
-    """Decode an image file to an RGB uint8 array (H, W, 3); DataError if missing or broken."""
+def decode_image(path: str | Path, strict: bool = False) -> np.ndarray:
+    """Decode an image file to an RGB uint8 array (H, W, 3); DataError if missing or broken.
+
+    `strict` also catches a truncated JPEG that ends in an appended end marker, from libjpeg's
+    warning (`_imdecode_with_warnings`): it serialises decoding in the process, so `camrepro data
+    verify` (which every training job waits for) uses it and the DataLoaders do not.
+    """
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -103,7 +108,7 @@ def decode_image(path: str | Path) -> np.ndarray:
                 "or remove it from the dataset's metadata."
             ) from None
     try:
-        if is_jpeg:
+        if is_jpeg and strict:
             bgr, warnings = _imdecode_with_warnings(data)
         else:
             bgr, warnings = cv2.imdecode(np.frombuffer(data, np.uint8), _FLAGS), ""

@@ -23,7 +23,7 @@ def verify_dataset(folder: str | Path, decode: bool = True, progress: bool = Tru
         meta = read_split(folder, split)
         if decode:
             for image_id in tqdm(meta.image_ids, desc=f"verify {info.name}/{split}", disable=not progress):
-                img = decode_image(image_root / image_id)
+                img = decode_image(image_root / image_id, strict=True)
                 if image_id in meta.sizes and meta.sizes[image_id] != (img.shape[1], img.shape[0]):
                     raise DataError(
                         f"{image_root / image_id} is {img.shape[1]}x{img.shape[0]} but "
