@@ -236,6 +236,8 @@ def _load_failure(exc: Exception) -> str:
     found = re.search(r"WeightsUnpickler error:\s*(.+)", text)
     if found:
         text = re.split(r" was not an allowed global| Please use", found.group(1))[0]
+    elif "weights_only" in text:
+        text = "it holds more than tensors and plain values"
     return f"{exc.__class__.__name__}: {text.strip().splitlines()[0][:200] if text.strip() else 'empty'}"
 
 
