@@ -79,7 +79,7 @@ def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(cub, tmp_path
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (run / "model.pt").exists()
-    state = torch.load(run / "checkpoint.pt", weights_only=False)
+    state = torch.load(run / "checkpoint.pt", weights_only=True)
     assert 1 <= state["epoch"] < 4  # the last complete epoch, never a partial one
     killed_log = [json.loads(line) for line in log.read_text().splitlines()]
     assert killed_log[-1]["event"] == "step"  # the kill landed inside an epoch
@@ -88,8 +88,8 @@ def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(cub, tmp_path
     events = [json.loads(line)["event"] for line in (run / "log.jsonl").read_text().splitlines()]
     assert "resume" in events
     a, b = (
-        torch.load(reference, weights_only=False)["model"],
-        torch.load(resumed, weights_only=False)["model"],
+        torch.load(reference, weights_only=True)["model"],
+        torch.load(resumed, weights_only=True)["model"],
     )
     assert a.keys() == b.keys()
     for key in a:
@@ -110,7 +110,7 @@ def test_corrupt_checkpoint_and_foreign_checkpoint_give_clear_errors(cub, tmp_pa
         train(changed, other, progress=False)
     # the workflow's way (camrepro train --restart-if-changed): the new config trains from scratch
     model = train(changed, other, progress=False, restart_if_changed=True)
-    assert torch.load(model, weights_only=False)["epochs"] == 2
+    assert torch.load(model, weights_only=True)["epochs"] == 2
     epochs = [json.loads(line)["epoch"] for line in (other / "log.jsonl").read_text().splitlines()
               if json.loads(line)["event"] == "epoch"]  # fmt: skip
     assert epochs == [0, 1]  # started over: no resume from the other config's epoch

@@ -79,6 +79,7 @@ def evaluate(
         "standard": standard, "percentile": percentile, "strategy": strategy, "nwc": manifest["nwc"],
         "classification_error": classification_errors(top5, labels),
     }  # fmt: skip
+    _require_finite(extract_dir, manifest, arrays, "top5_scores")
     key = {"cam": "cams", "cam_nwc": "cams_nwc", "saliency": "saliency"}[source]
     if key not in arrays:
         if source == "cam" and not manifest["cams"]:
@@ -86,6 +87,7 @@ def evaluate(
         raise DataError(f"{extract_dir} has no {source} maps; extract again with the matching option.")
     if not meta.has_boxes:
         return result
+    _require_finite(extract_dir, manifest, arrays, key)
     maps = arrays[key]
     ids = [str(i) for i in arrays["image_ids"]]
     gt = [np.array([resize_box(b, meta.sizes[i], (size, size)) for b in meta.boxes[i]]) for i in ids]
@@ -130,3 +132,26 @@ def evaluate(
     if pxap is not None:
         result["pxap"] = pxap.value()
     return result
+
+
+def _require_finite(extract_dir: str | os.PathLike, manifest: dict, arrays: dict, key: str) -> None:
+    """NaN/inf maps or scores (a model that diverged, a damaged file) are an error naming the shard,
+    not a failure deep in the box search or a silently wrong metric."""
+    values = arrays[key]
+    bad = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1)
+    if not bad.any():
+        return
+    first = int(np.argmax(bad))
+    start = 0  # find the shard holding image `first` (the error path alone reopens the shards)
+    for i in range(manifest["shards"]):
+        shard = Path(extract_dir) / f"shard-{i:05d}.npz"
+        with np.load(shard) as f:
+            count = len(f["labels"])
+        if first < start + count:
+            break
+        start += count
+    raise DataError(
+        f"{shard}: {key} of image {arrays['image_ids'][first]} (and {int(bad.sum()) - 1} more in the "
+        "extraction) are NaN or infinite: the model that extracted them diverged in training, or the "
+        "file is damaged. Train the model again (a lower lr) and extract again."
+    )

@@ -11,18 +11,27 @@ Reproducibility: every epoch reseeds the data order, the augmentation and torch'
 every epoch. A rerun after a crash resumes from the last complete epoch and, on CPU, ends with
 exactly the weights of an uninterrupted run. Model selection: the last epoch (the test split is
 never looked at while training).
+
+Model and checkpoint files hold tensors and plain values only and are loaded with
+`weights_only=True`: they are shared (a DVC remote), and a pickle of anything else can run code.
+A run whose loss or weights become NaN/inf stops with an error; no such file is ever written.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
+import math
 import os
+import re
 import time
-from dataclasses import asdict, dataclass, fields
+from collections import OrderedDict
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
@@ -32,6 +41,7 @@ from camrepro.errors import CamreproError
 from camrepro.fsutil import atomic_path, file_digest
 from camrepro.models import build_model
 from camrepro.models.batchnorm import fold_batchnorm, has_batchnorm, insert_batchnorm
+from camrepro.models.heads import POOLS
 
 log = logging.getLogger(__name__)
 
@@ -66,25 +76,114 @@ class TrainConfig:
     log_every: int = 10  # steps between progress lines in the JSON-lines log
     select: str = "last"  # model selection: the last epoch (never the test split)
 
+    def __post_init__(self) -> None:
+        """Refuse a bad value here, naming the option, not as a traceback (or a silently untrained
+        model) deep in training. Every option has a rule (`_RULES`); floats are normalised (an int,
+        or numeric text: PyYAML reads `1e-3`, without a dot, as a string)."""
+        for f in fields(self):
+            ok, problem = _RULES[f.name]
+            value = getattr(self, f.name)
+            if not ok(value):
+                raise CamreproError(f"training option {f.name}: {value!r} {problem}.")
+            if f.type == "float":
+                setattr(self, f.name, float(value))
+        if self.crop > self.resize:
+            raise CamreproError(
+                f"training option crop: {self.crop!r} is larger than resize {self.resize} (the random crop "
+                "is taken from the resized image)."
+            )
+        if self.nesterov and self.momentum == 0:
+            raise CamreproError(
+                f"training option momentum: {self.momentum!r}: nesterov needs momentum > 0 "
+                "(or nesterov: false)."
+            )
+        if self.lr * self.lr_new_ratio >= _FLOAT32_MAX:  # SGD casts lr to the parameters' dtype
+            raise CamreproError(
+                f"training option lr: {self.lr!r} x lr_new_ratio {self.lr_new_ratio:g} overflows float32."
+            )
+
     @classmethod
-    def from_dict(cls, doc: dict) -> TrainConfig:
+    def from_dict(cls, doc: dict, source: str | None = None) -> TrainConfig:
+        """`source` (the config file, a model file) prefixes every error message."""
+        prefix = f"{source}: " if source else ""
+        if not isinstance(doc, dict):
+            raise CamreproError(
+                f"{prefix}expected a mapping of training options, found {type(doc).__name__}."
+            )
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(doc) - known)
+        unknown = sorted(set(doc) - known, key=str)
         if unknown:
             raise CamreproError(
-                f"unknown training option(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+                f"{prefix}unknown training option(s): {', '.join(map(str, unknown))}; "
+                f"known: {', '.join(sorted(known))}"
             )
+        missing = [f.name for f in fields(cls) if f.default is MISSING and f.name not in doc]
+        if missing:
+            raise CamreproError(f"{prefix}missing training option(s): {', '.join(missing)}")
         try:
             return cls(**doc)
-        except TypeError as exc:
-            raise CamreproError(f"training config: {exc}") from exc
+        except CamreproError as exc:
+            raise CamreproError(f"{prefix}{exc}") from None
+
+
+_DEVICE = re.compile(r"auto|cpu|cuda(:[0-9]+)?")
+_FLOAT32_MAX = float(torch.finfo(torch.float32).max)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _float(value: object) -> float:
+    """A finite float from an int, float or numeric text; NaN (which no rule accepts) otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return math.nan
+    try:
+        number = float(value)
+    except (ValueError, OverflowError):
+        return math.nan
+    return number if math.isfinite(number) else math.nan
+
+
+_TEXT = (lambda v: isinstance(v, str) and v != "", "is not a text value")
+_POSITIVE_INT = (lambda v: _is_int(v) and v >= 1, "is not a positive integer")
+_POSITIVE = (lambda v: _float(v) > 0, "is not a finite number > 0")
+_FRACTION = (lambda v: 0 <= _float(v) < 1, "is not a number in [0, 1)")
+_BOOL = (lambda v: isinstance(v, bool), "is not true or false")
+# (accepts, what is wrong otherwise) per TrainConfig option
+_RULES = {
+    "model": _TEXT, "dataset": _TEXT, "split": _TEXT,
+    "width": _POSITIVE,
+    "pool": (lambda v: v is None or v in POOLS, f"is not one of {', '.join(POOLS)} (or null)"),
+    "theta_tap": _FRACTION,
+    "pretrained": (lambda v: v is None or _TEXT[0](v), "is not a text value (or null)"),
+    "epochs": _POSITIVE_INT, "batch_size": _POSITIVE_INT,
+    "lr": _POSITIVE, "lr_new_ratio": _POSITIVE, "momentum": _FRACTION, "nesterov": _BOOL,
+    "weight_decay": (lambda v: _float(v) >= 0, "is not a finite number >= 0"),
+    "lr_decay_every": _POSITIVE_INT, "lr_decay": _POSITIVE,
+    "resize": _POSITIVE_INT, "crop": _POSITIVE_INT,
+    "seed": (lambda v: _is_int(v) and 0 <= v < 2**32, "is not an integer in [0, 4294967295]"),
+    "device": (lambda v: isinstance(v, str) and _DEVICE.fullmatch(v) is not None,
+               "is not one of auto, cpu, cuda, cuda:N"),
+    "amp": _BOOL, "channels_last": _BOOL, "compile": _BOOL, "fold_bn": _BOOL,
+    "workers": (lambda v: v is None or (_is_int(v) and v >= 0), "is not an integer >= 0 (or null)"),
+    "log_every": _POSITIVE_INT,
+    "select": (lambda v: v == "last", "is not 'last', the only model selection (never the test split)"),
+}  # fmt: skip
 
 
 def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise CamreproError("device 'cuda' requested but no CUDA device is available; use device: cpu.")
+    if not isinstance(name, str) or _DEVICE.fullmatch(name) is None:
+        raise CamreproError(f"device {name!r}: use one of auto, cpu, cuda, cuda:N.")
+    if name.startswith("cuda"):
+        index = int(name.partition(":")[2] or 0)
+        if not torch.cuda.is_available() or index >= torch.cuda.device_count():
+            raise CamreproError(
+                f"device {name!r} requested but {torch.cuda.device_count()} CUDA device(s) are visible; "
+                "use device: auto or cpu."
+            )
     return torch.device(name)
 
 
@@ -105,14 +204,74 @@ def _seed(seed: int, epoch: int) -> int:
     return seed * 100_003 + epoch
 
 
-def load_checkpoint(path: Path) -> dict:
+# What to do about a model or checkpoint file that cannot be loaded.
+_REMEDY = {
+    "checkpoint": "Delete it to train this model from scratch.",
+    "model file": "Rerun the training job that writes it (delete the file first), or fetch it again from a "
+    "source you trust.",
+}
+
+
+def load_checkpoint(path: Path, kind: str = "checkpoint") -> dict:
+    """A model or checkpoint file (`kind`), loaded with `weights_only=True`: tensors and plain values
+    only, so a shared file (a DVC remote, a download) whose pickle would run code is refused."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 (pickle/zip errors of many kinds)
         raise CamreproError(
-            f"checkpoint {path} is unreadable ({exc.__class__.__name__}: {exc}). Delete it to train "
-            "this model from scratch."
+            f"{path} is unreadable: not a camrepro {kind} ({_load_failure(exc)}). Only tensors and plain "
+            "values are loaded from these files, never code: a damaged file, or one from elsewhere that "
+            f"may be unsafe, is refused. {_REMEDY[kind]}"
         ) from exc
+    if not isinstance(state, dict):
+        raise CamreproError(
+            f"{path} is not a camrepro {kind} (it holds a {type(state).__name__}). {_REMEDY[kind]}"
+        )
+    return state
+
+
+def _load_failure(exc: Exception) -> str:
+    """The gist of torch's refusal, without its advice to retry with weights_only=False."""
+    text = str(exc)
+    found = re.search(r"WeightsUnpickler error:\s*(.+)", text)
+    if found:
+        text = re.split(r" was not an allowed global| Please use", found.group(1))[0]
+    elif "weights_only" in text:
+        text = "it holds more than tensors and plain values"
+    return f"{exc.__class__.__name__}: {text.strip().splitlines()[0][:200] if text.strip() else 'empty'}"
+
+
+def _plain(obj: object) -> object:
+    """`obj` as tensors and plain values (dict, list, str, int, float, bool, None): what
+    `torch.load(weights_only=True)` reads on every torch >= 2.4. Another type is a bug."""
+    if obj is None or isinstance(obj, bool | int | float | str | torch.Tensor):
+        return obj
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return _plain(asdict(obj))
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return torch.from_numpy(obj)
+    if isinstance(obj, list | tuple):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, dict):
+        # state_dicts stay OrderedDicts with their `_metadata` (module versions load_state_dict reads)
+        out = OrderedDict() if isinstance(obj, OrderedDict) else {}
+        for key, value in obj.items():
+            if not isinstance(key, str | int) or isinstance(key, bool):
+                raise TypeError(f"checkpoint key {key!r} is not a str or int")
+            out[key] = _plain(value)
+        if hasattr(obj, "_metadata"):
+            out._metadata = _plain(obj._metadata)
+        return out
+    raise TypeError(f"{type(obj).__name__} does not belong in a model or checkpoint file")
+
+
+def _save(path: Path, state: dict) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(_plain(state), tmp)
 
 
 # What a training run reads besides its config: the split's metadata and dataset.json (they change
@@ -191,7 +350,7 @@ def train(
     )
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.lr_decay_every, gamma=cfg.lr_decay)
     start_epoch = 0
-    state = load_checkpoint(ckpt_path) if ckpt_path.exists() else None
+    state = load_checkpoint(ckpt_path, "checkpoint") if ckpt_path.exists() else None
     inputs = input_fingerprint(cfg)
     if state is not None and (state.get("config") != asdict(cfg) or state.get("inputs") != inputs):
         what = "training config" if state.get("config") != asdict(cfg) else "data or pretrained weights"
@@ -249,6 +408,8 @@ def train(
         )
         model.train()
         seen, loss_sum, correct, start = 0, 0.0, 0, time.perf_counter()
+        # The first step of the epoch with a non-finite loss, kept on the device (see below).
+        bad_step = torch.full((), -1, dtype=torch.long, device=device)
         bar = tqdm(
             loader,
             desc=f"{cfg.model} epoch {epoch + 1}/{cfg.epochs}",
@@ -269,10 +430,13 @@ def train(
             # Running sums stay on the device: reading a GPU value every step would stall it.
             loss_sum = loss_sum + loss.detach() * len(labels)
             correct = correct + (logits.argmax(1) == labels).sum()
+            bad_step = torch.where((bad_step < 0) & ~torch.isfinite(loss.detach()), step, bad_step)
             seen += len(labels)
             if step % cfg.log_every != 0:
                 continue
             loss = float(loss.detach())
+            if not math.isfinite(loss):
+                raise _diverged(out, cfg, epoch, int(bad_step), len(loader))
             rate = seen / (time.perf_counter() - start)
             bar.set_postfix(loss=f"{loss:.3f}", img_s=f"{rate:.0f}")
             if lead:
@@ -288,15 +452,14 @@ def train(
                 )
         scheduler.step()
         seconds = time.perf_counter() - start
+        # Never a checkpoint (or model) of NaN weights: the job would look done. One read per epoch.
+        if int(bad_step) >= 0 or not _finite(model):
+            raise _diverged(out, cfg, epoch, int(bad_step), len(loader))
         if not lead:
             continue
-        with atomic_path(ckpt_path) as tmp:
-            torch.save(
-                {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                 "scheduler": scheduler.state_dict(), "epoch": epoch + 1, "config": asdict(cfg),
-                 "inputs": inputs},
-                tmp,
-            )  # fmt: skip
+        _save(ckpt_path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                          "scheduler": scheduler.state_dict(), "epoch": epoch + 1, "config": asdict(cfg),
+                          "inputs": inputs})  # fmt: skip
         _append_log(
             log_path,
             {"event": "epoch", "epoch": epoch, "loss": float(loss_sum) / max(seen, 1),
@@ -313,14 +476,29 @@ def train(
             return final_path
     if cfg.fold_bn:
         fold_batchnorm(model.cpu().eval())
-    with atomic_path(final_path) as tmp:
-        torch.save(
-            {"model": model.state_dict(), "config": asdict(cfg), "classes": dataset.info.classes,
-             "num_classes": dataset.info.num_classes, "epochs": cfg.epochs, "selected": cfg.select,
-             "transform_input": bool(getattr(model.features, "transform_input", False))},
-            tmp,
-        )  # fmt: skip
+    _save(final_path, {
+        "model": model.state_dict(), "config": asdict(cfg), "classes": dataset.info.classes,
+        "num_classes": dataset.info.num_classes, "epochs": cfg.epochs, "selected": cfg.select,
+        "transform_input": bool(getattr(model.features, "transform_input", False)),
+    })  # fmt: skip
     return final_path
+
+
+def _finite(model: nn.Module) -> bool:
+    tensors = [t for t in model.state_dict().values() if t.is_floating_point()]
+    return bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all()) if tensors else True
+
+
+def _diverged(out: Path, cfg: TrainConfig, epoch: int, step: int, steps: int) -> CamreproError:
+    """`step` -1: the loss stayed finite, the weights did not (the epoch's last update)."""
+    what = "the loss" if step >= 0 else "the weights"
+    where = f"epoch {epoch + 1}/{cfg.epochs}" + (f", step {step + 1}/{steps}" if step >= 0 else "")
+    return CamreproError(
+        f"training {out} diverged: {what} became NaN or infinite at {where} (lr {cfg.lr:g}). Nothing "
+        "of this epoch was saved; "
+        f"train again with a lower lr (e.g. lr: {cfg.lr / 10:g}) from scratch (--restart-if-changed, "
+        f"or delete {out})."
+    )
 
 
 def load_trained(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
@@ -328,10 +506,10 @@ def load_trained(path: str | os.PathLike, device: str | torch.device = "cpu") ->
     path = Path(path)
     if not path.exists():
         raise CamreproError(f"{path} not found: train the model first (`camrepro train`).")
-    state = load_checkpoint(path)
-    if not isinstance(state, dict) or "model" not in state or "config" not in state:
+    state = load_checkpoint(path, "model file")
+    if "model" not in state or "config" not in state:
         raise CamreproError(f"{path} is not a camrepro model file; train it again.")
-    cfg = TrainConfig.from_dict(state["config"])
+    cfg = TrainConfig.from_dict(state["config"], source=str(path))
     model = build_model(
         cfg.model,
         state["num_classes"],

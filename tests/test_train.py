@@ -1,0 +1,223 @@
+"""Training: model and checkpoint files that cannot run code, divergence, option validation."""
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from camrepro.data.synthetic import generate
+from camrepro.errors import CamreproError
+from camrepro.train import TrainConfig, _save, load_trained, train
+
+TINY = {"model": "vgg16-gap", "width": 0.0625, "batch_size": 8, "resize": 56, "crop": 48, "log_every": 1}
+
+
+@pytest.fixture(scope="module")
+def cub(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("data") / "cub"
+    generate("synthetic-cub", 0, out, scale=0.1, progress=False)  # 12 classes, 24 train images
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained(cub, tmp_path_factory) -> Path:
+    return train(
+        TrainConfig(dataset=str(cub), epochs=1, **TINY), tmp_path_factory.mktemp("run"), progress=False
+    )
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "camrepro", *args], capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+class _WritesMarker:
+    """Unpickling this object runs code: it writes `marker`, as a hostile shared file would."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (exec, (f"open({str(self.marker)!r}, 'w').write('code ran')",))
+
+
+def _hostile(path: Path, marker: Path, like: Path) -> Path:
+    """A file shaped like the camrepro file `like`, plus one object that runs code when unpickled."""
+    state = torch.load(like, weights_only=True)
+    state["note"] = _WritesMarker(marker)
+    torch.save(state, path)
+    return path
+
+
+def _error_of(fn, *args, **kw) -> str:
+    try:
+        fn(*args, **kw)
+    except CamreproError as exc:
+        return str(exc)
+    return "no error"
+
+
+def test_a_model_file_that_would_run_code_is_refused_naming_it(trained, cub, tmp_path):
+    marker = tmp_path / "marker"
+    (tmp_path / "shared").mkdir()
+    model = _hostile(tmp_path / "shared" / "model.pt", marker, trained)
+    error = _error_of(load_trained, model)
+    assert not marker.exists()  # nothing in the file ran
+    assert "not a camrepro model" in error and str(model) in error, error
+    assert "weights_only" not in error  # torch's advice to load it anyway is not passed on
+    # what a user runs on a model.pt pulled from a shared DVC remote
+    proc = _cli("extract", "--model", str(model), "--dataset", str(cub), "--split", "test",
+                "--out", str(tmp_path / "ext"), "--device", "cpu", "-q")  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert str(model) in proc.stderr and "Traceback" not in proc.stderr
+    assert not marker.exists() and not (tmp_path / "ext").exists()
+    assert model.exists()  # the user's file stays
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_on_resume(trained, cub, tmp_path):
+    marker = tmp_path / "marker"
+    _hostile(tmp_path / "checkpoint.pt", marker, trained.parent / "checkpoint.pt")
+    error = _error_of(train, TrainConfig(dataset=str(cub), epochs=1, **TINY), tmp_path, progress=False)
+    assert not marker.exists()
+    assert "not a camrepro checkpoint" in error and str(tmp_path / "checkpoint.pt") in error, error
+    assert not (tmp_path / "model.pt").exists()
+
+
+def _plain_types(obj, where="") -> list[str]:
+    """Paths inside `obj` whose value is not a tensor or a plain JSON-like value."""
+    if obj is None or isinstance(obj, bool | int | float | str | torch.Tensor):
+        return []
+    if isinstance(obj, dict):
+        bad_keys = [f"{where} key {k!r}" for k in obj if not isinstance(k, str | int)]
+        return bad_keys + [p for k, v in obj.items() for p in _plain_types(v, f"{where}.{k}")]
+    if isinstance(obj, list):
+        return [p for i, v in enumerate(obj) for p in _plain_types(v, f"{where}[{i}]")]
+    return [f"{where}: {type(obj).__name__}"]
+
+
+def test_model_and_checkpoint_hold_only_tensors_and_plain_values(trained):
+    for path in (trained, trained.parent / "checkpoint.pt"):
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        assert _plain_types(state) == [], path
+    model, meta = load_trained(trained)
+    saved = torch.load(trained, weights_only=True)["model"]
+    assert all(torch.equal(model.state_dict()[k], saved[k]) for k in saved)
+    assert saved._metadata == model.state_dict()._metadata  # module versions load_state_dict reads
+    assert meta["config"]["epochs"] == 1 and meta["num_classes"] == 12
+
+
+def test_metadata_of_other_types_is_saved_as_plain_values(tmp_path):
+    state = {
+        "config": TrainConfig(model="vgg16-gap", dataset="d"), "where": tmp_path, "shape": (2, 3),
+        "loss": np.float32(0.5), "counts": np.arange(3), "model": torch.nn.Linear(2, 1).state_dict(),
+    }  # fmt: skip
+    _save(tmp_path / "f.pt", state)
+    loaded = torch.load(tmp_path / "f.pt", weights_only=True)
+    assert _plain_types(loaded) == []
+    assert loaded["config"]["lr"] == 0.01 and loaded["where"] == str(tmp_path) and loaded["shape"] == [2, 3]
+    assert loaded["loss"] == 0.5 and loaded["counts"].tolist() == [0, 1, 2]
+    with pytest.raises(TypeError, match="set does not belong"):
+        _save(tmp_path / "g.pt", {"classes": {"a", "b"}})
+    assert not list(tmp_path.glob("g.pt*"))
+
+
+@pytest.mark.parametrize(
+    "options, needle",
+    [
+        # the loss is finite at step 0; the weights it blows up give inf/NaN at the next steps
+        ({"lr": 1e30}, "loss became"),  # seen at the step's progress line
+        ({"lr": 1e30, "log_every": 100}, "loss became"),  # no progress line in the epoch: seen at its end
+    ],
+)
+def test_a_diverging_run_stops_and_writes_no_model(cub, tmp_path, options, needle):
+    cfg = TrainConfig(dataset=str(cub), epochs=1, **(TINY | options))
+    with pytest.raises(CamreproError, match=needle) as info:
+        train(cfg, tmp_path / "run", progress=False)
+    message = str(info.value)
+    assert str(tmp_path / "run") in message and "epoch 1/1" in message and "step" in message
+    assert "lower lr" in message
+    left = sorted(p.name for p in (tmp_path / "run").iterdir())
+    assert "model.pt" not in left and "checkpoint.pt" not in left and not [n for n in left if ".tmp-" in n]
+    for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines():
+        json.loads(line, parse_constant=lambda c: pytest.fail(f"log holds {c}"))  # valid JSON only
+
+
+@pytest.mark.parametrize(
+    "option, value, needle",
+    [
+        ("epochs", "abc", "positive integer"),
+        ("epochs", -1, "positive integer"),
+        ("epochs", 0, "positive integer"),
+        ("epochs", 2.5, "positive integer"),
+        ("epochs", True, "positive integer"),
+        ("lr", -1, "finite number > 0"),
+        ("lr", 0, "finite number > 0"),
+        ("lr", math.inf, "finite number > 0"),
+        ("lr", math.nan, "finite number > 0"),
+        ("lr", "fast", "finite number > 0"),
+        ("batch_size", 0, "positive integer"),
+        ("resize", 0, "positive integer"),
+        ("crop", 300, "is larger than resize 256"),
+        ("device", "tpu", "auto, cpu, cuda, cuda:N"),
+        ("device", "cuda:x", "auto, cpu, cuda, cuda:N"),
+        ("workers", -1, "integer >= 0"),
+        ("log_every", 0, "positive integer"),
+        ("lr_decay_every", 0, "positive integer"),
+        ("lr_decay", 0, "finite number > 0"),
+        ("lr_new_ratio", math.inf, "finite number > 0"),
+        ("momentum", -0.5, "number in [0, 1)"),
+        ("weight_decay", -1e-4, "finite number >= 0"),
+        ("width", 0, "finite number > 0"),
+        ("theta_tap", 1.5, "number in [0, 1)"),
+        ("pool", "avg", "gap, gmp, tap"),
+        ("seed", -1, "integer in [0, 4294967295]"),
+        ("amp", "yes", "true or false"),
+        ("select", "best", "last"),
+        ("model", 16, "a text value"),
+        ("pretrained", 3, "a text value"),
+    ],
+)
+def test_every_bad_training_option_is_refused_naming_it(option, value, needle):
+    with pytest.raises(CamreproError) as info:
+        TrainConfig.from_dict({"model": "vgg16-gap", "dataset": "data/prepared/cub", option: value})
+    assert f"{option}: {value!r}" in str(info.value) and needle in str(info.value), info.value
+
+
+def test_the_config_source_prefixes_the_error():
+    base = {"model": "vgg16-gap", "dataset": "d"}
+    for doc in (base | {"epochs": -1}, base | {"learning_rate": 0.1}, {"model": "vgg16-gap"}):
+        with pytest.raises(CamreproError, match=r"^config/train\.yaml: "):
+            TrainConfig.from_dict(doc, source="config/train.yaml")
+
+
+def test_nesterov_needs_momentum_and_required_options_are_named():
+    with pytest.raises(CamreproError, match="nesterov needs momentum > 0"):
+        TrainConfig(model="vgg16-gap", dataset="d", momentum=0.0)
+    with pytest.raises(CamreproError, match="missing training option.*dataset"):
+        TrainConfig.from_dict({"model": "vgg16-gap"})
+
+
+def test_good_options_are_normalised_and_equal_the_defaults():
+    # PyYAML reads `1e-3` (no dot) as text; numbers are what the optimiser and the checkpoint see
+    cfg = TrainConfig.from_dict(
+        {"model": "vgg16-gap", "dataset": "d", "lr": "1e-3", "width": 1, "device": "cuda:1"}
+    )
+    assert cfg.lr == 0.001 and isinstance(cfg.width, float) and cfg.device == "cuda:1"
+
+
+@pytest.mark.parametrize("value", ["-1", ".inf", "abc"])
+def test_bad_epochs_or_lr_on_the_command_line_is_a_clear_error(cub, tmp_path, value):
+    option = "lr" if value == ".inf" else "epochs"
+    sets = [
+        a for k, v in (TINY | {"dataset": str(cub), option: value}).items() for a in ("--set", f"{k}={v}")
+    ]
+    proc = _cli("train", "--out", str(tmp_path / "run"), "-q", *sets)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"{option}: " in proc.stderr
+    assert not (tmp_path / "run" / "model.pt").exists()
