@@ -68,3 +68,11 @@ def test_a_bad_camrepro_num_gpus_is_one_clear_line(tmp_path):
     assert (
         proc.stderr.startswith("camrepro: error: CAMREPRO_NUM_GPUS='abc'") and "Traceback" not in proc.stderr
     )
+
+
+def test_a_bad_option_in_a_train_config_names_the_file(tmp_path, capsys):
+    config = tmp_path / "train.yaml"
+    config.write_text("model: vgg16-gap\ndataset: data/prepared/cub\nepochs: -1\n")
+    err = _exit_2(["train", "--config", str(config), "--out", str(tmp_path / "run")], capsys)
+    assert f"camrepro: error: {config}: " in err and "epochs" in err and "-1" in err
+    assert not (tmp_path / "run").exists()

@@ -111,7 +111,9 @@ def _train_config(args: argparse.Namespace):  # noqa: ANN202
         if not sep:
             raise CamreproError(f"--set {item!r}: expected KEY=VALUE")
         doc[key] = parse_yaml(value, f"--set {item!r}")
-    return TrainConfig.from_dict(doc)
+    sources = [str(args.config)] if args.config else []
+    sources += ["--set"] if args.set else []
+    return TrainConfig.from_dict(doc, source=" + ".join(sources) or None)
 
 
 def _claim_gpus(device: str, count: int) -> bool:
