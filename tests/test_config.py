@@ -96,3 +96,14 @@ def test_workflow_check_exits_2_naming_the_duplicate(tmp_path, capsys):
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("camrepro: error: ") and "duplicate key 'threads'" in err and str(path) in err
+
+
+def test_config_readme_is_what_the_schema_generates():
+    from pathlib import Path
+
+    from camrepro.configdocs import config_docs
+
+    committed = (Path(__file__).resolve().parents[1] / "config" / "README.md").read_text()
+    assert committed == config_docs(), "run `camrepro workflow config-docs` and commit config/README.md"
+    for key in ("`seeds`", "`training.cub.epochs`", "`datasets.<name>.synthetic.preset`", "`roles.transfer`"):
+        assert key in committed

@@ -51,7 +51,9 @@ def check_scoremap(scoremap: np.ndarray, name: str = "score map") -> None:
     if not np.issubdtype(scoremap.dtype, np.floating):
         raise ScoremapError(f"{name}: expected floating-point values in [0, 1], got dtype {scoremap.dtype}.")
     if scoremap.size == 0:
-        raise ScoremapError(f"{name}: the score map is empty (shape {scoremap.shape}); fix the map that produced it.")
+        raise ScoremapError(
+            f"{name}: the score map is empty (shape {scoremap.shape}); fix the map that produced it."
+        )
     if not np.isfinite(scoremap).all():
         raise ScoremapError(f"{name}: contains NaN or infinite values; fix the map that produced it.")
     lo, hi = float(scoremap.min()), float(scoremap.max())

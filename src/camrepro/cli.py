@@ -255,6 +255,14 @@ def _cmd_workflow_dvc(args: argparse.Namespace) -> None:
     print(f"wrote {args.dvc_yaml} and {args.params}")
 
 
+def _cmd_workflow_config_docs(args: argparse.Namespace) -> None:
+    from camrepro.configdocs import config_docs
+    from camrepro.fsutil import atomic_write_text
+
+    atomic_write_text(args.out, config_docs())
+    print(f"wrote {args.out}")
+
+
 def _cmd_workflow_check(args: argparse.Namespace) -> None:
     from camrepro.config import load_config
     from camrepro.plan import build_plan
@@ -479,6 +487,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dvc-yaml", type=Path, default=Path("dvc.yaml"))
     p.add_argument("--params", type=Path, default=Path("params.yaml"))
     p.set_defaults(func=_cmd_workflow_dvc)
+    p = wsub.add_parser("config-docs", help="write config/README.md (every key) from the config schema")
+    p.add_argument("--out", type=Path, default=Path("config/README.md"))
+    p.set_defaults(func=_cmd_workflow_config_docs)
     return parser
 
 

@@ -60,7 +60,8 @@ def _allowed(node: dict) -> str:
     if node.get("required"):
         parts.append("requires " + ", ".join(f"`{r}`" for r in node["required"]))
     if node.get("oneOf"):
-        parts.append("exactly one of " + " / ".join("`" + "`, `".join(o["required"]) + "`" for o in node["oneOf"]))
+        choices = ("`" + "`, `".join(o["required"]) + "`" for o in node["oneOf"])
+        parts.append("exactly one of " + " / ".join(choices))
     return "; ".join(parts)
 
 
