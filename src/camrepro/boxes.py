@@ -33,6 +33,7 @@ import cv2
 import numpy as np
 
 from camrepro.errors import CamreproError
+from camrepro.protocol import HEURISTIC_LOOSE_THRESHOLD, HEURISTIC_TIGHT_THRESHOLD, PAS_PERCENTILE
 
 Standard = Literal["max", "percentile"]
 Strategy = Literal["largest", "multi"]
@@ -70,7 +71,7 @@ def to_uint8(scoremap: np.ndarray, name: str = "score map") -> np.ndarray:
 
 
 def threshold_level(
-    u8: np.ndarray, theta: float, standard: Standard = "max", percentile: float = 90.0
+    u8: np.ndarray, theta: float, standard: Standard = "max", percentile: float = PAS_PERCENTILE
 ) -> int:
     """Convention 2: the integer level for relative threshold `theta` under a threshold standard.
 
@@ -115,7 +116,7 @@ def scoremap_boxes(
     theta: float,
     standard: Standard = "max",
     strategy: Strategy = "largest",
-    percentile: float = 90.0,
+    percentile: float = PAS_PERCENTILE,
 ) -> np.ndarray:
     """Boxes of one score map at one relative threshold: the whole box pipeline in one call."""
     u8 = to_uint8(scoremap)
@@ -154,20 +155,14 @@ def center_box(width: int, height: int, fraction: float = 0.5) -> tuple[int, int
     return (x0, y0, x0 + bw - 1, y0 + bh - 1)
 
 
-# The CAM paper's test-set heuristic (Zhou et al. 2016, Sec. 3.2, Table 3): "two bounding boxes
-# (one tight and one loose) from the class activation map of the top 1st and 2nd predicted
-# classes and one loose bounding box from the top 3rd predicted class". The paper does not define
-# tight and loose; we do, and the report states it:
-#   loose = the paper's standard box, largest connected region above 20 % of the CAM's max;
-#   tight = the same with a higher threshold, 50 % of the max, which keeps only the core region.
-HEURISTIC_LOOSE_THETA = 0.2
-HEURISTIC_TIGHT_THETA = 0.5
+# The CAM paper's test-set heuristic (Table 3): tight and loose boxes for the top-1 and top-2
+# classes, a loose box for the top-3 class; tight/loose thresholds and their sources: camrepro.protocol.
 
 
 def heuristic_boxes(
     scoremaps_top3: Sequence[np.ndarray],
-    tight_theta: float = HEURISTIC_TIGHT_THETA,
-    loose_theta: float = HEURISTIC_LOOSE_THETA,
+    tight_theta: float = HEURISTIC_TIGHT_THRESHOLD,
+    loose_theta: float = HEURISTIC_LOOSE_THRESHOLD,
 ) -> list[tuple[int, tuple[int, int, int, int]]]:
     """The five (rank, box) guesses of the heuristic from the score maps of the top-3 classes.
 

@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from camrepro import __version__
+from camrepro import __version__, protocol
 from camrepro.errors import CamreproError
 
 
@@ -371,8 +371,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--scoremap-root", required=True, type=Path)
     p.add_argument("--metadata-root", required=True, type=Path, help="folder with image_ids.txt etc.")
-    p.add_argument("--cam-curve-interval", type=float, default=0.001)
-    p.add_argument("--iou", type=int, nargs="+", default=[30, 50, 70], help="IoU thresholds in percent")
+    p.add_argument("--cam-curve-interval", type=float, default=protocol.CAM_CURVE_INTERVAL)
+    p.add_argument("--iou", type=int, nargs="+", default=list(protocol.IOU_THRESHOLDS),
+                   help="IoU thresholds in percent")  # fmt: skip
     p.add_argument(
         "--multi-contour", action="store_true", help="every contour's box (MaxBoxAccV2); default: the largest"
     )
@@ -442,16 +443,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--extracted", required=True, type=Path)
     p.add_argument("--dataset", required=True, type=Path)
     p.add_argument("--out", required=True, type=Path)
-    p.add_argument("--theta", type=float, default=0.2)
+    p.add_argument("--theta", type=float, default=protocol.CAM_THRESHOLD)
     p.add_argument("--standard", choices=["max", "percentile"], default="max")
-    p.add_argument("--percentile", type=float, default=90.0)
+    p.add_argument("--percentile", type=float, default=protocol.PAS_PERCENTILE)
     p.add_argument("--strategy", choices=["largest", "multi"], default="largest")
     p.add_argument("--source", choices=["cam", "cam_nwc", "saliency"], default="cam")
     p.add_argument("--setting", action="append", help="named box setting (camrepro.plan.SETTINGS), per seed "
                    "of an `extract --seeds` folder; repeatable; replaces the single-setting options")
     p.add_argument("--heuristic", action="store_true", help="the CAM paper's tight/loose boxes (top-5 loc)")
-    p.add_argument("--iou", type=int, nargs="+", default=[30, 50, 70])
-    p.add_argument("--cam-curve-interval", type=float, default=0.01)
+    p.add_argument("--iou", type=int, nargs="+", default=list(protocol.IOU_THRESHOLDS))
+    p.add_argument("--cam-curve-interval", type=float, default=protocol.CAM_CURVE_INTERVAL)
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("svm", help="linear SVMs on fixed features: CAM Table 4 (cub) or Table 5 (transfer)")

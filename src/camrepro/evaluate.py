@@ -35,6 +35,7 @@ from camrepro.metrics import (
     gt_known_and_top1_loc,
     localization_errors,
 )
+from camrepro.protocol import CAM_CURVE_INTERVAL, CAM_THRESHOLD, IOU_THRESHOLDS, PAS_PERCENTILE
 from camrepro.scoremaps import load_mask
 from camrepro.shards import load_extracted
 
@@ -60,14 +61,14 @@ def evaluate_settings(extract_dir: str | os.PathLike, dataset: str | os.PathLike
 def evaluate(
     extract_dir: str | os.PathLike,
     dataset: str | os.PathLike,
-    theta: float = 0.2,
+    theta: float = CAM_THRESHOLD,
     standard: str = "max",
-    percentile: float = 90.0,
+    percentile: float = PAS_PERCENTILE,
     strategy: str = "largest",
     source: str = "cam",
     heuristic: bool = False,
-    iou_thresholds: tuple[int, ...] = (30, 50, 70),
-    cam_curve_interval: float = 0.01,
+    iou_thresholds: tuple[int, ...] = IOU_THRESHOLDS,
+    cam_curve_interval: float = CAM_CURVE_INTERVAL,
 ) -> dict:
     manifest, arrays = load_extracted(extract_dir)
     dataset = Path(dataset)

@@ -34,11 +34,12 @@ import numba
 import numpy as np
 
 from camrepro.boxes import EMPTY_BOX, Strategy, boxes_at_level, iou_matrix, to_uint8
+from camrepro.protocol import CAM_CURVE_INTERVAL, IOU_THRESHOLDS
 
 NUM_LEVELS = 256
 
 
-def cam_thresholds(interval: float = 0.001) -> np.ndarray:
+def cam_thresholds(interval: float = CAM_CURVE_INTERVAL) -> np.ndarray:
     """The reference sweep ``np.arange(0, 1, interval)``, float64."""
     if not 0 < interval < 1:
         raise ValueError(f"CAM curve interval must be in (0, 1), got {interval}")
@@ -544,7 +545,7 @@ def sweep_correct(
     scoremap: np.ndarray,
     gt_boxes: Sequence[Sequence[int]] | np.ndarray,
     thresholds: np.ndarray,
-    iou_thresholds: Sequence[int] = (30, 50, 70),
+    iou_thresholds: Sequence[int] = IOU_THRESHOLDS,
     strategy: Strategy = "multi",
 ) -> np.ndarray:
     """(len(iou_thresholds), len(thresholds)) bool: is the map's box right at each CAM threshold?
@@ -560,7 +561,7 @@ def reference_sweep_correct(
     scoremap: np.ndarray,
     gt_boxes: Sequence[Sequence[int]] | np.ndarray,
     thresholds: np.ndarray,
-    iou_thresholds: Sequence[int] = (30, 50, 70),
+    iou_thresholds: Sequence[int] = IOU_THRESHOLDS,
     strategy: Strategy = "multi",
 ) -> np.ndarray:
     """`sweep_correct` the straightforward way: one threshold and contour search per CAM threshold.

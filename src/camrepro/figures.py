@@ -24,6 +24,7 @@ from camrepro.cam import to_scoremap  # noqa: E402
 from camrepro.data.metadata import DatasetInfo, read_split  # noqa: E402
 from camrepro.data.reader import TransformSpec, decode_image, transform  # noqa: E402
 from camrepro.plan import PAS, Plan, extraction_dir, metrics_path, slug  # noqa: E402
+from camrepro.protocol import CAM_THRESHOLD  # noqa: E402
 from camrepro.shards import load_extracted  # noqa: E402
 
 GT, PRED = "#1fbf3f", "#e8202a"
@@ -120,7 +121,7 @@ def cam_gallery(ext: Extraction, title: str, count: int = 8) -> plt.Figure:
         )
         for b in ext.gt_boxes(n):
             _box(ax, b, GT)
-        _box(ax, scoremap_boxes(sm, 0.2, "max", "largest")[0], PRED)
+        _box(ax, scoremap_boxes(sm, CAM_THRESHOLD, "max", "largest")[0], PRED)
     fig.suptitle(title, fontsize=10)
     _legend(fig)
     fig.tight_layout(rect=(0, 0.05, 1, 0.97))
@@ -161,7 +162,7 @@ def side_by_side(exts: list[tuple[str, Extraction, str]], title: str, count: int
             _show(axes[r, c], ext.image(n), sm, label if c == 0 else "")
             for b in ext.gt_boxes(n):
                 _box(axes[r, c], b, GT)
-            _box(axes[r, c], scoremap_boxes(sm, 0.2, "max", "largest")[0], PRED)
+            _box(axes[r, c], scoremap_boxes(sm, CAM_THRESHOLD, "max", "largest")[0], PRED)
     fig.suptitle(title, fontsize=10)
     _legend(fig)
     fig.tight_layout(rect=(0, 0.06, 1, 0.96))
@@ -193,7 +194,7 @@ def threshold_standards(ext: Extraction, title: str, count: int = 3) -> plt.Figu
         u8 = to_uint8(sm)
         ax.hist(sm.ravel(), bins=50, color="#777777")
         ax.set_yscale("log")
-        for standard, theta, color, name in (("max", 0.2, "#d62728", "max x 0.2"),
+        for standard, theta, color, name in (("max", CAM_THRESHOLD, "#d62728", f"max x {CAM_THRESHOLD}"),
                                              ("percentile", PAS["theta"], "#1f77b4",
                                               f"p{PAS['percentile']:.0f} x {PAS['theta']}")):  # fmt: skip
             level = threshold_level(u8, theta, standard, PAS["percentile"]) / 255.0

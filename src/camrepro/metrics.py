@@ -22,8 +22,9 @@ import numpy as np
 
 from camrepro.boxes import Strategy, iou_matrix
 from camrepro.evaluator import sweep_correct
+from camrepro.protocol import IOU_THRESHOLDS, LOC_IOU
 
-IOU_LOC = 0.5
+IOU_LOC = LOC_IOU / 100
 
 
 def classification_errors(
@@ -86,7 +87,7 @@ class BoxAccuracySweep:
     def __init__(
         self,
         thresholds: np.ndarray,
-        iou_thresholds: Sequence[int] = (30, 50, 70),
+        iou_thresholds: Sequence[int] = IOU_THRESHOLDS,
         strategy: Strategy = "multi",
     ) -> None:
         self.thresholds = np.asarray(thresholds, dtype=np.float64)
@@ -173,7 +174,7 @@ def center_gaussian_scoremap(height: int, width: int) -> np.ndarray:
 def center_baseline(
     gt_boxes: Sequence[np.ndarray],
     thresholds: np.ndarray,
-    iou_thresholds: Sequence[int] = (30, 50, 70),
+    iou_thresholds: Sequence[int] = IOU_THRESHOLDS,
     size: tuple[int, int] = (224, 224),
     strategy: Strategy = "multi",
 ) -> dict:

@@ -27,6 +27,7 @@ import re
 from dataclasses import asdict, dataclass, field
 
 from camrepro.errors import CamreproError
+from camrepro.protocol import CAM_THRESHOLD, PAS_PERCENTILE, PAS_THRESHOLD, TAP_THETA
 
 
 @dataclass(frozen=True)
@@ -95,8 +96,8 @@ WEIGHTS_OF = {
 
 # Box settings, by name: `camrepro evaluate` options. `source` picks the maps: cam, cam_nwc (negative
 # weights clamped, Bae et al.) or saliency (Backprop, Simonyan et al., the CAM paper's baseline).
-CAM20 = {"source": "cam", "standard": "max", "theta": 0.2, "strategy": "largest"}  # Zhou et al.: 20 % of max
-PAS = {"standard": "percentile", "theta": 0.35, "percentile": 90.0, "strategy": "largest"}  # Bae et al.
+CAM20 = {"source": "cam", "standard": "max", "theta": CAM_THRESHOLD, "strategy": "largest"}  # Zhou et al.
+PAS = {"standard": "percentile", "theta": PAS_THRESHOLD, "percentile": PAS_PERCENTILE, "strategy": "largest"}
 SETTINGS = {
     "cam20": CAM20,
     "heuristic": CAM20 | {"heuristic": True},  # CAM Table 3: tight/loose boxes of the top-3 classes
@@ -105,7 +106,6 @@ SETTINGS = {
     "pas": {"source": "cam"} | PAS,
     "nwc-pas": {"source": "cam_nwc"} | PAS,
 }
-TAP_THETA = {"vgg16-gap": 0.1, "mobilenet-v1": 0.1, "resnet50-se": 0.0, "googlenet-2conv": 0.0}  # Bae et al.
 
 
 @dataclass(frozen=True)

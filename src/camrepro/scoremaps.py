@@ -23,6 +23,7 @@ from camrepro.data.metadata import DatasetInfo, read_split
 from camrepro.errors import DataError
 from camrepro.evaluator import cam_thresholds, sweep_correct
 from camrepro.metrics import BoxAccuracySweep, PxAP
+from camrepro.protocol import CAM_CURVE_INTERVAL, IOU_THRESHOLDS
 
 # 16 Mpx (4096 x 4096): over 300 times the reference's 224 x 224 evaluation size, yet small enough
 # that the map (64 MiB as float32) and the sweep's per-thread workspace (64 bytes a pixel) fit in
@@ -105,8 +106,8 @@ def load_mask(
 def evaluate_scoremaps(
     scoremap_root: str | os.PathLike,
     metadata_root: str | os.PathLike,
-    cam_curve_interval: float = 0.001,
-    iou_thresholds: tuple[int, ...] = (30, 50, 70),
+    cam_curve_interval: float = CAM_CURVE_INTERVAL,
+    iou_thresholds: tuple[int, ...] = IOU_THRESHOLDS,
     multi_contour: bool = True,
     mask_root: str | os.PathLike | None = None,
     workers: int | None = None,

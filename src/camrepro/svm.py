@@ -40,10 +40,10 @@ from camrepro.data.metadata import DatasetInfo, read_split
 from camrepro.data.reader import TransformSpec, decode_image, to_tensor, transform
 from camrepro.errors import DataError
 from camrepro.extract import _fc7_hook
+from camrepro.protocol import CAM_THRESHOLD, LOC_IOU
 from camrepro.train import load_trained, pick_device
 
 C_GRID = (0.001, 0.01, 0.1, 1.0, 10.0)
-CAM_THETA = 0.2  # the CAM paper's threshold: 20 % of the max
 
 
 class _Images(torch.utils.data.Dataset):
@@ -132,7 +132,7 @@ def _cam_boxes(net: FeatureNet, data: _Images, weights: torch.Tensor, classes: n
         for j in range(len(maps)):
             image_id = data.ids[n]
             scoremap = to_scoremap(cams[j, int(classes[n])][None], (size, size))[0]
-            box = scoremap_boxes(scoremap, CAM_THETA, "max", "largest")[0]
+            box = scoremap_boxes(scoremap, CAM_THRESHOLD, "max", "largest")[0]
             original = resize_box(box, (size, size), data.meta.sizes[image_id])
             boxes[image_id] = {"map": [int(v) for v in box], "image": list(original)}
             n += 1
@@ -179,7 +179,7 @@ def cub_experiment(model_path: str | os.PathLike, dataset: str | os.PathLike, si
         gt = np.array(
             [resize_box(b, test.meta.sizes[image_id], (size, size)) for b in test.meta.boxes[image_id]]
         )
-        hits.append(iou_matrix(np.array([test_boxes[image_id]["map"]]), gt).max() >= 0.5)
+        hits.append(iou_matrix(np.array([test_boxes[image_id]["map"]]), gt).max() >= LOC_IOU / 100)
     return {
         "full_image": 100.0 * float((predicted == y_test).mean()),
         "crop": crop,

@@ -30,6 +30,14 @@ import yaml
 from camrepro.errors import DataError
 from camrepro.fsutil import atomic_write_text
 from camrepro.plan import Plan, metrics_path, slug
+from camrepro.protocol import (
+    CAM_THRESHOLD,
+    HEURISTIC_LOOSE_THRESHOLD,
+    HEURISTIC_TIGHT_THRESHOLD,
+    PAS_PERCENTILE,
+    PAS_THRESHOLD,
+    TAP_THETA,
+)
 
 
 def paper_values() -> dict:
@@ -155,21 +163,24 @@ NOTES = {
                   "(no torchvision "
                   "model). The FC originals (VGGnet, AlexNet) are read from their Backprop evaluation, whose "
                   "classification is the same forward pass.",
-    "cam-table2": "Boxes: 20 % of the max of each top-5 class's CAM, largest connected region, the reference "
-                  "evaluator's conventions (uint8 maps, strict threshold). Backprop: the same boxes from "
-                  "saliency maps (max |gradient| over channels). The original GoogLeNet's CAM is 7x7.",
+    "cam-table2": f"Boxes: {CAM_THRESHOLD:.0%} of the max of each top-5 class's CAM, largest connected "
+                  "region, the reference evaluator's conventions (uint8 maps, strict threshold). Backprop: "
+                  "the same boxes from saliency maps (max |gradient| over channels). The original "
+                  "GoogLeNet's CAM is 7x7.",
     "cam-table3": "The ILSVRC test labels are not public: we evaluate on val and say so. Heuristic: tight "
-                  "(50 % of max) and loose (20 %) boxes for the top-1 and top-2 classes, a loose box for the "
-                  "top-3 class (the paper does not define tight/loose; our choice). Fully supervised rows "
-                  "are the paper's references.",
+                  f"({HEURISTIC_TIGHT_THRESHOLD:.0%} of max) and loose ({HEURISTIC_LOOSE_THRESHOLD:.0%}) "
+                  "boxes for the top-1 and top-2 classes, a loose box for the top-3 class (the paper does "
+                  "not define tight/loose; our choice). Fully supervised rows are the paper's references.",
     "cam-table4": "GoogLeNet-GAP trained on ImageNet (stand-in), never fine-tuned on CUB. LinearSVC on "
                   "standardised features, C by 3-fold cross-validation on train only. Crops: CAM boxes from "
                   "the SVM's weights (GT class on train, predicted class on test).",
     "cam-cub-localization": "Test images whose CAM crop box (predicted class) has IoU >= 0.5 with a GT box.",
     "cam-table5": "LinearSVC on fixed features of the ImageNet-trained networks, C by cross-validation on "
                   "train only; each dataset's train/test split as prepared (camrepro data sources).",
-    "rethinking-table2": "Ours = TAP (theta_tap 0.1 for VGG16 and MobileNetV1, 0 otherwise) + NWC + PaS "
-                         "(90th percentile, theta_loc 0.35). Baseline = vanilla CAM, 20 % of the max. "
+    "rethinking-table2": f"Ours = TAP (theta_tap {TAP_THETA['vgg16-gap']} for VGG16 and MobileNetV1, "
+                         f"{TAP_THETA['resnet50-se']} otherwise) + NWC + PaS ({PAS_PERCENTILE:.0f}th "
+                         f"percentile, theta_loc {PAS_THRESHOLD}). Baseline = vanilla CAM, "
+                         f"{CAM_THRESHOLD:.0%} of the max. "
                          "GoogleNet is the Rethinking-CAM variant (two conv layers instead of inception5).",
     "rethinking-table3": "TAP changes training (two runs: GAP and TAP); NWC and PaS change only the "
                          "evaluation "
