@@ -282,27 +282,6 @@ def _evaluation_split(config: dict, dataset: str) -> str:
     return "val" if config["datasets"][dataset].get("source") == "imagenet" else "test"
 
 
-# The package sources each kind of job runs: declared as inputs (Snakemake) and deps (DVC), so a
-# code change reruns exactly the jobs it can affect.
-CODE = {
-    "weights": ["weights.py", "train.py", "models", "data/reader.py", "data/download.py"],
-    "train": ["train.py", "models", "data/reader.py"],
-    "extract": ["extract.py", "shards.py", "cam.py", "models", "data/reader.py"],
-    "evaluate": [
-        "evaluate.py",
-        "shards.py",
-        "boxes.py",
-        "evaluator.py",
-        "metrics.py",
-        "cam.py",
-        "scoremaps.py",
-    ],
-    "svm": ["svm.py", "extract.py", "cam.py", "boxes.py", "models", "data/reader.py"],
-    "tables": ["tables.py", "paper_values.yaml"],
-    "report": ["report.py", "figures.py", "templates/replication.html.j2"],
-}
-
-
 def prepared(data_root: str, dataset: str) -> str:
     return f"{data_root}/prepared/{dataset}"
 

@@ -6,13 +6,14 @@ import sys
 
 from camrepro import gpus, recovery
 from camrepro.config import load_yaml, validate_config
-from camrepro.plan import CODE as CODE_OF
-from camrepro.plan import build_plan, command, model_paths
-from camrepro.plan import shell as command_line
-from camrepro.tables import TABLE_NAMES  # not `shell`: that is Snakemake's
+from camrepro.jobs import jobs, table_outputs
+from camrepro.plan import build_plan
+from camrepro.plan import shell as command_line  # not `shell`: that is Snakemake's
 
 # The config file the tables and report rules re-read: the last --configfile given.
-CONFIG_FILE = (workflow.overwrite_configfiles or ["config/config.yaml"])[-1]
+CONFIG_FILE = os.path.relpath(
+    (workflow.overwrite_configfiles or ["config/config.yaml"])[-1]
+)
 # Fail before any job starts when the config is wrong. Snakemake's own loader keeps the last of
 # two equal keys and accepts any encoding: each config file is read again with camrepro's, which
 # refuses both, naming the file and line; then unknown keys, wrong types, bad references.
@@ -20,6 +21,9 @@ for _configfile in workflow.overwrite_configfiles or ["config/config.yaml"]:
     load_yaml(_configfile)
 validate_config(config, CONFIG_FILE)
 PLAN = build_plan(config)
+# Every job's inputs, outputs and command (camrepro.jobs; dvc.yaml is generated from the same).
+JOBS = jobs(PLAN, config, CONFIG_FILE)
+TABLE_OUTPUTS = list(table_outputs())
 
 DATA = config.get("data_root", "data")
 
@@ -44,22 +48,27 @@ GPUS_PER_JOB = int(config.get("gpus_per_job", 1))
 GPU_JOBS = gpus.device_count() > 0
 # the package sources, declared as rule inputs so a code change reruns what it affects
 CODE = os.path.relpath(os.path.join(workflow.basedir, "src", "camrepro"))
-SYNTHETIC = [n for n, d in config["datasets"].items() if "synthetic" in d]
-REAL = [n for n, d in config["datasets"].items() if "source" in d]
 
 
-def src(*paths):
-    """Package source files, declared as inputs so a code change reruns what it affects."""
-    return [os.path.normpath(os.path.join(CODE, p)) for p in paths]
+def _inputs(kind, job_id):
+    """The job's named input groups, plus the package sources it runs (`code`)."""
+    job = JOBS[kind][job_id]
+    code = [os.path.normpath(os.path.join(CODE, p)) for p in job.code]
+    return {**{name: list(paths) for name, paths in job.inputs.items()}, "code": code}
 
 
 def _cmd(kind, job_id):
-    """The job's `camrepro` command line, from the registry (dvc.yaml runs the same)."""
-    return command_line(command(PLAN, kind, job_id, DATA))
+    """The job's `camrepro` command line (dvc.yaml runs the same)."""
+    return command_line(list(JOBS[kind][job_id].command))
 
 
-def _code(kind):
-    return src(*CODE_OF[kind])
+def _params(kind, job_id):
+    """The job's params.yaml entry: a change reruns the job (DVC tracks the same entry)."""
+    job = JOBS[kind][job_id]
+    if job.params is None:
+        return None
+    group, _, name = job.params.partition(".")
+    return PLAN.job_params(group, name) if group in PLAN.KINDS else config[group][name]
 
 
 def _alternatives(names):

@@ -3,7 +3,7 @@
 
 rule synthetic_dataset:
     input:
-        code=src("data/synthetic.py", "data/metadata.py"),
+        unpack(lambda w: _inputs("synthetic_dataset", w.dataset)),
     output:
         directory(f"{DATA}/prepared/{{dataset}}"),
     log:
@@ -11,19 +11,19 @@ rule synthetic_dataset:
     benchmark:
         "benchmarks/data/{dataset}.tsv"
     wildcard_constraints:
-        dataset=_alternatives(SYNTHETIC),
+        dataset=_alternatives(JOBS["synthetic_dataset"]),
     conda:
         "../../environment.yml"
     params:
-        preset=lambda w: config["datasets"][w.dataset]["synthetic"]["preset"],
-        seed=lambda w: config["datasets"][w.dataset]["synthetic"]["seed"],
-        scale=lambda w: config["datasets"][w.dataset]["synthetic"].get("scale", 1.0),
+        cmd=lambda w: _cmd("synthetic_dataset", w.dataset),
+        job=lambda w: _params("synthetic_dataset", w.dataset),
     shell:
-        "camrepro data synthetic --preset {params.preset} --seed {params.seed} --scale {params.scale} "
-        "--out {output} -q > {log} 2>&1"
+        "{params.cmd} > {log} 2>&1"
 
 
 rule prepare_real_dataset:
+    input:
+        unpack(lambda w: _inputs("prepare_real_dataset", w.dataset)),
     output:
         directory(f"{DATA}/prepared/{{dataset}}"),
     log:
@@ -31,27 +31,30 @@ rule prepare_real_dataset:
     benchmark:
         "benchmarks/data/{dataset}.tsv"
     wildcard_constraints:
-        dataset=_alternatives(REAL),
+        dataset=_alternatives(JOBS["prepare_real_dataset"]),
     conda:
         "../../environment.yml"
     params:
-        source=lambda w: config["datasets"][w.dataset]["source"],
-        root=lambda w, output: os.path.dirname(os.path.dirname(output[0])),
+        cmd=lambda w: _cmd("prepare_real_dataset", w.dataset),
+        job=lambda w: _params("prepare_real_dataset", w.dataset),
     shell:
-        "camrepro data prepare {params.source} --root {params.root} --out {output} "
-        "> {log} 2>&1"
+        "{params.cmd} > {log} 2>&1"
 
 
 rule verify_dataset:
     input:
-        f"{DATA}/prepared/{{dataset}}",
+        unpack(lambda w: _inputs("verify_dataset", w.dataset)),
     output:
         "results/data/{dataset}.verify.json",
     log:
         "logs/data/{dataset}.verify.log",
     benchmark:
         "benchmarks/data/{dataset}.verify.tsv"
+    wildcard_constraints:
+        dataset=_alternatives(JOBS["verify_dataset"]),
     conda:
         "../../environment.yml"
+    params:
+        cmd=lambda w: _cmd("verify_dataset", w.dataset),
     shell:
-        "camrepro data verify {input} --out {output} -q > {log} 2>&1"
+        "{params.cmd} > {log} 2>&1"

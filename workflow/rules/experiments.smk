@@ -3,11 +3,7 @@
 
 rule svm:
     input:
-        models=lambda w: model_paths(PLAN, PLAN.svms[w.svm].run),
-        data=lambda w: [
-            f"{DATA}/prepared/{d}" for d in PLAN.svms[w.svm].datasets.values()
-        ],
-        code=_code("svm"),
+        unpack(lambda w: _inputs("svm", w.svm)),
     output:
         "results/metrics/{svm}.json",
     log:
@@ -15,7 +11,7 @@ rule svm:
     benchmark:
         "benchmarks/svm/{svm}.tsv"
     wildcard_constraints:
-        svm=_alternatives(PLAN.svms),
+        svm=_alternatives(JOBS["svm"]),
     conda:
         "../../environment.yml"
     threads: THREADS
@@ -23,25 +19,21 @@ rule svm:
         gpu=1 if GPU_JOBS else 0,
     params:
         cmd=lambda w: _cmd("svm", w.svm),
-        job=lambda w: PLAN.job_params("svms", w.svm),
+        job=lambda w: _params("svm", w.svm),
     shell:
         "{params.cmd} > {log} 2>&1"
 
 
 rule tables:
     input:
-        metrics=expand(
-            "results/metrics/{job}.json", job=sorted([*PLAN.evaluations, *PLAN.svms])
-        ),
-        config=CONFIG_FILE,
-        code=_code("tables"),
+        unpack(lambda w: _inputs("tables", "tables")),
     output:
-        expand("results/tables/{table}.csv", table=TABLE_NAMES),
-        "results/tables/metrics.csv",
-        "results/tables/claims.json",
+        TABLE_OUTPUTS,
     log:
         "logs/tables.log",
     conda:
         "../../environment.yml"
+    params:
+        cmd=lambda w: _cmd("tables", "tables"),
     shell:
-        "camrepro tables --config {input.config} --out-dir results/tables > {log} 2>&1"
+        "{params.cmd} > {log} 2>&1"

@@ -4,12 +4,7 @@
 
 rule weights:
     input:
-        data=lambda w: (
-            [f"{DATA}/prepared/{PLAN.weights[w.arch].pretrain['dataset']}"]
-            if PLAN.weights[w.arch].method == "pretrain"
-            else []
-        ),
-        code=_code("weights"),
+        unpack(lambda w: _inputs("weights", w.arch)),
     output:
         f"{DATA}/weights/{{arch}}.pth",
     log:
@@ -17,7 +12,7 @@ rule weights:
     benchmark:
         "benchmarks/weights/{arch}.tsv"
     wildcard_constraints:
-        arch=_alternatives(PLAN.weights),
+        arch=_alternatives(JOBS["weights"]),
     conda:
         "../../environment.yml"
     threads: THREADS
@@ -25,22 +20,14 @@ rule weights:
         gpu=lambda w: 1 if PLAN.weights[w.arch].method == "pretrain" and GPU_JOBS else 0,
     params:
         cmd=lambda w: _cmd("weights", w.arch),
-        job=lambda w: PLAN.job_params("weights", w.arch),
+        job=lambda w: _params("weights", w.arch),
     shell:
         "{params.cmd} > {log} 2>&1"
 
 
 rule train:
     input:
-        data=lambda w: f"{DATA}/prepared/{PLAN.runs[w.run].dataset}",
-        # a dataset that fails `camrepro data verify` is never trained on
-        verified=lambda w: f"results/data/{PLAN.runs[w.run].dataset}.verify.json",
-        weights=lambda w: (
-            [f"{DATA}/weights/{PLAN.runs[w.run].weights}.pth"]
-            if PLAN.runs[w.run].weights
-            else []
-        ),
-        code=_code("train"),
+        unpack(lambda w: _inputs("train", w.run)),
     output:
         expand("results/models/{{run}}/s{seed}/model.pt", seed=PLAN.seeds),
     log:
@@ -48,7 +35,7 @@ rule train:
     benchmark:
         "benchmarks/train/{run}.tsv"
     wildcard_constraints:
-        run=_alternatives(PLAN.runs),
+        run=_alternatives(JOBS["train"]),
     conda:
         "../../environment.yml"
     threads: THREADS
@@ -56,7 +43,7 @@ rule train:
         gpu=GPUS_PER_JOB if GPU_JOBS else 0,
     params:
         cmd=lambda w: _cmd("train", w.run),
-        job=lambda w: PLAN.job_params("runs", w.run),
+        job=lambda w: _params("train", w.run),
         gpus=GPUS_PER_JOB,
     shell:
         "{params.cmd} --threads {threads} --gpus-per-job {params.gpus} > {log} 2>&1"
@@ -64,9 +51,7 @@ rule train:
 
 rule extract:
     input:
-        models=lambda w: model_paths(PLAN, PLAN.extractions[w.ext].run),
-        data=lambda w: f"{DATA}/prepared/{PLAN.extractions[w.ext].dataset}",
-        code=_code("extract"),
+        unpack(lambda w: _inputs("extract", w.ext)),
     output:
         directory("results/cams/{ext}"),
     log:
@@ -74,7 +59,7 @@ rule extract:
     benchmark:
         "benchmarks/extract/{ext}.tsv"
     wildcard_constraints:
-        ext=_alternatives(PLAN.extractions),
+        ext=_alternatives(JOBS["extract"]),
     conda:
         "../../environment.yml"
     threads: THREADS
@@ -82,16 +67,14 @@ rule extract:
         gpu=1 if GPU_JOBS else 0,
     params:
         cmd=lambda w: _cmd("extract", w.ext),
-        job=lambda w: PLAN.job_params("extractions", w.ext),
+        job=lambda w: _params("extract", w.ext),
     shell:
         "{params.cmd} > {log} 2>&1"
 
 
 rule evaluate:
     input:
-        cams=lambda w: f"results/cams/{PLAN.evaluations[w.ev].extraction}",
-        data=lambda w: f"{DATA}/prepared/{PLAN.evaluations[w.ev].dataset}",
-        code=_code("evaluate"),
+        unpack(lambda w: _inputs("evaluate", w.ev)),
     output:
         "results/metrics/{ev}.json",
     log:
@@ -99,11 +82,11 @@ rule evaluate:
     benchmark:
         "benchmarks/evaluate/{ev}.tsv"
     wildcard_constraints:
-        ev=_alternatives(PLAN.evaluations),
+        ev=_alternatives(JOBS["evaluate"]),
     conda:
         "../../environment.yml"
     params:
         cmd=lambda w: _cmd("evaluate", w.ev),
-        job=lambda w: PLAN.job_params("evaluations", w.ev),
+        job=lambda w: _params("evaluate", w.ev),
     shell:
         "{params.cmd} > {log} 2>&1"

@@ -4,14 +4,7 @@
 
 rule report:
     input:
-        tables=expand("results/tables/{table}.csv", table=TABLE_NAMES),
-        claims="results/tables/claims.json",
-        metrics=expand(
-            "results/metrics/{job}.json", job=sorted([*PLAN.evaluations, *PLAN.svms])
-        ),
-        cams=expand("results/cams/{ext}", ext=sorted(PLAN.extractions)),
-        config=CONFIG_FILE,
-        code=_code("report"),
+        unpack(lambda w: _inputs("report", "report")),
     output:
         html=report(
             "reports/replication.html",
@@ -28,6 +21,7 @@ rule report:
         "logs/report.log",
     conda:
         "../../environment.yml"
+    params:
+        cmd=lambda w: _cmd("report", "report"),
     shell:
-        "camrepro report --config {input.config} --out {output.html} "
-        "--figures-dir {output.figures} > {log} 2>&1"
+        "{params.cmd} > {log} 2>&1"
