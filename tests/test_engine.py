@@ -279,7 +279,10 @@ def test_evaluate_cli_writes_the_metrics(cub, trained, tmp_path):
         areas = []
         for image_id in meta.image_ids:
             w, h = meta.sizes[image_id]
-            scaled = [[int(v * 64 / (w if k % 2 == 0 else h)) for k, v in enumerate(b)] for b in meta.boxes[image_id]]
+            scaled = [
+                [int(v * 64 / (w if k % 2 == 0 else h)) for k, v in enumerate(b)]
+                for b in meta.boxes[image_id]
+            ]
             areas.append(np.mean([(b[2] - b[0] + 1) * (b[3] - b[1] + 1) / 64**2 * 100 for b in scaled]))
         assert result["gt_box_area"] == pytest.approx(np.mean(areas))
 
