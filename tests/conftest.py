@@ -1,4 +1,5 @@
-"""Shared fixtures: a local HTTP file server (127.0.0.1 only) with Range support and faults."""
+"""Shared fixtures: a local HTTP file server (127.0.0.1 only) with Range support and faults; a summary
+line when the paper-text checks could not run."""
 
 from __future__ import annotations
 
@@ -87,3 +88,24 @@ def file_server():
     finally:
         server.shutdown()
         server.server_close()
+
+
+# Skip reason of the paper-text checks (tests/test_paper_values.py) when ../shared/papers is absent.
+PAPERS_MISSING = "../shared/papers not found"
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Say loudly, beside the final counts, that paper-text checks did not run: a skip is easy to miss."""
+    skipped = [
+        r
+        for r in terminalreporter.stats.get("skipped", [])
+        if PAPERS_MISSING in str(getattr(r, "longrepr", ""))
+    ]
+    if skipped:
+        terminalreporter.write_sep(
+            "!",
+            f"PAPER TEXT MISSING: {len(skipped)} paper-text checks skipped: {PAPERS_MISSING} next to this "
+            "checkout, so paper_values.yaml was not checked against the papers",
+            red=True,
+            bold=True,
+        )

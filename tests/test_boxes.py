@@ -74,11 +74,23 @@ def test_all_zero_map_gives_the_empty_box_and_constant_map_the_whole_image():
 def test_percentile_standard_uses_theta_times_the_percentile():
     m = np.zeros((10, 10))
     m[0, 0] = 1.0  # one hot pixel, max 255
-    m[2:8, 2:8] = 0.4  # u8 102; the 90th percentile of the u8 map is 102
+    m[2:8, 2:8] = 0.4  # u8 102: 63 zeros, 36 x 102, one 255; the 90th percentile is 102
     u8 = to_uint8(m)
-    assert threshold_level(u8, 0.35, "percentile", 90) == int(0.35 * 102.0)
+    assert threshold_level(u8, 0.35, "percentile", 90) == 35  # 0.35 * 102 = 35.7
     assert boxes(m, 0.35, standard="percentile") == [(2, 2, 8, 8)]  # PaS keeps the body
     assert boxes(m, 0.5, standard="max") == [(0, 0, 1, 1)]  # max standard keeps only the hot pixel
+
+
+def test_percentile_standard_interpolates_between_ranks():
+    m = np.zeros((3, 10))
+    m[1] = (np.arange(0, 100, 10) + 0.5) / 255  # u8 row 0, 10, ..., 90; rows 0 and 2 zero
+    # 30 values sorted: 21 zeros, then 10, 20, ..., 90. The 90th percentile sits at rank
+    # 0.9 * 29 = 26.1, between 60 (rank 26) and 70 (rank 27): 61. Level int(0.35 * 61) = 21.
+    u8 = to_uint8(m)
+    assert threshold_level(u8, 0.35, "percentile", 90) == 21
+    assert boxes(m, 0.35, standard="percentile") == [(3, 1, 9, 2)]  # u8 > 21: x 3..9 of row 1
+    assert threshold_level(u8, 0.35) == 31  # max standard: int(0.35 * 90) = int(31.5)
+    assert boxes(m, 0.35) == [(4, 1, 9, 2)]  # u8 > 31: x 4..9
 
 
 @pytest.mark.parametrize(
@@ -133,3 +145,69 @@ def test_box_area_percent_counts_inclusive_pixels():
     assert box_area_percent([(0, 0, 63, 63)], 64, 64) == pytest.approx(100.0)
     assert box_area_percent([(0, 0, 31, 31), (0, 0, 63, 31)], 64, 64) == pytest.approx((25.0 + 50.0) / 2)
     assert box_area_percent([(10, 10, 10, 10)], 10, 10) == pytest.approx(1.0)  # one pixel of 100
+
+
+# --- The reference evaluator's own test vectors (clovaai/wsolevaluation at 96f4b88,
+# evaluation_test.py), as an independent oracle. Maps and expected values are theirs; the
+# reference sweeps its CAM thresholds np.arange(0, 1, 0.2) and keeps the largest contour.
+REFERENCE_THRESHOLDS = np.arange(0, 1, 0.2)
+
+
+def reference_sweep_boxes(m):
+    return [scoremap_boxes(m, theta, "max", "largest").tolist() for theta in REFERENCE_THRESHOLDS]
+
+
+# evaluation_test.py:101-115 (test_compute_bboxes_from_scoremaps_unimodal); array[y][x]
+REFERENCE_UNIMODAL = np.array(
+    [[0.0, 0.0, 0.0, 0.0, 0.0],
+     [0.0, 0.4, 0.4, 0.4, 0.6],
+     [0.0, 0.4, 1.0, 0.8, 0.6],
+     [0.0, 0.4, 0.4, 0.4, 0.6]]
+)  # fmt: skip
+REFERENCE_UNIMODAL_BOXES = [[1, 1, 4, 3], [1, 1, 4, 3], [2, 1, 4, 3], [2, 2, 4, 3], [2, 2, 3, 3]]
+# evaluation_test.py:117-131 (test_compute_bboxes_from_scoremaps_multimodal)
+REFERENCE_MULTIMODAL = np.array(
+    [[0.4, 0.0, 0.2, 0.2, 0.2],
+     [0.4, 0.4, 0.0, 0.4, 0.0],
+     [0.0, 0.0, 0.0, 0.4, 0.0],
+     [1.0, 0.6, 0.8, 0.2, 0.2]]
+)  # fmt: skip
+REFERENCE_MULTIMODAL_BOXES = [[0, 0, 4, 3], [0, 0, 2, 2], [0, 3, 3, 3], [2, 3, 3, 3], [0, 3, 1, 3]]
+
+
+def test_reference_vectors_unimodal_map():
+    assert reference_sweep_boxes(REFERENCE_UNIMODAL) == [[b] for b in REFERENCE_UNIMODAL_BOXES]
+
+
+def test_reference_vectors_multimodal_map():
+    assert reference_sweep_boxes(REFERENCE_MULTIMODAL) == [[b] for b in REFERENCE_MULTIMODAL_BOXES]
+
+
+def test_reference_vectors_all_zero_map():
+    # evaluation_test.py:93-99 (test_compute_bboxes_from_scoremaps_degenerate)
+    assert reference_sweep_boxes(np.zeros((3, 3))) == [[[0, 0, 0, 0]]] * 5
+
+
+def test_reference_vectors_nan_map_is_refused():
+    # evaluation_test.py:133-138 (test_compute_bboxes_from_scoremaps_nan): the reference raises
+    # ValueError; here the same refusal is a ScoremapError
+    with pytest.raises(ScoremapError, match="NaN"):
+        scoremap_boxes(np.full((3, 3), np.nan), 0.2)
+
+
+def test_reference_vectors_box_resize():
+    # evaluation_test.py:79-84 (test_resize_bbox_case): (w, h) 10 x 20 -> 35 x 10
+    assert resize_box((1, 2, 4, 3), (10, 20), (35, 10)) == (3, 1, 14, 1)
+    # evaluation_test.py:86-91 (test_resize_bbox_degenerate): same size, one-pixel box
+    assert resize_box((1, 2, 1, 2), (3, 3), (3, 3)) == (1, 2, 1, 2)
+
+
+def test_reference_vectors_iou():
+    # evaluation_test.py:37-46: all-zero boxes are one pixel each, so every pair has IoU 1
+    ious = iou_matrix(np.zeros((3, 4), dtype=np.int64), np.zeros((5, 4), dtype=np.int64))
+    assert ious.shape == (3, 5) and (ious == 1.0).all()
+    # evaluation_test.py:57-67: two disjoint boxes against themselves give the identity
+    pair = [[1, 1, 3, 3], [4, 4, 5, 5]]
+    assert (iou_matrix(pair, pair) == np.eye(2)).all()
+    # evaluation_test.py:69-77: a realistic overlap, 8 / 27
+    assert iou_matrix([[1, 2, 5, 6]], [[3, 1, 4, 5]])[0, 0] == pytest.approx(8 / 27, abs=1e-6)

@@ -172,8 +172,14 @@ def test_weights_for_the_wrong_architecture_are_refused(cub, tmp_path):
 
 
 CLAIM = """
-import os, sys, time
+import os, sys, time, types
 from camrepro import gpus
+def retry_sleep(seconds, said=[]):  # claim_devices sleeps only when it found too few devices free
+    if not said:
+        print("waiting", flush=True)
+        said.append(True)
+    time.sleep(seconds)
+gpus.time = types.SimpleNamespace(monotonic=time.monotonic, sleep=retry_sleep)
 devices = gpus.claim_devices(int(sys.argv[1]), lock_dir=sys.argv[2], timeout=float(sys.argv[3]), poll=0.05)
 print(os.environ["CUDA_VISIBLE_DEVICES"], flush=True)
 time.sleep(float(sys.argv[4]))
@@ -190,12 +196,12 @@ def _claim(count, lock_dir, timeout, hold):
 
 
 def test_concurrent_jobs_get_distinct_gpus_and_a_killed_job_frees_its_gpu(tmp_path):
-    jobs = [_claim(1, tmp_path, 30, 3) for _ in range(3)]
+    jobs = [_claim(1, tmp_path, 30, 60) for _ in range(3)]  # held until killed below
     seen = [job.stdout.readline().strip() for job in jobs]
     assert sorted(seen) == ["0", "1", "2"]
-    waiting = _claim(1, tmp_path, 30, 0)  # all three taken: it waits ...
-    time.sleep(0.5)
-    assert waiting.poll() is None
+    waiting = _claim(1, tmp_path, 30, 0)  # all three taken: it finds none free and waits ...
+    assert waiting.stdout.readline().strip() == "waiting"
+    assert waiting.poll() is None  # it said so and is retrying: no device, no error
     victim = seen.index("1")
     os.kill(jobs[victim].pid, signal.SIGKILL)  # ... until a holder dies, however it dies
     assert waiting.stdout.readline().strip() == "1"
@@ -273,7 +279,10 @@ def test_evaluate_cli_writes_the_metrics(cub, trained, tmp_path):
         areas = []
         for image_id in meta.image_ids:
             w, h = meta.sizes[image_id]
-            scaled = [[int(v * 64 / (w if k % 2 == 0 else h)) for k, v in enumerate(b)] for b in meta.boxes[image_id]]
+            scaled = [
+                [int(v * 64 / (w if k % 2 == 0 else h)) for k, v in enumerate(b)]
+                for b in meta.boxes[image_id]
+            ]
             areas.append(np.mean([(b[2] - b[0] + 1) * (b[3] - b[1] + 1) / 64**2 * 100 for b in scaled]))
         assert result["gt_box_area"] == pytest.approx(np.mean(areas))
 

@@ -19,6 +19,12 @@ from camrepro.metrics import (
     localization_errors,
 )
 from camrepro.scoremaps import evaluate_scoremaps
+from test_boxes import (
+    REFERENCE_MULTIMODAL,
+    REFERENCE_MULTIMODAL_BOXES,
+    REFERENCE_UNIMODAL,
+    REFERENCE_UNIMODAL_BOXES,
+)
 
 
 def smooth_map(rng, height, width):
@@ -103,6 +109,22 @@ def test_sweep_edge_cases_zero_constant_and_single_pixel_maps():
             )
     # the all-zero map's (0,0,0,0) box matches a one-pixel GT box at the origin
     assert sweep_correct(np.zeros((6, 6)), gt, thresholds).all()
+
+
+@pytest.mark.parametrize("which", ["unimodal", "multimodal"])
+def test_fast_sweep_finds_the_reference_vectors_boxes(which):
+    """The reference's own vectors (clovaai/wsolevaluation evaluation_test.py:101-115 unimodal,
+    :117-131 multimodal; see tests/test_boxes.py) through the fast sweep: with the reference's
+    box at threshold i as the only GT box and IoU 100 % required, the sweep must call exactly the
+    thresholds whose reference box is that box right."""
+    m, expected = {
+        "unimodal": (REFERENCE_UNIMODAL, REFERENCE_UNIMODAL_BOXES),
+        "multimodal": (REFERENCE_MULTIMODAL, REFERENCE_MULTIMODAL_BOXES),
+    }[which]
+    thresholds = cam_thresholds(0.2)  # np.arange(0, 1, 0.2), the reference test's sweep
+    for box in expected:
+        correct = sweep_correct(m, [box], thresholds, (100,), "largest")
+        assert correct.tolist() == [[other == box for other in expected]], box
 
 
 def test_max_box_acc_by_hand(tmp_path):

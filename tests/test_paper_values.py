@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from camrepro.tables import TABLES, paper_values
+from conftest import PAPERS_MISSING
 
 PAPERS = Path(__file__).resolve().parents[2] / "shared" / "papers"
 CAM, RETHINKING = PAPERS / "cam_zhou_2016.txt", PAPERS / "rethinking_cam_bae_2020.md"
@@ -19,6 +23,8 @@ HEADINGS = {
 # The project's text copy of the CAM paper lacks this row, which the published PDF has.
 NOT_IN_TEXT = {("cam-table1", "alexnet*-gap")}
 NUMBER = re.compile(r"\d+\.\d+")
+# conftest.py counts skips with this reason and says so in the summary (PAPER TEXT MISSING)
+NEEDS_PAPERS = pytest.mark.skipif(not CAM.exists(), reason=f"{PAPERS_MISSING} ({PAPERS})")
 
 
 def _block(path: Path, heading: str) -> list[list[float]]:
@@ -38,7 +44,7 @@ def _contains(numbers: list[float], values: list[float]) -> bool:
     return any(numbers[i : i + n] == values for i in range(len(numbers) - n + 1))
 
 
-@pytest.mark.skipif(not CAM.exists(), reason="the papers' text (../shared/papers) is not next to this checkout")
+@NEEDS_PAPERS
 @pytest.mark.parametrize("table", sorted(HEADINGS))
 def test_every_row_is_printed_in_the_paper_table(table):
     spec = paper_values()[table]
@@ -50,7 +56,7 @@ def test_every_row_is_printed_in_the_paper_table(table):
         assert found != ((table, row_id) in NOT_IN_TEXT), (table, row_id, values)
 
 
-@pytest.mark.skipif(not CAM.exists(), reason="the papers' text (../shared/papers) is not next to this checkout")
+@NEEDS_PAPERS
 def test_cub_localization_numbers_are_the_papers():
     text = CAM.read_text()
     rows = paper_values()["cam-cub-localization"]["rows"]
@@ -64,3 +70,20 @@ def test_every_table_row_is_reproduced_not_run_or_paper_only():
         assert spec["tolerance"] > 0 and spec["tolerance_why"].strip()
         for row_id, row in spec["rows"].items():
             assert row.get("reference") or row_id in TABLES[table], (table, row_id)
+
+
+def test_missing_paper_text_is_said_in_the_summary(tmp_path):
+    """A checkout without ../shared/papers: the paper-text checks skip, and the summary says so."""
+    tests = tmp_path / "checkout" / "tests"  # ../shared/papers of this checkout does not exist
+    tests.mkdir(parents=True)
+    for name in ("conftest.py", "test_paper_values.py"):
+        shutil.copy(Path(__file__).with_name(name), tests / name)
+    (tests.parent / "pytest.ini").write_text("[pytest]\n")
+    res = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-k", "not missing_paper_text", "tests"],
+        cwd=tests.parent, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    checks = len(HEADINGS) + 1  # every table's rows, and the CUB localization sentence
+    assert f"PAPER TEXT MISSING: {checks} paper-text checks skipped: {PAPERS_MISSING}" in res.stdout
+    assert f"1 passed, {checks} skipped" in res.stdout
