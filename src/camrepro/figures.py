@@ -23,7 +23,7 @@ from camrepro.boxes import resize_box, scoremap_boxes, threshold_level, to_uint8
 from camrepro.cam import to_scoremap  # noqa: E402
 from camrepro.data.metadata import DatasetInfo, read_split  # noqa: E402
 from camrepro.data.reader import TransformSpec, decode_image, transform  # noqa: E402
-from camrepro.plan import PAS, Plan, extraction_dir, metrics_path, slug  # noqa: E402
+from camrepro.plan import PAS, Plan, extraction_dir, metrics_path  # noqa: E402
 from camrepro.protocol import CAM_THRESHOLD  # noqa: E402
 from camrepro.shards import load_extracted  # noqa: E402
 
@@ -34,7 +34,7 @@ class Extraction:
     """One seed's extraction of a run, with its images at the extraction size."""
 
     def __init__(self, plan: Plan, data_root: str, run_id: str, seed: int) -> None:
-        ext = next(e for e in plan.extractions.values() if e.run == run_id)
+        ext = plan.extraction_of(run_id)
         self.manifest, self.arrays = load_extracted(Path(extraction_dir(ext.id)) / f"s{seed}")
         self.dataset = Path(data_root) / "prepared" / ext.dataset
         self.meta = read_split(self.dataset, ext.split)
@@ -267,21 +267,20 @@ def cub_crops(dataset: Path, svm_json: Path, title: str, count: int = 8) -> plt.
 def make_figures(plan: Plan, config: dict, tables: dict[str, pd.DataFrame], out_dir: Path) -> list[dict]:
     """Every figure the config's results allow, as PNGs in out_dir: [{name, title, caption, path}]."""
     data_root = config.get("data_root", "data")
-    roles = config.get("roles", {})
     seed = plan.seeds[0]
     out_dir.mkdir(parents=True, exist_ok=True)
     made: list[dict] = []
 
     def run_id(role: str, model: str, pool: str) -> str | None:
-        rid = slug(f"{roles.get(role)}-{model}-{pool}")
-        has = any(e.run == rid for e in plan.extractions.values())
-        return rid if has else None
+        """The run of (role, model, head) when it was extracted, else None."""
+        run = plan.run(role, model, pool)
+        return run.id if run and plan.extraction_of(run.id) else None
 
     def ext(role: str, model: str, pool: str) -> Extraction | None:
         rid = run_id(role, model, pool)
         if rid is None:
             return None
-        folder = Path(extraction_dir(next(e.id for e in plan.extractions.values() if e.run == rid)))
+        folder = Path(extraction_dir(plan.extraction_of(rid).id))
         return Extraction(plan, data_root, rid, seed) if (folder / f"s{seed}").exists() else None
 
     def save(name: str, fig: plt.Figure | None, title: str, caption: str) -> None:
@@ -333,7 +332,7 @@ def make_figures(plan: Plan, config: dict, tables: dict[str, pd.DataFrame], out_
     for pool in ("gap", "tap"):
         rid = run_id("cub", "vgg16-gap", pool)
         if rid:
-            ev = next(e for e in plan.evaluations.values() if plan.extractions[e.extraction].run == rid)
+            ev = plan.evaluation_of(rid)
             path = Path(metrics_path(ev.id))
             doc = json.loads(path.read_text())["seeds"].get(str(seed), {}) if path.exists() else {}
             for setting, label in (("cam20", "CAM"), ("nwc", "CAM + NWC")):

@@ -118,7 +118,7 @@ class Experiment:
     entries: tuple[tuple[str, str, tuple[str, ...]], ...]  # (model, pool, settings)
 
 
-_ABLATION = ("cam20", "nwc", "pas", "nwc-pas")
+ABLATION_SETTINGS = ("cam20", "nwc", "pas", "nwc-pas")
 _BACKBONES = ("vgg16-gap", "resnet50-se", "mobilenet-v1", "googlenet-2conv")
 EXPERIMENTS: dict[str, Experiment] = {
     e.name: e
@@ -135,7 +135,7 @@ EXPERIMENTS: dict[str, Experiment] = {
             Experiment(
                 f"rethinking-ablation-{role}", f"Rethinking CAM Table 3: TAP/NWC/PaS with VGG16 ({role})",
                 role,
-                (("vgg16-gap", "gap", _ABLATION), ("vgg16-gap", "tap", _ABLATION)),
+                (("vgg16-gap", "gap", ABLATION_SETTINGS), ("vgg16-gap", "tap", ABLATION_SETTINGS)),
             )
             for role in ("cub", "imagenet")
         ),
@@ -165,6 +165,11 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9.]+", "-", text.lower().replace("*", "-star")).strip("-")
 
 
+def run_id(dataset: str, model: str, pool: str) -> str:
+    """The id of a run: the one place it is formed."""
+    return slug(f"{dataset}-{model}-{pool}")
+
+
 @dataclass
 class Plan:
     weights: dict[str, Weights]
@@ -173,6 +178,23 @@ class Plan:
     evaluations: dict[str, Evaluation]
     svms: dict[str, SVMJob] = field(default_factory=dict)
     seeds: tuple[int, ...] = (0,)
+    roles: dict[str, str] = field(default_factory=dict)  # imagenet/cub -> dataset
+
+    # Lookups the tables, claims, report and figures use instead of rebuilding ids or scanning.
+    def run(self, role: str, model: str, pool: str) -> Run | None:
+        """The run of (role, model, head), or None when the config does not train it."""
+        dataset = self.roles.get(role)
+        return self.runs.get(run_id(dataset, model, pool)) if dataset else None
+
+    def extraction_of(self, run: str) -> Extraction | None:
+        return next((e for e in self.extractions.values() if e.run == run), None)
+
+    def evaluation_of(self, run: str) -> Evaluation | None:
+        ext = self.extraction_of(run)
+        return self.evaluations.get(ext.id) if ext else None
+
+    def svm_of(self, experiment: str) -> SVMJob | None:
+        return next((j for j in self.svms.values() if j.experiment == experiment), None)
 
     KINDS = ("weights", "runs", "extractions", "evaluations", "svms")
 
@@ -217,7 +239,8 @@ def build_plan(config: dict) -> Plan:
     unknown = [e for e in selected if e not in known]
     if unknown:
         raise CamreproError(f"config: unknown experiment(s) {unknown}; known: {', '.join(known)}.")
-    plan = Plan({}, {}, {}, {}, {}, seeds)
+    roles = {r: d for r, d in config.get("roles", {}).items() if isinstance(d, str)}
+    plan = Plan({}, {}, {}, {}, {}, seeds, roles)
     settings_of: dict[str, set[str]] = {}
 
     def add_run(role: str, model: str, pool: str) -> Run:
@@ -230,15 +253,15 @@ def build_plan(config: dict) -> Plan:
                 plan.weights[arch] = Weights(arch, "pretrain", pre)
             else:
                 plan.weights[arch] = Weights(arch, "download")
-        run_id = slug(f"{dataset}-{model}-{pool}")
-        if run_id not in plan.runs:
+        rid = run_id(dataset, model, pool)
+        if rid not in plan.runs:
             schedule = dict(config.get("training", {}).get(role, {}))
             train = {"epochs": 10, "batch_size": 32, "lr": 0.01} | schedule
             train |= {"width": width, "crop": size, "resize": round(size * 8 / 7)}
             theta_tap = TAP_THETA.get(model, 0.0) if pool == "tap" else 0.0
-            plan.runs[run_id] = Run(run_id, dataset, model, pool, theta_tap, seeds, arch, train)
-            settings_of[run_id] = set()
-        return plan.runs[run_id]
+            plan.runs[rid] = Run(rid, dataset, model, pool, theta_tap, seeds, arch, train)
+            settings_of[rid] = set()
+        return plan.runs[rid]
 
     for name in selected:
         if name in SVM_EXPERIMENTS:
@@ -263,15 +286,15 @@ def build_plan(config: dict) -> Plan:
         for model, pool, settings in exp.entries:
             run = add_run(exp.role, model, pool)
             settings_of[run.id] |= set(settings)
-    for run_id, names in settings_of.items():
+    for rid, names in settings_of.items():
         if not names:
             continue  # trained only for its features (SVM experiments)
-        run = plan.runs[run_id]
+        run = plan.runs[rid]
         split = _evaluation_split(config, run.dataset)
-        ext_id = slug(f"{run_id}-{split}")
+        ext_id = slug(f"{rid}-{split}")
         nwc = any("nwc" in n for n in names)
         saliency = "backprop" in names
-        plan.extractions[ext_id] = Extraction(ext_id, run_id, run.dataset, split, size, nwc, saliency)
+        plan.extractions[ext_id] = Extraction(ext_id, rid, run.dataset, split, size, nwc, saliency)
         chosen = {n: dict(SETTINGS[n]) for n in SETTINGS if n in names}
         plan.evaluations[ext_id] = Evaluation(ext_id, ext_id, run.dataset, chosen)
     return plan

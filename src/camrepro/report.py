@@ -24,7 +24,7 @@ import jinja2
 import pandas as pd
 
 from camrepro.fsutil import atomic_write_text
-from camrepro.plan import Plan, command, metrics_path, shell, slug
+from camrepro.plan import Plan, command, metrics_path, shell
 from camrepro.tables import EXTRA_HEADERS, NOTES, TABLE_NAMES, Eval, paper_values
 
 # Inside the package, so an installed camrepro (a wheel, not this checkout) renders the report.
@@ -128,20 +128,15 @@ def _fmt(value: object, digits: int = 2) -> str:
 
 def _rerun(plan: Plan, config: dict, config_path: Path, source: dict) -> list[str]:
     """Commands that recompute a row: Snakemake's forced rerun of its jobs, then the tables."""
-    roles = config.get("roles", {})
     targets = []
     for cell in source.values() if isinstance(source, dict) else []:
         if isinstance(cell, Eval):
-            run = slug(f"{roles.get(cell.role)}-{cell.model}-{cell.pool}")
-            ev = next(
-                (e for e in plan.evaluations.values() if plan.extractions[e.extraction].run == run), None
-            )
+            run = plan.run(cell.role, cell.model, cell.pool)
+            ev = plan.evaluation_of(run.id) if run else None
             if ev and metrics_path(ev.id) not in targets:
                 targets.append(metrics_path(ev.id))
         else:
-            job = next(
-                (j for j in plan.svms.values() if j.experiment == getattr(cell, "experiment", None)), None
-            )
+            job = plan.svm_of(getattr(cell, "experiment", ""))
             if job and metrics_path(job.id) not in targets:
                 targets.append(metrics_path(job.id))
     if not targets:
