@@ -99,16 +99,21 @@ def _distinct_classes(ext: Extraction, count: int) -> list[int]:
     return picks
 
 
+def _grid(count: int, row_height: float, title_height: float, cols: int = 4) -> tuple[plt.Figure, list]:
+    """A figure of `count` panels, `cols` a row, every axis off until a panel uses it."""
+    rows = (count + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(8, row_height * rows + title_height))
+    axes = list(np.ravel(axes))
+    for ax in axes:
+        ax.axis("off")
+    return fig, axes
+
+
 def cam_gallery(ext: Extraction, title: str, count: int = 8) -> plt.Figure:
     """Figs. 3/6: CAM of the top-1 class over the image, GT boxes green, the CAM box red."""
     picks = _distinct_classes(ext, count)
-    cols = 4
-    fig, axes = plt.subplots(
-        (len(picks) + cols - 1) // cols, cols, figsize=(8, 2.6 * ((len(picks) + cols - 1) // cols) + 0.6)
-    )
-    for ax in np.ravel(axes):
-        ax.axis("off")
-    for ax, n in zip(np.ravel(axes), picks, strict=False):
+    fig, axes = _grid(len(picks), 2.6, 0.6)
+    for ax, n in zip(axes, picks, strict=False):
         ax.axis("on")
         sm = ext.scoremap(n, 1)
         top1 = int(ext.arrays["top5"][n, 0])
@@ -244,13 +249,8 @@ def cub_crops(dataset: Path, svm_json: Path, title: str, count: int = 8) -> plt.
             picks.append(image_id)
         if len(picks) == count:
             break
-    cols = 4
-    fig, axes = plt.subplots(
-        (len(picks) + cols - 1) // cols, cols, figsize=(8, 2.3 * ((len(picks) + cols - 1) // cols) + 0.5)
-    )
-    for ax in np.ravel(axes):
-        ax.axis("off")
-    for ax, image_id in zip(np.ravel(axes), picks, strict=False):
+    fig, axes = _grid(len(picks), 2.3, 0.5)
+    for ax, image_id in zip(axes, picks, strict=False):
         ax.axis("on")
         _show(
             ax, decode_image(dataset / info.image_root / image_id), None, info.classes[meta.labels[image_id]]
