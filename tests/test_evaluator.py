@@ -344,9 +344,8 @@ def test_center_baseline_finds_centered_boxes_and_misses_corner_ones():
     assert m.max() == 1.0 and m.min() == 0.0 and m[20, 30] > 0.99
     centered = [np.array([[15, 10, 44, 29]])]  # a centered 30x20 box
     corner = [np.array([[0, 0, 9, 6]])]
-    thresholds = cam_thresholds(0.01)
-    assert center_baseline(centered, thresholds, size=(40, 60))["max_box_acc"]["70"] == 100.0
-    assert center_baseline(corner, thresholds, size=(40, 60))["max_box_acc"]["30"] == 0.0
+    assert center_baseline(centered, 0.01, size=(40, 60))["max_box_acc"]["70"] == 100.0
+    assert center_baseline(corner, 0.01, size=(40, 60))["max_box_acc"]["30"] == 0.0
 
 
 def test_ignore_masks_round_trip_and_take_pixels_out_of_pxap(tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +11,7 @@ import pytest
 from numpy.lib import format as npy_format
 
 from camrepro.cli import main
-from camrepro.data.metadata import SplitMeta, write_split
+from camrepro.data.metadata import DatasetInfo, SplitMeta, write_split
 from camrepro.errors import CamreproError
 from camrepro.scoremaps import evaluate_scoremaps
 
@@ -90,3 +92,75 @@ def test_the_cli_exits_2_on_an_empty_map(tmp_path, capsys):
     assert info.value.code == 2
     assert f"{maps / 'a.jpg.npy'}: the score map is empty (48 x 0)" in capsys.readouterr().err
     assert not (tmp_path / "out.json").exists()
+
+
+# --- Identity with the recorded results --------------------------------------------------------------
+# tests/golden/scoremaps.json holds what `evaluate_scoremaps` returned on the maps below before the two
+# evaluation drivers were moved onto one evaluator (camrepro.scoring, commit 1b60722's code). A change
+# of any number there is a change of the metrics: regenerate only on purpose, with
+# CAMREPRO_WRITE_GOLDEN=1, and say why in the commit.
+GOLDEN = Path(__file__).parent / "golden" / "scoremaps.json"
+
+
+def _handmade_scoremaps(root: Path) -> tuple[Path, Path, Path, Path]:
+    """Score maps of several sizes (blobs and noise) for a split with one or two boxes per image, object
+    masks and an ignore region; the split again without dataset.json, and without masks."""
+    import cv2
+
+    rng = np.random.default_rng(6)
+    ids = [f"img{i}.jpg" for i in range(9)]
+    meta = SplitMeta(image_ids=ids, labels=dict.fromkeys(ids, 0))
+    maps = root / "maps"
+    maps.mkdir()
+    for k, i in enumerate(ids):
+        w, h = int(rng.integers(30, 120)), int(rng.integers(30, 120))
+        meta.sizes[i] = (w, h)
+        mask = np.zeros((h, w), np.uint8)
+        meta.boxes[i] = []
+        for _ in range(1 + k % 2):
+            x0, y0 = int(rng.integers(0, w // 2)), int(rng.integers(0, h // 2))
+            x1, y1 = int(rng.integers(x0 + 4, w)), int(rng.integers(y0 + 4, h))
+            meta.boxes[i].append((x0, y0, x1, y1))
+            mask[y0 : y1 + 1, x0 : x1 + 1] = 255
+        cv2.imwrite(str(root / f"{i}.png"), mask)
+        meta.masks[i] = [f"{i}.png"]
+        mh, mw = int(rng.integers(20, 70)), int(rng.integers(20, 70))  # maps at their own size
+        ys, xs = np.mgrid[0:mh, 0:mw]
+        m = rng.uniform(0, 0.3, (mh, mw))
+        for _ in range(3):
+            cy, cx, s = rng.uniform(0, mh), rng.uniform(0, mw), rng.uniform(3, 15)
+            m += rng.uniform(0.3, 1) * np.exp(-((ys - cy) ** 2 + (xs - cx) ** 2) / s**2)
+        m = (m - m.min()) / (m.max() - m.min())
+        np.save(maps / f"{i}.npy", m.astype(np.float32 if k % 2 else np.float64))
+    ignore = np.zeros(meta.sizes[ids[2]][::-1], np.uint8)
+    ignore[:, : meta.sizes[ids[2]][0] // 3] = 255
+    cv2.imwrite(str(root / "ignore2.png"), ignore)
+    meta.ignore[ids[2]] = "ignore2.png"
+    write_split(root / "data", "val", meta)
+    DatasetInfo("handmade", ["a"], ["val"], mask_root="..").save(root / "data")
+    write_split(root / "given", "val", meta)  # masks, but no dataset.json to say where they are
+    write_split(root / "bare", "val", SplitMeta(ids, meta.labels, meta.sizes, meta.boxes))
+    return maps, root / "data" / "val", root / "given" / "val", root / "bare" / "val"
+
+
+def test_evaluate_scoremaps_gives_the_recorded_results(tmp_path):
+    """Every number of `evaluate_scoremaps` (both contour strategies, two intervals, PxAP with masks found
+    through dataset.json or given, an ignore region, no masks) is what the code gave before the drivers
+    shared one evaluator."""
+    maps, split, given, bare = _handmade_scoremaps(tmp_path)
+    runs = {
+        "multi": evaluate_scoremaps(maps, split, 0.01, workers=3, progress=False),
+        "largest": evaluate_scoremaps(maps, split, 0.02, multi_contour=False, workers=1, progress=False),
+        "default_interval": evaluate_scoremaps(maps, split, iou_thresholds=(50,), progress=False),
+        "mask_root": evaluate_scoremaps(maps, given, 0.05, mask_root=tmp_path, workers=2, progress=False),
+        "no_masks": evaluate_scoremaps(maps, bare, 0.05, (30, 70), workers=2, progress=False),
+    }
+    got = json.loads(json.dumps(runs).replace(str(tmp_path), "<tmp>"))
+    if os.environ.get("CAMREPRO_WRITE_GOLDEN"):
+        GOLDEN.parent.mkdir(exist_ok=True)
+        GOLDEN.write_text(json.dumps(got, indent=1, sort_keys=True) + "\n")
+    expected = json.loads(GOLDEN.read_text())
+    assert "pxap" in got["multi"] and "pxap" not in got["no_masks"] and got["mask_root"]["pxap"] > 0
+    for key in expected:
+        assert got[key] == expected[key], key
+    assert got == expected

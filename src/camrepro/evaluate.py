@@ -2,7 +2,9 @@
 
 Score maps are the stored CAMs (or Backprop saliency maps) upsampled bicubically to the
 extraction size and min-max normalised; GT boxes are rescaled from the original image size to
-that size (`camrepro.boxes.resize_box`). Reported, all in percent:
+that size (`camrepro.scoremaps.image_targets`). The GT class's map goes through the same
+`camrepro.metrics.Evaluator` as `evaluate-scoremaps` (MaxBoxAcc(V2), PxAP); the box settings'
+boxes are scored here. Reported, all in percent:
 
 * classification top-1/top-5 error;
 * ILSVRC localization top-1/top-5 error, one box per top-5 class at the configured threshold
@@ -22,21 +24,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from camrepro.boxes import heuristic_boxes, resize_box, scoremap_boxes
+from camrepro.boxes import heuristic_boxes, scoremap_boxes
 from camrepro.cam import to_scoremap
 from camrepro.data.metadata import DatasetInfo, read_split
 from camrepro.errors import DataError
-from camrepro.evaluator import cam_thresholds
 from camrepro.metrics import (
-    BoxAccuracySweep,
-    PxAP,
+    Evaluator,
     box_area_percent,
     classification_errors,
     gt_known_and_top1_loc,
     localization_errors,
 )
 from camrepro.protocol import CAM_CURVE_INTERVAL, CAM_THRESHOLD, IOU_THRESHOLDS, PAS_PERCENTILE
-from camrepro.scoremaps import load_mask
+from camrepro.scoremaps import image_targets
 from camrepro.shards import load_extracted
 
 
@@ -91,15 +91,16 @@ def evaluate(
     _require_finite(extract_dir, manifest, arrays, key)
     maps = arrays[key]
     ids = [str(i) for i in arrays["image_ids"]]
-    gt = [np.array([resize_box(b, meta.sizes[i], (size, size)) for b in meta.boxes[i]]) for i in ids]
-    thresholds = cam_thresholds(cam_curve_interval)
-    sweeps = {s: BoxAccuracySweep(thresholds, iou_thresholds, s) for s in ("largest", "multi")}
     info = DatasetInfo.load(dataset)
-    pxap = PxAP(thresholds) if (meta.has_masks and info.mask_root) else None
-    guesses, gt_boxes_pred = [], []
-    for n in range(len(ids)):
+    masks = dataset / info.mask_root if (meta.has_masks and info.mask_root) else None
+    evaluator = Evaluator(cam_curve_interval, iou_thresholds, ("largest", "multi"), pxap=masks is not None)
+    gt, guesses, gt_boxes_pred = [], [], []
+    for n, image_id in enumerate(ids):
         scoremaps = to_scoremap(torch.from_numpy(maps[n].astype(np.float32)), (size, size))  # (6, S, S)
         gt_map = scoremaps[0]
+        image_gt, mask = image_targets(meta, image_id, size, size, masks)
+        gt.append(image_gt)
+        evaluator.accumulate(image_id, gt_map, image_gt, mask)
         gt_boxes_pred.append(scoremap_boxes(gt_map, theta, standard, strategy, percentile)[0])
         if heuristic:
             guesses.append([(int(top5[n, r]), box) for r, box in heuristic_boxes(scoremaps[1:4])])
@@ -113,25 +114,18 @@ def evaluate(
                     for k in range(top5.shape[1])
                 ]  # fmt: skip
             )
-        for sweep in sweeps.values():
-            sweep.add_scoremap(gt_map, gt[n])
-        if pxap is not None:
-            mask = load_mask(
-                dataset / info.mask_root, meta.masks[ids[n]], meta.ignore.get(ids[n]), (size, size)
-            )
-            pxap.add(gt_map.astype(np.float64), mask)
     result["localization_error"] = localization_errors(guesses, labels.tolist(), gt)
     result.update(gt_known_and_top1_loc(gt_boxes_pred, top5[:, 0] == labels, gt))
     result["box_area"] = box_area_percent(gt_boxes_pred, size, size)
     result["gt_box_area"] = float(np.mean([box_area_percent(g, size, size) for g in gt]))
-    v1 = sweeps["largest"].result()
+    computed = evaluator.compute()
+    v1, v2 = computed["largest"], computed["multi"]
     result["max_box_acc"] = v1["max_box_acc"]
-    v2 = sweeps["multi"].result()
     result["box_accuracy_curve"] = {"cam_thresholds": v2["cam_thresholds"], "largest": v1["box_accuracy"],
                                     "multi": v2["box_accuracy"]}  # fmt: skip
     result["max_box_acc_v2"] = v2["max_box_acc"] | {"mean": v2["max_box_acc_mean"]}
-    if pxap is not None:
-        result["pxap"] = pxap.value()
+    if "pxap" in computed:
+        result["pxap"] = computed["pxap"]
     return result
 
 

@@ -8,6 +8,9 @@
 * MaxBoxAcc / MaxBoxAccV2 (Choe et al. 2020, clovaai/wsolevaluation): box accuracy at each CAM
   threshold, maximised over thresholds, per IoU threshold (V2: 30/50/70, every contour, mean).
 * PxAP: area under the pixel precision-recall curve, with the reference's histogram bins.
+* `Evaluator`: the one loop that accumulates MaxBoxAcc(V2) and PxAP over a split's score maps,
+  behind both `camrepro evaluate` (`camrepro.evaluate`) and `camrepro evaluate-scoremaps`
+  (`camrepro.scoremaps`); the compiled CAM-threshold sweep it runs per map is `camrepro.evaluator`.
 * Box area (%): mean area of boxes as a share of the image (+1 pixel areas). Not a paper metric: a
   diagnostic that says why a fixed CAM threshold fails (boxes covering the whole image).
 
@@ -16,13 +19,14 @@ All box comparisons use `camrepro.boxes.iou_matrix` (the +1 pixel convention).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 import numpy as np
 
 from camrepro.boxes import Strategy, iou_matrix
-from camrepro.evaluator import sweep_correct
-from camrepro.protocol import IOU_THRESHOLDS, LOC_IOU
+from camrepro.evaluator import cam_thresholds, sweep_correct
+from camrepro.protocol import CAM_CURVE_INTERVAL, IOU_THRESHOLDS, LOC_IOU
 
 IOU_LOC = LOC_IOU / 100
 
@@ -101,9 +105,6 @@ class BoxAccuracySweep:
         self.num_correct += correct
         self.count += 1
 
-    def add_scoremap(self, scoremap: np.ndarray, gt_boxes: np.ndarray) -> None:
-        self.add(sweep_correct(scoremap, gt_boxes, self.thresholds, self.iou_thresholds, self.strategy))
-
     def accuracies(self) -> np.ndarray:
         """Box accuracy (%) per IoU threshold (rows) and CAM threshold (columns)."""
         if self.count == 0:
@@ -161,6 +162,58 @@ class PxAP:
         return float((precision[1:] * np.diff(recall))[nonzero[1:]].sum() * 100)
 
 
+class Evaluator:
+    """MaxBoxAcc, MaxBoxAccV2 and PxAP of a split's score maps: `accumulate` each image, `compute` at the end.
+
+    One loop for every driver, so the workflow's numbers and those of maps stored the reference's way
+    are computed alike. `accumulate` may run in several threads at once: the sweep runs outside the
+    lock (its kernel releases the GIL), and the totals are sums of counts, the same in any order.
+    """
+
+    def __init__(
+        self,
+        cam_curve_interval: float = CAM_CURVE_INTERVAL,
+        iou_thresholds: Sequence[int] = IOU_THRESHOLDS,
+        strategies: Sequence[Strategy] = ("largest", "multi"),
+        pxap: bool = False,
+    ) -> None:
+        self.thresholds = cam_thresholds(cam_curve_interval)
+        self.sweeps = {s: BoxAccuracySweep(self.thresholds, iou_thresholds, s) for s in strategies}
+        self.pxap = PxAP(self.thresholds) if pxap else None
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def accumulate(
+        self, image_id: str, scoremap: np.ndarray, gt_boxes: np.ndarray, mask: np.ndarray | None = None
+    ) -> None:
+        """One image: its 2-D score map in [0, 1], its GT boxes at the map's size, and (for PxAP) its
+        mask at that size (1 object, 0 background, 255 ignored: `camrepro.scoremaps.load_mask`)."""
+        if (mask is None) != (self.pxap is None):
+            need = "PxAP needs its mask" if mask is None else "a mask was given, PxAP was not asked for"
+            raise ValueError(f"image {image_id!r}: {need}")
+        with self._lock:
+            if image_id in self._seen:
+                raise ValueError(f"image {image_id!r} was accumulated twice")
+            self._seen.add(image_id)
+        correct = {
+            s: sweep_correct(scoremap, gt_boxes, self.thresholds, sweep.iou_thresholds, s)
+            for s, sweep in self.sweeps.items()
+        }
+        with self._lock:
+            for s, table in correct.items():
+                self.sweeps[s].add(table)
+            if self.pxap is not None:
+                self.pxap.add(scoremap.astype(np.float64), mask)
+
+    def compute(self) -> dict:
+        """`BoxAccuracySweep.result()` per strategy (MaxBoxAcc per IoU threshold and their mean, box
+        accuracy per CAM threshold), and "pxap" when masks were given."""
+        out = {s: sweep.result() for s, sweep in self.sweeps.items()}
+        if self.pxap is not None:
+            out["pxap"] = self.pxap.value()
+        return out
+
+
 def center_gaussian_scoremap(height: int, width: int) -> np.ndarray:
     """The center baseline's score map (Choe et al. 2020): a Gaussian at the image center with
     sigma a quarter of each side, in [0, 1]. Its thresholds sweep every centered box of the
@@ -173,14 +226,14 @@ def center_gaussian_scoremap(height: int, width: int) -> np.ndarray:
 
 def center_baseline(
     gt_boxes: Sequence[np.ndarray],
-    thresholds: np.ndarray,
+    cam_curve_interval: float = CAM_CURVE_INTERVAL,
     iou_thresholds: Sequence[int] = IOU_THRESHOLDS,
     size: tuple[int, int] = (224, 224),
     strategy: Strategy = "multi",
 ) -> dict:
     """MaxBoxAcc of the center-Gaussian map for every image (GT boxes already at `size` (h, w))."""
-    sweep = BoxAccuracySweep(thresholds, iou_thresholds, strategy)
+    evaluator = Evaluator(cam_curve_interval, iou_thresholds, (strategy,))
     scoremap = center_gaussian_scoremap(*size)
-    for gt in gt_boxes:
-        sweep.add_scoremap(scoremap, gt)
-    return sweep.result()
+    for n, gt in enumerate(gt_boxes):
+        evaluator.accumulate(str(n), scoremap, gt)
+    return evaluator.compute()[strategy]

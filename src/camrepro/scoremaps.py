@@ -3,8 +3,9 @@
 Layout (clovaai/wsolevaluation): one ``<scoremap_root>/<image_id>.npy`` per image, a 2-D float
 array in [0, 1] at the evaluation size (224x224 there), and metadata in the wsolevaluation
 layout (`camrepro.data.metadata`). GT boxes are rescaled from the original image size to the map
-size with `camrepro.boxes.resize_box`. Maps are scored by threads on all cores (the sweep
-kernel releases the GIL).
+size with `camrepro.boxes.resize_box` (`image_targets`, which both evaluation drivers use). The
+maps go through `camrepro.metrics.Evaluator`, fed by threads on all cores (the sweep kernel
+releases the GIL).
 """
 
 from __future__ import annotations
@@ -19,10 +20,9 @@ from numpy.lib import format as npy_format
 from tqdm import tqdm
 
 from camrepro.boxes import ScoremapError, Strategy, check_scoremap, resize_box
-from camrepro.data.metadata import DatasetInfo, read_split
+from camrepro.data.metadata import DatasetInfo, SplitMeta, read_split
 from camrepro.errors import DataError
-from camrepro.evaluator import cam_thresholds, sweep_correct
-from camrepro.metrics import BoxAccuracySweep, PxAP
+from camrepro.metrics import Evaluator
 from camrepro.protocol import CAM_CURVE_INTERVAL, IOU_THRESHOLDS
 
 # 16 Mpx (4096 x 4096): over 300 times the reference's 224 x 224 evaluation size, yet small enough
@@ -103,6 +103,31 @@ def load_mask(
     return mask
 
 
+def image_targets(
+    meta: SplitMeta, image_id: str, width: int, height: int, mask_root: Path | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """An image's GT boxes rescaled from its original size to a width x height map (convention 7),
+    and, where `mask_root` is given, its mask at that size (`load_mask`)."""
+    gt = np.array([resize_box(b, meta.sizes[image_id], (width, height)) for b in meta.boxes[image_id]])
+    if mask_root is None:
+        return gt, None
+    return gt, load_mask(mask_root, meta.masks[image_id], meta.ignore.get(image_id), (width, height))
+
+
+def _mask_folder(metadata_root: Path, meta: SplitMeta, given: str | os.PathLike | None) -> Path | None:
+    """Where the split's masks.txt paths point: `given`, else what dataset.json says (a
+    camrepro-prepared dataset knows), else nowhere (no PxAP)."""
+    if not meta.has_masks:
+        return None
+    if given is not None:
+        return Path(given)
+    try:
+        info = DatasetInfo.load(metadata_root.parent)
+    except DataError:
+        return None
+    return metadata_root.parent / info.mask_root if info.mask_root else None
+
+
 def evaluate_scoremaps(
     scoremap_root: str | os.PathLike,
     metadata_root: str | os.PathLike,
@@ -118,41 +143,24 @@ def evaluate_scoremaps(
     meta = read_split(metadata_root.parent, metadata_root.name)
     if not meta.has_boxes:
         raise DataError(f"{metadata_root / 'localization.txt'} not found: box metrics need GT boxes.")
-    if mask_root is None and meta.has_masks:
-        try:  # a camrepro-prepared dataset knows where its masks are
-            info = DatasetInfo.load(metadata_root.parent)
-            mask_root = metadata_root.parent / info.mask_root if info.mask_root else None
-        except DataError:
-            mask_root = None
-    thresholds = cam_thresholds(cam_curve_interval)
+    masks = _mask_folder(metadata_root, meta, mask_root)
     strategy: Strategy = "multi" if multi_contour else "largest"
-    sweep = BoxAccuracySweep(thresholds, iou_thresholds, strategy)
-    pxap = PxAP(thresholds) if (mask_root is not None and meta.has_masks) else None
+    evaluator = Evaluator(cam_curve_interval, iou_thresholds, (strategy,), pxap=masks is not None)
 
-    def score(image_id: str) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    def score(image_id: str) -> None:
         scoremap = load_scoremap(scoremap_root, image_id)
         height, width = scoremap.shape
-        gt = np.array([resize_box(b, meta.sizes[image_id], (width, height)) for b in meta.boxes[image_id]])
-        correct = sweep_correct(scoremap, gt, thresholds, iou_thresholds, strategy)
-        if pxap is None:
-            return correct, None, None
-        mask = load_mask(Path(mask_root), meta.masks[image_id], meta.ignore.get(image_id), (width, height))
-        return correct, mask, scoremap
+        evaluator.accumulate(image_id, scoremap, *image_targets(meta, image_id, width, height, masks))
 
-    workers = workers or os.cpu_count() or 1
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = pool.map(score, meta.image_ids)
-        for correct, mask, scoremap in tqdm(
-            results, total=len(meta.image_ids), desc="score maps", unit="map", disable=not progress
-        ):
-            sweep.add(correct)
-            if pxap is not None:
-                pxap.add(scoremap.astype(np.float64), mask)
-    out = sweep.result()
+    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+        done = pool.map(score, meta.image_ids)
+        list(tqdm(done, total=len(meta.image_ids), desc="score maps", unit="map", disable=not progress))
+    computed = evaluator.compute()
+    out = computed[strategy]
     out["scoremap_root"] = str(scoremap_root)
     out["metadata_root"] = str(metadata_root)
-    if pxap is not None:
-        out["pxap"] = pxap.value()
+    if "pxap" in computed:
+        out["pxap"] = computed["pxap"]
     return out
 
 
@@ -160,6 +168,7 @@ __all__ = [
     "ScoremapError",
     "check_scoremap_header",
     "evaluate_scoremaps",
+    "image_targets",
     "load_mask",
     "load_scoremap",
     "scoremap_path",
