@@ -24,7 +24,8 @@ from camrepro.errors import CamreproError, DownloadError
 from camrepro.extract import extract, load_extracted
 from camrepro.models import build_model
 from camrepro.models.pretrained import read_weights
-from camrepro.train import TrainConfig, load_trained, train
+from camrepro.models.io import load_trained
+from camrepro.train import TrainConfig, train
 from camrepro.weights import fetch_torchvision_weights, pretrain
 
 TINY = {

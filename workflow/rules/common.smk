@@ -6,8 +6,9 @@ import sys
 
 from camrepro import gpus, recovery
 from camrepro.config import load_yaml, validate_config
+from camrepro.layout import model_file
 from camrepro.plan import CODE as CODE_OF
-from camrepro.plan import build_plan, command, model_paths
+from camrepro.plan import build_plan, command, model_paths, run_dir
 from camrepro.plan import shell as command_line
 from camrepro.tables import TABLE_NAMES  # not `shell`: that is Snakemake's
 

@@ -42,7 +42,7 @@ rule train:
         ),
         code=_code("train"),
     output:
-        expand("results/models/{{run}}/s{seed}/model.pt", seed=PLAN.seeds),
+        [str(model_file(run_dir("{run}"), seed)) for seed in PLAN.seeds],
     log:
         "logs/train/{run}.log",
     benchmark:
