@@ -44,7 +44,7 @@ from camrepro.data.reader import TransformSpec, WSOLDataset, collate
 from camrepro.errors import CamreproError
 from camrepro.fsutil import atomic_path, file_digest
 from camrepro.layout import seed_dir
-from camrepro.models import build_model
+from camrepro.models import WSOLModel, build_model
 from camrepro.models.batchnorm import fold_batchnorm, has_batchnorm, insert_batchnorm
 from camrepro.models.heads import POOLS
 from camrepro.models.io import DEVICE_PATTERN, load_checkpoint, pick_device
@@ -175,7 +175,7 @@ _RULES = {
 }  # fmt: skip
 
 
-def param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict]:
+def param_groups(model: WSOLModel, cfg: TrainConfig) -> list[dict]:
     """Pretrained layers at lr, the layers the CAM network adds (and the classifier) at lr x ratio."""
     pretrained_names = model.pretrained_names()
     old, new = [], []
