@@ -23,8 +23,9 @@ from camrepro.data.synthetic import generate
 from camrepro.errors import CamreproError, DownloadError
 from camrepro.extract import extract, load_extracted
 from camrepro.models import build_model
+from camrepro.models.io import load_trained
 from camrepro.models.pretrained import read_weights
-from camrepro.train import TrainConfig, load_trained, train
+from camrepro.train import TrainConfig, train
 from camrepro.weights import fetch_torchvision_weights, pretrain
 
 TINY = {

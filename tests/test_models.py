@@ -226,3 +226,72 @@ def test_backprop_saliency_is_the_abs_gradient_max_over_channels():
     assert torch.allclose(sal[0], model.a[2].abs().amax(0))
     assert torch.allclose(sal[1], model.a[0].abs().amax(0))
     assert not images.requires_grad
+
+
+# The CAM paper's FC originals localize by Backprop saliency only; every other network has a
+# global pooling head and a linear classifier, hence a CAM.
+FC_ORIGINALS = {"vgg16", "alexnet"}
+
+
+def _input(name: str) -> torch.Tensor:
+    return torch.randn(2, 3, 224 if name in FC_ORIGINALS else 112, 224 if name in FC_ORIGINALS else 112)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_has_cam_exactly_for_the_pooling_networks_and_outputs_agree_with_forward(name):
+    model = build_model(name, num_classes=5, width=0.125).eval()
+    assert model.has_cam == (name not in FC_ORIGINALS)
+    x = _input(name)
+    with torch.no_grad():
+        out = model.outputs(x)
+        assert torch.equal(out.logits, model(x))
+        assert torch.equal(out.pooled, model.pooled_features(x))
+        if model.has_cam:
+            assert torch.equal(out.features, model.cam_features(x))
+            weight, bias = model.classifier_weights()
+            assert torch.allclose(out.pooled @ weight.T + bias, out.logits, atol=1e-5)
+        else:
+            assert out.features is None
+            with pytest.raises(CamreproError, match="no CAM"):
+                model.cam_features(x)
+            with pytest.raises(CamreproError, match="no CAM"):
+                model.classifier_weights()
+
+
+@pytest.mark.parametrize("name", sorted(set(MODELS) - FC_ORIGINALS))
+def test_gap_cams_from_the_interface_average_plus_bias_to_the_logits(name):
+    """CAM paper Eq. 2 with GAP: mean_hw sum_k w_ck F_k + b_c is the class score, for every network."""
+    model = build_model(name, num_classes=5, width=0.125, pool="gap").eval()
+    x = _input(name)
+    with torch.no_grad():
+        features = model.cam_features(x)
+        weight, bias = model.classifier_weights()
+        cams = class_activation_maps(features, weight, torch.arange(5).repeat(2, 1))
+        logits = model(x)
+    assert cams.shape[:2] == (2, 5)
+    assert torch.allclose(cams.mean(dim=(2, 3)) + bias, logits, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", sorted(FC_ORIGINALS))
+def test_fc7_is_the_output_of_the_classifiers_last_relu(name):
+    model = build_model(name, num_classes=5, width=0.125).eval()
+    captured = {}
+    last_relu = [m for m in model.classifier if isinstance(m, nn.ReLU)][-1]
+    last_relu.register_forward_hook(lambda _m, _i, out: captured.setdefault("fc7", out.clone()))
+    x = _input(name)
+    with torch.no_grad():
+        model(x)
+        fc7 = model.fc7(x)
+    assert fc7.shape == (2, model.classifier[-1].in_features)
+    assert torch.equal(fc7, captured["fc7"])
+
+
+def test_pretrained_part_is_the_backbone_of_a_cam_network_and_all_of_an_fc_original():
+    cam = build_model("vgg16-gap", 5, width=0.125)
+    assert cam.pretrained_module() is cam.features
+    assert cam.pretrained_names() <= set(cam.state_dict())
+    assert not any(n.startswith(("features.extra.", "classifier.")) for n in cam.pretrained_names())
+    fc = build_model("vgg16", 5, width=0.125)
+    assert fc.pretrained_module() is fc
+    assert {n for n in fc.state_dict() if n not in fc.pretrained_names()} == {"classifier.6.weight",
+                                                                             "classifier.6.bias"}  # fmt: skip

@@ -12,7 +12,10 @@ import torch
 
 from camrepro.data.synthetic import generate
 from camrepro.errors import CamreproError
-from camrepro.train import TrainConfig, _save, load_trained, train
+from camrepro.layout import model_file
+from camrepro.models import build_model
+from camrepro.models.io import load_trained
+from camrepro.train import TrainConfig, _save, param_groups, train, train_seeds
 
 TINY = {"model": "vgg16-gap", "width": 0.0625, "batch_size": 8, "resize": 56, "crop": 48, "log_every": 1}
 
@@ -178,7 +181,6 @@ def test_a_diverging_run_stops_and_writes_no_model(cub, tmp_path, options, needl
         ("pool", "avg", "gap, gmp, tap"),
         ("seed", -1, "integer in [0, 4294967295]"),
         ("amp", "yes", "true or false"),
-        ("select", "best", "last"),
         ("model", 16, "a text value"),
         ("pretrained", 3, "a text value"),
     ],
@@ -221,3 +223,42 @@ def test_bad_epochs_or_lr_on_the_command_line_is_a_clear_error(cub, tmp_path, va
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert f"{option}: " in proc.stderr
     assert not (tmp_path / "run" / "model.pt").exists()
+
+
+def test_select_is_no_option_and_old_model_files_with_select_last_still_load(trained, tmp_path):
+    with pytest.raises(CamreproError, match=r"unknown training option\(s\): select"):
+        TrainConfig.from_dict({"model": "vgg16-gap", "dataset": "d", "select": "best"})
+    state = torch.load(trained, weights_only=True)
+    for value, loads in (("last", True), ("best", False)):
+        state["config"]["select"] = value  # what model files held before the option was dropped
+        old = tmp_path / f"{value}.pt"
+        torch.save(state, old)
+        if loads:
+            model, _ = load_trained(old)
+            assert all(torch.equal(model.state_dict()[k], v) for k, v in state["model"].items())
+        else:
+            error = _error_of(load_trained, old)
+            assert str(old) in error and "select" in error, error
+
+
+def test_train_seeds_writes_one_model_per_seed_in_its_seed_folder(cub, tmp_path):
+    cfg = TrainConfig(dataset=str(cub), epochs=1, **TINY)
+    paths = train_seeds(cfg, tmp_path / "run", [3, 0], progress=False)
+    assert paths == [model_file(tmp_path / "run", 3), model_file(tmp_path / "run", 0)]
+    three, meta = load_trained(paths[0])
+    zero, _ = load_trained(paths[1])
+    assert meta["config"]["seed"] == 3
+    assert not torch.equal(three.classifier.weight, zero.classifier.weight)  # other seeds, other models
+    assert train_seeds(cfg, tmp_path / "single", None, progress=False) == [tmp_path / "single" / "model.pt"]
+
+
+@pytest.mark.parametrize("name, new", [("vgg16-gap", ("features.extra.", "classifier.")),
+                                       ("resnet50-se", (".se.", "classifier.")),
+                                       ("vgg16", ("classifier.6.",))])  # fmt: skip
+def test_only_the_layers_a_network_adds_train_at_the_higher_rate(name, new):
+    model = build_model(name, 5, width=0.125)
+    groups = {g["name"]: {id(p) for p in g["params"]} for g in param_groups(model, TrainConfig(name, "d"))}
+    added = {n for n, p in model.named_parameters() if id(p) in groups["new"]}
+    assert added and all(any(part in n for part in new) for n in added), sorted(added)
+    kept = {n for n, p in model.named_parameters() if id(p) in groups["pretrained"]}
+    assert kept and not any(any(part in n for part in new) for n in kept), sorted(kept)

@@ -21,6 +21,7 @@ import yaml
 from camrepro.config import load_config
 from camrepro.data import synthetic
 from camrepro.dvcgen import generate
+from camrepro.layout import seed_dir
 from camrepro.plan import build_plan
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -357,7 +358,7 @@ def test_dvc_repro_on_a_fresh_clone_runs_then_does_nothing_then_reruns_only_what
     }
     downstream |= {f"svm-{j}" for j, x in plan.svms.items() if x.run == target}
     assert f"train-{target}" in ran and ran <= {f"train-{target}", *downstream, "tables", "report"}
-    log = (repo / "results" / "models" / target / f"s{plan.seeds[0]}" / "log.jsonl").read_text().splitlines()
+    log = (seed_dir(repo / "results" / "models" / target, plan.seeds[0]) / "log.jsonl").read_text().splitlines()
     assert sum(json.loads(line)["event"] == "epoch" for line in log) == 1
     shown = run(dvc, "exp", "show", "--json").stdout
     assert f"runs.{target}.train.epochs" in shown or '"epochs": 1' in shown

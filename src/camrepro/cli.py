@@ -7,10 +7,8 @@ package. User errors (CamreproError) print one clear line and exit with status 2
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -116,46 +114,15 @@ def _train_config(args: argparse.Namespace):  # noqa: ANN202
     return TrainConfig.from_dict(doc, source=" + ".join(sources) or None)
 
 
-def _claim_gpus(device: str, count: int) -> bool:
-    """One GPU per job (camrepro.gpus): claim before anything touches CUDA. True if GPUs are used."""
-    from camrepro import gpus
-
-    if device == "cpu" or gpus.device_count() == 0:
-        return False
-    claimed = gpus.claim_devices(count)
-    if claimed:
-        logging.getLogger("camrepro").info("claimed GPU(s) %s", claimed)
-    return True
-
-
 def _cmd_train(args: argparse.Namespace) -> None:
-    from camrepro import gpus
-    from camrepro.train import train
+    from camrepro.train import train_job
 
-    cfg = _train_config(args)
-    if "LOCAL_RANK" in os.environ:  # a torchrun worker: hold the launcher's GPU claim too
-        gpus.adopt_claim()
-    else:  # the launcher
-        uses_gpu = _claim_gpus(cfg.device, args.gpus_per_job)
-        processes = args.processes or (args.gpus_per_job if uses_gpu else 1)
-        if processes > 1:  # DDP: one worker per device, launched by torchrun on this node
-            argv, skip = [], False  # the same command for each worker, minus --processes
-            for arg in args.argv:
-                if skip or arg == "--processes" or arg.startswith("--processes="):
-                    skip = arg == "--processes"
-                    continue
-                argv.append(arg)
-            cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-                   f"--nproc_per_node={processes}", "-m", "camrepro", *argv]  # fmt: skip
-            sys.exit(gpus.run_sharing_claim(cmd))
-    options = {"progress": not args.quiet, "threads": args.threads,
-               "restart_if_changed": args.restart_if_changed}  # fmt: skip
-    if args.seeds is None:
-        paths = [train(cfg, args.out, **options)]
-    else:  # one model per seed, in <out>/s<seed>/
-        paths = [train(dataclasses.replace(cfg, seed=seed), args.out / f"s{seed}", **options)
-                 for seed in args.seeds]  # fmt: skip
-    if os.environ.get("RANK", "0") == "0":
+    paths = train_job(
+        _train_config(args), args.out, args.seeds, args.argv, gpus_per_job=args.gpus_per_job,
+        processes=args.processes, progress=not args.quiet, threads=args.threads,
+        restart_if_changed=args.restart_if_changed,
+    )  # fmt: skip
+    if paths:
         print("wrote " + ", ".join(str(p) for p in paths))
 
 
@@ -169,9 +136,10 @@ def _cmd_weights(args: argparse.Namespace) -> None:
 
 
 def _cmd_pretrain(args: argparse.Namespace) -> None:
+    from camrepro.models.io import claim_gpus
     from camrepro.weights import pretrain
 
-    _claim_gpus("auto", 1)
+    claim_gpus("auto", 1)
     path = pretrain(
         args.arch, args.dataset, args.out, width=args.width, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, crop=args.crop, resize=args.resize, seed=args.seed,
@@ -182,8 +150,9 @@ def _cmd_pretrain(args: argparse.Namespace) -> None:
 
 def _cmd_extract(args: argparse.Namespace) -> None:
     from camrepro.extract import extract, extract_seeds
+    from camrepro.models.io import claim_gpus
 
-    _claim_gpus(args.device, 1)
+    claim_gpus(args.device, 1)
     options = dict(dataset=args.dataset, split=args.split, size=args.size, batch_size=args.batch_size,
                    nwc=args.nwc, saliency=args.saliency, device=args.device,
                    progress=not args.quiet)  # fmt: skip
@@ -218,6 +187,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
 
 def _cmd_svm(args: argparse.Namespace) -> None:
     from camrepro.fsutil import atomic_write_text
+    from camrepro.models.io import claim_gpus
     from camrepro.svm import run_svm
 
     datasets = {}
@@ -228,7 +198,7 @@ def _cmd_svm(args: argparse.Namespace) -> None:
         datasets[column] = folder
     if args.kind == "cub" and "cub" not in datasets:
         raise CamreproError("svm cub: pass the CUB dataset as --data cub=FOLDER")
-    _claim_gpus("auto", 1)
+    claim_gpus("auto", 1)
     result = run_svm(args.kind, args.model, args.seeds, datasets, args.size, progress=not args.quiet)
     atomic_write_text(args.out, json.dumps(result, indent=1) + "\n")
     print(f"wrote {args.out}")

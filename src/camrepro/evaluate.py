@@ -28,6 +28,7 @@ from camrepro.boxes import heuristic_boxes, scoremap_boxes
 from camrepro.cam import to_scoremap
 from camrepro.data.metadata import DatasetInfo, read_split
 from camrepro.errors import DataError
+from camrepro.layout import seed_dirs
 from camrepro.metrics import (
     Evaluator,
     box_area_percent,
@@ -46,15 +47,14 @@ def evaluate_settings(extract_dir: str | os.PathLike, dataset: str | os.PathLike
     `extract_dir` holds one extraction per seed (`s<seed>/`, `camrepro.extract.extract_seeds`).
     """
     extract_dir = Path(extract_dir)
-    folders = sorted(extract_dir.glob("s*/extract.json"))
+    folders = {seed: d for seed, d in seed_dirs(extract_dir).items() if (d / "extract.json").exists()}
     if not folders:
         raise DataError(
             f"{extract_dir} has no s<seed>/extract.json: run `camrepro extract --seeds ...` first."
         )
     seeds = {}
-    for manifest in folders:
-        seed = manifest.parent.name[1:]
-        seeds[seed] = {name: evaluate(manifest.parent, dataset, **opts) for name, opts in settings.items()}
+    for seed, folder in folders.items():
+        seeds[str(seed)] = {name: evaluate(folder, dataset, **opts) for name, opts in settings.items()}
     return {"settings": settings, "seeds": seeds}
 
 

@@ -25,20 +25,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 from tqdm import tqdm
 
 from camrepro.cam import backprop_saliency, class_activation_maps
 from camrepro.data.reader import TransformSpec, WSOLDataset, collate
 from camrepro.fsutil import atomic_dir
+from camrepro.layout import model_file, seed_dir
+from camrepro.models.io import load_trained, pick_device
 from camrepro.shards import load_extracted  # noqa: F401 (re-exported)
-from camrepro.train import load_trained, pick_device
-
-
-def _fc7_hook(model: nn.Module, store: dict) -> None:
-    """Capture the output of the last ReLU of an FC network's classifier (fc7)."""
-    relus = [m for m in model.classifier if isinstance(m, nn.ReLU)]
-    relus[-1].register_forward_hook(lambda _m, _i, out: store.__setitem__("fc7", out.detach().clone()))
 
 
 def extract(
@@ -57,10 +51,6 @@ def extract(
 ) -> Path:
     dev = pick_device(device)
     model, meta = load_trained(model_path, dev)
-    is_cam = hasattr(model, "pool")
-    fc7: dict = {}
-    if not is_cam:
-        _fc7_hook(model, fc7)
     data = WSOLDataset(dataset, split, TransformSpec(train=False, crop=size, flip=False))
     loader = torch.utils.data.DataLoader(
         data, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=collate
@@ -82,12 +72,7 @@ def extract(
             images = batch["image"].to(dev)
             labels = torch.as_tensor(batch["label"]).to(dev)
             with torch.no_grad():
-                if is_cam:
-                    logits, feats = model(images, return_features=True)
-                    vectors = model.pool(feats)
-                else:
-                    logits = model(images)
-                    vectors = fc7["fc7"]
+                logits, vectors, feats = model.outputs(images)
             scores, top5 = logits.softmax(1).topk(min(5, logits.shape[1]), dim=1)
             classes = torch.cat([labels[:, None], top5], dim=1)
             record = {
@@ -98,12 +83,13 @@ def extract(
                 "cam_classes": [classes.cpu().numpy()],
                 "features": [vectors.float().cpu().numpy()],
             }
-            if is_cam:
+            if model.has_cam:
+                weights, _ = model.classifier_weights()
                 with torch.no_grad():
-                    cams = class_activation_maps(feats, model.classifier.weight, classes)
+                    cams = class_activation_maps(feats, weights, classes)
                     record["cams"] = [cams.to(torch.float16).cpu().numpy()]
                     if nwc:  # same features, negative weights clamped (Bae et al.)
-                        cams = class_activation_maps(feats, model.classifier.weight, classes, nwc=True)
+                        cams = class_activation_maps(feats, weights, classes, nwc=True)
                         record["cams_nwc"] = [cams.to(torch.float16).cpu().numpy()]
             if saliency:
                 maps = [backprop_saliency(model, images, classes[:, j]) for j in range(classes.shape[1])]
@@ -119,7 +105,7 @@ def extract(
         manifest = {
             "model": str(model_path), "architecture": meta["config"]["model"], "dataset": str(dataset),
             "split": split, "images": n_images, "size": size, "nwc": nwc, "saliency": saliency,
-            "cams": is_cam, "shards": len(shards), "classes": meta["classes"],
+            "cams": model.has_cam, "shards": len(shards), "classes": meta["classes"],
         }  # fmt: skip
         (tmp / "extract.json").write_text(json.dumps(manifest, indent=1) + "\n")
     return out_dir
@@ -128,12 +114,12 @@ def extract(
 def extract_seeds(
     run_dir: str | os.PathLike, seeds: list[int], out_dir: str | os.PathLike, **options: object
 ) -> Path:
-    """`extract` for each seed's model of a run (`<run_dir>/s<seed>/model.pt`) into `<out_dir>/s<seed>`.
+    """`extract` for each seed's model of a run into the seed's folder of `out_dir` (camrepro.layout).
 
     The folder appears only when every seed is done (one atomic rename).
     """
     out_dir = Path(out_dir)
     with atomic_dir(out_dir) as tmp:
         for seed in seeds:
-            extract(Path(run_dir) / f"s{seed}" / "model.pt", out_dir=tmp / f"s{seed}", **options)
+            extract(model_file(run_dir, seed), out_dir=seed_dir(tmp, seed), **options)
     return out_dir

@@ -23,6 +23,7 @@ from camrepro.boxes import resize_box, scoremap_boxes, threshold_level, to_uint8
 from camrepro.cam import to_scoremap  # noqa: E402
 from camrepro.data.metadata import DatasetInfo, read_split  # noqa: E402
 from camrepro.data.reader import TransformSpec, decode_image, transform  # noqa: E402
+from camrepro.layout import seed_dir  # noqa: E402
 from camrepro.plan import PAS, Plan, extraction_dir, metrics_path  # noqa: E402
 from camrepro.protocol import CAM_THRESHOLD  # noqa: E402
 from camrepro.shards import load_extracted  # noqa: E402
@@ -35,7 +36,7 @@ class Extraction:
 
     def __init__(self, plan: Plan, data_root: str, run_id: str, seed: int) -> None:
         ext = plan.extraction_of(run_id)
-        self.manifest, self.arrays = load_extracted(Path(extraction_dir(ext.id)) / f"s{seed}")
+        self.manifest, self.arrays = load_extracted(seed_dir(extraction_dir(ext.id), seed))
         self.dataset = Path(data_root) / "prepared" / ext.dataset
         self.meta = read_split(self.dataset, ext.split)
         self.info = DatasetInfo.load(self.dataset)
@@ -281,7 +282,7 @@ def make_figures(plan: Plan, config: dict, tables: dict[str, pd.DataFrame], out_
         if rid is None:
             return None
         folder = Path(extraction_dir(plan.extraction_of(rid).id))
-        return Extraction(plan, data_root, rid, seed) if (folder / f"s{seed}").exists() else None
+        return Extraction(plan, data_root, rid, seed) if seed_dir(folder, seed).exists() else None
 
     def save(name: str, fig: plt.Figure | None, title: str, caption: str) -> None:
         if fig is None:

@@ -27,6 +27,7 @@ import re
 from dataclasses import asdict, dataclass, field
 
 from camrepro.errors import CamreproError
+from camrepro.layout import model_file
 from camrepro.protocol import CAM_THRESHOLD, PAS_PERCENTILE, PAS_THRESHOLD, TAP_THETA
 
 
@@ -318,7 +319,7 @@ def run_dir(run: str) -> str:
 
 
 def model_paths(plan: Plan, run: str) -> list[str]:
-    return [f"{run_dir(run)}/s{seed}/model.pt" for seed in plan.runs[run].seeds]
+    return [str(model_file(run_dir(run), seed)) for seed in plan.runs[run].seeds]
 
 
 def extraction_dir(ext: str) -> str:

@@ -35,13 +35,13 @@ from sklearn.svm import LinearSVC
 from tqdm import tqdm
 
 from camrepro.boxes import iou_matrix, resize_box, scoremap_boxes
-from camrepro.cam import to_scoremap
+from camrepro.cam import class_activation_maps, to_scoremap
 from camrepro.data.metadata import DatasetInfo, read_split
 from camrepro.data.reader import TransformSpec, decode_image, to_tensor, transform
 from camrepro.errors import DataError
-from camrepro.extract import _fc7_hook
+from camrepro.layout import model_file
+from camrepro.models.io import load_trained, pick_device
 from camrepro.protocol import CAM_THRESHOLD, LOC_IOU
-from camrepro.train import load_trained, pick_device
 
 C_GRID = (0.001, 0.01, 0.1, 1.0, 10.0)
 
@@ -75,23 +75,14 @@ class FeatureNet:
     def __init__(self, model_path: str | os.PathLike, device: str = "auto") -> None:
         self.device = pick_device(device)
         self.model, meta = load_trained(model_path, self.device)
-        self.is_cam = hasattr(self.model, "pool")
-        self._fc7: dict = {}
-        if not self.is_cam:
-            _fc7_hook(self.model, self._fc7)
 
     @torch.no_grad()
     def batches(self, data: _Images, batch_size: int = 64, progress: bool = False, desc: str = ""):  # noqa: ANN201
-        """Yield (vectors, feature maps or None) per batch, in split order."""
+        """Yield (pooled vectors, CAM feature maps or None) per batch, in split order."""
         loader = torch.utils.data.DataLoader(data, batch_size=batch_size, shuffle=False)
         for images in tqdm(loader, desc=desc, unit="batch", disable=not progress):
-            images = images.to(self.device)
-            if self.is_cam:
-                _, maps = self.model(images, return_features=True)
-                yield self.model.pool(maps).float().cpu().numpy(), maps.float().cpu()
-            else:
-                self.model(images)
-                yield self._fc7["fc7"].float().cpu().numpy(), None
+            _, vectors, maps = self.model.outputs(images.to(self.device))
+            yield vectors.float().cpu().numpy(), None if maps is None else maps.float().cpu()
 
     def vectors(self, data: _Images, **kw: object) -> np.ndarray:
         return np.concatenate([v for v, _ in self.batches(data, **kw)])
@@ -128,10 +119,10 @@ def _cam_boxes(net: FeatureNet, data: _Images, weights: torch.Tensor, classes: n
     """Per image: the CAM box of its class in original-image coordinates and in size x size."""
     boxes, n = {}, 0
     for _, maps in net.batches(data):
-        cams = torch.einsum("ck,nkhw->nchw", weights, maps)
+        cams = class_activation_maps(maps, weights, torch.as_tensor(classes[n : n + len(maps)]))
         for j in range(len(maps)):
             image_id = data.ids[n]
-            scoremap = to_scoremap(cams[j, int(classes[n])][None], (size, size))[0]
+            scoremap = to_scoremap(cams[j, 0][None], (size, size))[0]
             box = scoremap_boxes(scoremap, CAM_THRESHOLD, "max", "largest")[0]
             original = resize_box(box, (size, size), data.meta.sizes[image_id])
             boxes[image_id] = {"map": [int(v) for v in box], "image": list(original)}
@@ -147,12 +138,13 @@ def _union_gt(meta) -> dict:  # noqa: ANN001
     return out
 
 
-def cub_experiment(model_path: str | os.PathLike, dataset: str | os.PathLike, size: int, seed: int = 0,
-                   progress: bool = True) -> dict:  # fmt: skip
+def cub_experiment(
+    model_path: str | os.PathLike, dataset: str | os.PathLike, size: int, seed: int = 0
+) -> dict:
     """CAM Table 4 and the CUB localization fraction for one model (see the module docstring)."""
     dataset = Path(dataset)
     net = FeatureNet(model_path)
-    if not net.is_cam:
+    if not net.model.has_cam:
         raise DataError(f"{model_path}: the CUB experiment needs a CAM network (GoogLeNet-GAP).")
     train, test = _Images(dataset, "train", size), _Images(dataset, "test", size)
     if not test.meta.has_boxes:
@@ -214,9 +206,9 @@ def run_svm(kind: str, run_dir: str | os.PathLike, seeds: list[int], datasets: d
     """One SVM experiment for each seed's model of a run: {"kind", "seeds": {seed: results}}."""
     results = {}
     for seed in seeds:
-        model = Path(run_dir) / f"s{seed}" / "model.pt"
+        model = model_file(run_dir, seed)
         if kind == "cub":
-            results[str(seed)] = cub_experiment(model, datasets["cub"], size, seed, progress)
+            results[str(seed)] = cub_experiment(model, datasets["cub"], size, seed)
         else:
             results[str(seed)] = transfer_experiment(model, datasets, size, seed, progress)
     return {"kind": kind, "datasets": {k: str(v) for k, v in datasets.items()}, "seeds": results}

@@ -12,9 +12,13 @@ every epoch. A rerun after a crash resumes from the last complete epoch and, on 
 exactly the weights of an uninterrupted run. Model selection: the last epoch (the test split is
 never looked at while training).
 
-Model and checkpoint files hold tensors and plain values only and are loaded with
-`weights_only=True`: they are shared (a DVC remote), and a pickle of anything else can run code.
-A run whose loss or weights become NaN/inf stops with an error; no such file is ever written.
+Model and checkpoint files hold tensors and plain values only (`_plain`), and are read with
+`weights_only=True` (`camrepro.models.io`, which also reads trained models back): they are shared
+(a DVC remote), and a pickle of anything else can run code. A run whose loss or weights become
+NaN/inf stops with an error; no such file is ever written.
+
+`train_seeds` trains one model per seed (`camrepro.layout`); `train_job` is the `camrepro train`
+job: GPU claim, the torchrun relaunch for several processes, then the seeds.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import json
 import logging
 import math
 import os
-import re
+import sys
 import time
 from collections import OrderedDict
 from dataclasses import MISSING, asdict, dataclass, fields
@@ -39,9 +43,11 @@ from tqdm import tqdm
 from camrepro.data.reader import TransformSpec, WSOLDataset, collate
 from camrepro.errors import CamreproError
 from camrepro.fsutil import atomic_path, file_digest
-from camrepro.models import build_model
+from camrepro.layout import seed_dir
+from camrepro.models import WSOLModel, build_model
 from camrepro.models.batchnorm import fold_batchnorm, has_batchnorm, insert_batchnorm
 from camrepro.models.heads import POOLS
+from camrepro.models.io import DEVICE_PATTERN, load_checkpoint, pick_device
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +80,6 @@ class TrainConfig:
     fold_bn: bool = False  # train with BatchNorm after every conv, folded away when saved (pretraining)
     workers: int | None = None  # DataLoader workers; default from the job's threads
     log_every: int = 10  # steps between progress lines in the JSON-lines log
-    select: str = "last"  # model selection: the last epoch (never the test split)
 
     def __post_init__(self) -> None:
         """Refuse a bad value here, naming the option, not as a traceback (or a silently untrained
@@ -126,7 +131,6 @@ class TrainConfig:
             raise CamreproError(f"{prefix}{exc}") from None
 
 
-_DEVICE = re.compile(r"auto|cpu|cuda(:[0-9]+)?")
 _FLOAT32_MAX = float(torch.finfo(torch.float32).max)
 
 
@@ -163,34 +167,17 @@ _RULES = {
     "lr_decay_every": _POSITIVE_INT, "lr_decay": _POSITIVE,
     "resize": _POSITIVE_INT, "crop": _POSITIVE_INT,
     "seed": (lambda v: _is_int(v) and 0 <= v < 2**32, "is not an integer in [0, 4294967295]"),
-    "device": (lambda v: isinstance(v, str) and _DEVICE.fullmatch(v) is not None,
+    "device": (lambda v: isinstance(v, str) and DEVICE_PATTERN.fullmatch(v) is not None,
                "is not one of auto, cpu, cuda, cuda:N"),
     "amp": _BOOL, "channels_last": _BOOL, "compile": _BOOL, "fold_bn": _BOOL,
     "workers": (lambda v: v is None or (_is_int(v) and v >= 0), "is not an integer >= 0 (or null)"),
     "log_every": _POSITIVE_INT,
-    "select": (lambda v: v == "last", "is not 'last', the only model selection (never the test split)"),
 }  # fmt: skip
 
 
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if not isinstance(name, str) or _DEVICE.fullmatch(name) is None:
-        raise CamreproError(f"device {name!r}: use one of auto, cpu, cuda, cuda:N.")
-    if name.startswith("cuda"):
-        index = int(name.partition(":")[2] or 0)
-        if not torch.cuda.is_available() or index >= torch.cuda.device_count():
-            raise CamreproError(
-                f"device {name!r} requested but {torch.cuda.device_count()} CUDA device(s) are visible; "
-                "use device: auto or cpu."
-            )
-    return torch.device(name)
-
-
-def param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict]:
+def param_groups(model: WSOLModel, cfg: TrainConfig) -> list[dict]:
     """Pretrained layers at lr, the layers the CAM network adds (and the classifier) at lr x ratio."""
-    backbone = model.features if hasattr(model, "pool") else model
-    pretrained_names = {f"features.{k}" if backbone is not model else k for k in backbone.torchvision_keys()}
+    pretrained_names = model.pretrained_names()
     old, new = [], []
     for name, p in model.named_parameters():
         (old if name in pretrained_names else new).append(p)
@@ -202,43 +189,6 @@ def param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict]:
 
 def _seed(seed: int, epoch: int) -> int:
     return seed * 100_003 + epoch
-
-
-# What to do about a model or checkpoint file that cannot be loaded.
-_REMEDY = {
-    "checkpoint": "Delete it to train this model from scratch.",
-    "model file": "Rerun the training job that writes it (delete the file first), or fetch it again from a "
-    "source you trust.",
-}
-
-
-def load_checkpoint(path: Path, kind: str = "checkpoint") -> dict:
-    """A model or checkpoint file (`kind`), loaded with `weights_only=True`: tensors and plain values
-    only, so a shared file (a DVC remote, a download) whose pickle would run code is refused."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 (pickle/zip errors of many kinds)
-        raise CamreproError(
-            f"{path} is unreadable: not a camrepro {kind} ({_load_failure(exc)}). Only tensors and plain "
-            "values are loaded from these files, never code: a damaged file, or one from elsewhere that "
-            f"may be unsafe, is refused. {_REMEDY[kind]}"
-        ) from exc
-    if not isinstance(state, dict):
-        raise CamreproError(
-            f"{path} is not a camrepro {kind} (it holds a {type(state).__name__}). {_REMEDY[kind]}"
-        )
-    return state
-
-
-def _load_failure(exc: Exception) -> str:
-    """The gist of torch's refusal, without its advice to retry with weights_only=False."""
-    text = str(exc)
-    found = re.search(r"WeightsUnpickler error:\s*(.+)", text)
-    if found:
-        text = re.split(r" was not an allowed global| Please use", found.group(1))[0]
-    elif "weights_only" in text:
-        text = "it holds more than tensors and plain values"
-    return f"{exc.__class__.__name__}: {text.strip().splitlines()[0][:200] if text.strip() else 'empty'}"
 
 
 def _plain(obj: object) -> object:
@@ -478,8 +428,8 @@ def train(
         fold_batchnorm(model.cpu().eval())
     _save(final_path, {
         "model": model.state_dict(), "config": asdict(cfg), "classes": dataset.info.classes,
-        "num_classes": dataset.info.num_classes, "epochs": cfg.epochs, "selected": cfg.select,
-        "transform_input": bool(getattr(model.features, "transform_input", False)),
+        "num_classes": dataset.info.num_classes, "epochs": cfg.epochs, "selected": "last",
+        "transform_input": model.transform_input,
     })  # fmt: skip
     return final_path
 
@@ -501,26 +451,44 @@ def _diverged(out: Path, cfg: TrainConfig, epoch: int, step: int, steps: int) ->
     )
 
 
-def load_trained(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
-    """A trained model from its `model.pt` (eval mode) and the saved metadata."""
-    path = Path(path)
-    if not path.exists():
-        raise CamreproError(f"{path} not found: train the model first (`camrepro train`).")
-    state = load_checkpoint(path, "model file")
-    if "model" not in state or "config" not in state:
-        raise CamreproError(f"{path} is not a camrepro model file; train it again.")
-    cfg = TrainConfig.from_dict(state["config"], source=str(path))
-    model = build_model(
-        cfg.model,
-        state["num_classes"],
-        None,
-        cfg.width,
-        cfg.pool,
-        cfg.theta_tap,
-        state.get("transform_input", False),
-    )
-    try:
-        model.load_state_dict(state["model"])
-    except RuntimeError as exc:
-        raise CamreproError(f"{path} does not match model {cfg.model!r}: {exc}") from exc
-    return model.to(device).eval(), state
+def train_seeds(cfg: TrainConfig, out_dir: str | os.PathLike, seeds: list[int] | None = None,
+                **options: object) -> list[Path]:  # fmt: skip
+    """`train` once per seed into `<out_dir>/s<seed>/` (camrepro.layout); without `seeds`, the
+    config's own seed into `out_dir` itself. Returns the model files."""
+    if seeds is None:
+        return [train(cfg, out_dir, **options)]
+    return [train(dataclasses.replace(cfg, seed=seed), seed_dir(out_dir, seed), **options) for seed in seeds]
+
+
+def train_job(
+    cfg: TrainConfig, out_dir: str | os.PathLike, seeds: list[int] | None, argv: list[str],
+    gpus_per_job: int = 1, processes: int | None = None, **options: object,
+) -> list[Path]:  # fmt: skip
+    """`camrepro train`: claim the job's GPUs, then train every seed (`train_seeds`).
+
+    With several processes (`processes`, default one per claimed GPU) this process is the launcher:
+    it reruns the same command line (`argv`, the CLI's arguments, minus --processes) under torchrun,
+    one DDP worker per device, hands them its GPU claim and exits with their status. A worker
+    (LOCAL_RANK set) holds the launcher's claim and trains. Returns the model files written, on
+    rank 0 only (empty in the other workers).
+    """
+    from camrepro import gpus
+    from camrepro.models.io import claim_gpus
+
+    if "LOCAL_RANK" in os.environ:  # a torchrun worker: hold the launcher's GPU claim too
+        gpus.adopt_claim()
+    else:  # the launcher
+        uses_gpu = claim_gpus(cfg.device, gpus_per_job)
+        processes = processes or (gpus_per_job if uses_gpu else 1)
+        if processes > 1:
+            worker_argv, skip = [], False
+            for arg in argv:
+                if skip or arg == "--processes" or arg.startswith("--processes="):
+                    skip = arg == "--processes"
+                    continue
+                worker_argv.append(arg)
+            cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                   f"--nproc_per_node={processes}", "-m", "camrepro", *worker_argv]  # fmt: skip
+            raise SystemExit(gpus.run_sharing_claim(cmd))
+    paths = train_seeds(cfg, out_dir, seeds, **options)
+    return paths if os.environ.get("RANK", "0") == "0" else []

@@ -90,7 +90,8 @@ def pretrain(
     The training run (checkpoints, log) lives in `work_dir` (default: next to `out`), so an
     interrupted pretraining resumes like any training.
     """
-    from camrepro.train import TrainConfig, load_trained, train
+    from camrepro.models.io import load_trained
+    from camrepro.train import TrainConfig, train
 
     if arch not in PRETRAIN_MODEL:
         raise CamreproError(f"cannot pretrain {arch!r}; known: {', '.join(PRETRAIN_MODEL)}")
@@ -103,7 +104,7 @@ def pretrain(
     )  # fmt: skip
     # The work folder is this function's cache: a checkpoint of other options or data starts over.
     model, _ = load_trained(train(cfg, work, progress=progress, threads=threads, restart_if_changed=True))
-    module = model.features if hasattr(model, "pool") else model
+    module = model.pretrained_module()
     state = {k: v for k, v in module.state_dict().items() if k in module.torchvision_keys()}
     save_weights(out, state, transform_input=False)
     return out

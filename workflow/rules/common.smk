@@ -7,7 +7,8 @@ import sys
 from camrepro import gpus, recovery
 from camrepro.config import load_yaml, validate_config
 from camrepro.jobs import jobs, table_outputs
-from camrepro.plan import build_plan
+from camrepro.layout import model_file
+from camrepro.plan import build_plan, run_dir
 from camrepro.plan import shell as command_line  # not `shell`: that is Snakemake's
 
 # The config file the tables and report rules re-read: the last --configfile given.

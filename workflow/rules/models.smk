@@ -29,7 +29,7 @@ rule train:
     input:
         unpack(lambda w: _inputs("train", w.run)),
     output:
-        expand("results/models/{{run}}/s{seed}/model.pt", seed=PLAN.seeds),
+        [str(model_file(run_dir("{run}"), seed)) for seed in PLAN.seeds],
     log:
         "logs/train/{run}.log",
     benchmark:

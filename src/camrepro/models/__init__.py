@@ -7,6 +7,11 @@ TAP) and a linear classifier W; the CAM of class c is sum_k W[c, k] F_k (camrepr
 original VGG16 and AlexNet keep their FC layers (`FCNet`): they classify, and localize only by
 Backprop saliency, as in the CAM paper's baselines. The original GoogLeNet is a CAMNet already
 (average pool + classifier), at 7x7.
+
+Both kinds answer the same questions (`WSOLModel`): `has_cam`, `outputs` (logits, the pooled
+vector the SVM experiments use, the CAM features), `cam_features` / `classifier_weights` (CAM
+networks only), `fc7` (FC originals), the part ImageNet weights fill. Callers ask these, never
+the attributes. Reading a trained model file and choosing the device: `camrepro.models.io`.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple, Protocol
 
 import torch
 from torch import nn
@@ -32,8 +38,43 @@ from camrepro.models.backbones import (
 from camrepro.models.heads import POOLS, GlobalPool
 
 
+class Outputs(NamedTuple):
+    """What one forward pass gives: the logits, the pooled feature vector the linear-SVM
+    experiments use (the GAP/GMP/TAP output of a CAM network, fc7 of an FC original) and, for a
+    CAM network, the feature map before pooling (None otherwise)."""
+
+    logits: torch.Tensor
+    pooled: torch.Tensor
+    features: torch.Tensor | None
+
+
+class WSOLModel(Protocol):
+    """What extraction, the SVM experiments, training and the weights code may ask of a network.
+
+    `has_cam`: whether it localizes by CAM (a CAMNet: GAP/GMP/TAP head + linear classifier); only
+    then are `cam_features` and `classifier_weights` defined. `outputs` gives logits, pooled vector
+    and (CAM networks) features of one pass. `pretrained_module` is the part ImageNet weights fill
+    (its `torchvision_keys()` the names they fill); `pretrained_names` the same names in the whole
+    network's state_dict. `transform_input`: whether it applies torchvision's GoogLeNet input
+    re-normalisation.
+    """
+
+    has_cam: bool
+    transform_input: bool
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor: ...
+    def outputs(self, x: torch.Tensor) -> Outputs: ...
+    def pooled_features(self, x: torch.Tensor) -> torch.Tensor: ...
+    def cam_features(self, x: torch.Tensor) -> torch.Tensor: ...
+    def classifier_weights(self) -> tuple[torch.Tensor, torch.Tensor]: ...
+    def pretrained_module(self) -> nn.Module: ...
+    def pretrained_names(self) -> set[str]: ...
+
+
 class CAMNet(nn.Module):
     """Backbone -> global pooling -> linear classifier; `forward` can return the features too."""
+
+    has_cam = True
 
     def __init__(
         self, backbone: Backbone, num_classes: int, pool: str = "gap", theta_tap: float = 0.0
@@ -43,17 +84,46 @@ class CAMNet(nn.Module):
         self.pool = GlobalPool(pool, theta_tap)
         self.classifier = nn.Linear(backbone.out_channels, num_classes)
 
-    def forward(self, x: torch.Tensor, return_features: bool = False):  # noqa: ANN201
+    def outputs(self, x: torch.Tensor) -> Outputs:
         features = self.features(x)
-        logits = self.classifier(self.pool(features))
+        pooled = self.pool(features)
+        return Outputs(self.classifier(pooled), pooled, features)
+
+    def forward(self, x: torch.Tensor, return_features: bool = False):  # noqa: ANN201
+        logits, _, features = self.outputs(x)
         return (logits, features) if return_features else logits
+
+    def cam_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The feature map F before pooling, (N, K, h, w): the CAM is sum_k W[c, k] F_k."""
+        return self.features(x)
+
+    def pooled_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(self.features(x))
+
+    def classifier_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(W, b) of the linear classifier on the pooled features: (classes, K) and (classes,)."""
+        return self.classifier.weight, self.classifier.bias
+
+    def pretrained_module(self) -> nn.Module:
+        return self.features
+
+    def pretrained_names(self) -> set[str]:
+        return {f"features.{k}" for k in self.features.torchvision_keys()}
+
+    @property
+    def transform_input(self) -> bool:
+        return bool(getattr(self.features, "transform_input", False))  # the GoogLeNet family's option
 
 
 class FCNet(nn.Module):
     """The original VGG16/AlexNet: conv features, adaptive average pool, FC classifier.
 
     Parameter names are torchvision's (features.N, classifier.N) so its weights load directly.
+    No CAM (`has_cam` False): they localize by Backprop saliency only; their pooled vector is fc7.
     """
+
+    has_cam = False
+    transform_input = False
 
     def __init__(self, arch: str, num_classes: int, width: float = 1.0) -> None:
         super().__init__()
@@ -76,22 +146,44 @@ class FCNet(nn.Module):
         layers.append(nn.Linear(hidden, num_classes))
         self.classifier = nn.Sequential(*layers)
         self.torchvision_arch = arch
+        # fc7 is the output of the classifier's last ReLU: the layers up to it, and those after
+        last_relu = max(i for i, m in enumerate(layers) if isinstance(m, nn.ReLU))
+        self._fc7_end = last_relu + 1
 
     def torchvision_keys(self) -> set[str]:
         return {k for k in self.state_dict() if not k.startswith("classifier.6")}
 
+    def outputs(self, x: torch.Tensor) -> Outputs:
+        fc7 = self.fc7(x)
+        return Outputs(self.classifier[self._fc7_end :](fc7), fc7, None)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
+
+    def fc7(self, x: torch.Tensor) -> torch.Tensor:
+        """The second FC layer's activations (after its ReLU): the CAM paper's fc7 features."""
+        return self.classifier[: self._fc7_end](torch.flatten(self.avgpool(self.features(x)), 1))
+
+    pooled_features = fc7
+
+    def cam_features(self, x: torch.Tensor) -> torch.Tensor:
+        raise CamreproError(f"{self.torchvision_arch} (the FC original) has no CAM: use Backprop saliency.")
+
+    def classifier_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
+        raise CamreproError(f"{self.torchvision_arch} (the FC original) has no CAM classifier.")
+
+    def pretrained_module(self) -> nn.Module:
+        return self
+
+    def pretrained_names(self) -> set[str]:
+        return self.torchvision_keys()
 
 
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
-    paper: str
-    description: str
     build: Callable[..., nn.Module]
-    default_pool: str = "gap"
-    feature_stride: int = 16
+    default_pool: str = "gap"  # "none": an FC original, no pooling head
 
 
 def _cam(backbone_factory: Callable[..., Backbone], pool: str):  # noqa: ANN202
@@ -108,34 +200,31 @@ def _fc(arch: str):  # noqa: ANN202
     return build
 
 
+# Each comment: the paper a network comes from (CAM: Zhou et al. 2016; Rethinking CAM: Bae et al.
+# 2020) and its architecture.
 MODELS: dict[str, ModelSpec] = {
     s.name: s
     for s in [
-        ModelSpec("vgg16-gap", "CAM, Rethinking CAM", "VGG16 to conv5_3, + 3x3 conv 1024, GAP/TAP, linear",
-                  _cam(VGG16Features, "gap")),
-        ModelSpec("googlenet-gap", "CAM", "GoogLeNet to inception4e, + 3x3 conv 1024, GAP, linear",
-                  _cam(GoogLeNetFeatures, "gap")),
-        ModelSpec("googlenet-gmp", "CAM", "googlenet-gap with global max pooling",
-                  _cam(GoogLeNetFeatures, "gmp"), default_pool="gmp"),
-        ModelSpec("alexnet-gap", "CAM", "AlexNet to conv5, + 3x3 conv 1024, GAP, linear",
-                  _cam(lambda w: AlexNetFeatures(w, extra_layers=1), "gap"), feature_stride=17),
-        ModelSpec("alexnet*-gap", "CAM", "alexnet-gap with two more conv layers before GAP",
-                  _cam(lambda w: AlexNetFeatures(w, extra_layers=3), "gap"), feature_stride=17),
-        ModelSpec("googlenet", "CAM", "original GoogLeNet; CAM at 7x7 from its own avg pool + classifier",
-                  _cam(lambda w, **kw: GoogLeNetFeatures(w, until="inception5b", extra_layers=0,
-                                                        keep_maxpool4=True, **kw), "gap"),
-                  feature_stride=32),
-        ModelSpec("vgg16", "CAM", "original VGG16 with FC layers (Backprop saliency baseline)", _fc("vgg16"),
-                  default_pool="none", feature_stride=32),
-        ModelSpec("alexnet", "CAM", "original AlexNet with FC layers (Backprop saliency baseline)",
-                  _fc("alexnet"), default_pool="none", feature_stride=32),
-        ModelSpec("resnet50-se", "Rethinking CAM", "ResNet50 + SE blocks, layer4 at stride 1, GAP/TAP",
-                  _cam(ResNet50SEFeatures, "gap")),
-        ModelSpec("mobilenet-v1", "Rethinking CAM", "MobileNetV1, last stride removed, GAP/TAP",
-                  _cam(MobileNetV1Features, "gap")),
-        ModelSpec("googlenet-2conv", "Rethinking CAM", "GoogLeNet, last inception block -> two 3x3 conv 1024",
-                  _cam(lambda w, **kw: GoogLeNetFeatures(w, until="inception5a", extra_layers=2, **kw),
-                       "gap")),
+        # CAM, Rethinking CAM: VGG16 to conv5_3, + 3x3 conv 1024, GAP/TAP, linear
+        ModelSpec("vgg16-gap", _cam(VGG16Features, "gap")),
+        # CAM: GoogLeNet to inception4e, + 3x3 conv 1024, GAP (GMP), linear
+        ModelSpec("googlenet-gap", _cam(GoogLeNetFeatures, "gap")),
+        ModelSpec("googlenet-gmp", _cam(GoogLeNetFeatures, "gmp"), default_pool="gmp"),
+        # CAM: AlexNet to conv5, + 3x3 conv 1024 (alexnet*: two more conv layers before GAP), linear
+        ModelSpec("alexnet-gap", _cam(lambda w: AlexNetFeatures(w, extra_layers=1), "gap")),
+        ModelSpec("alexnet*-gap", _cam(lambda w: AlexNetFeatures(w, extra_layers=3), "gap")),
+        # CAM: the original GoogLeNet; its CAM at 7x7 from its own average pool + classifier
+        ModelSpec("googlenet", _cam(lambda w, **kw: GoogLeNetFeatures(w, until="inception5b", extra_layers=0,
+                                                                     keep_maxpool4=True, **kw), "gap")),
+        # CAM: the original VGG16 and AlexNet with their FC layers (the Backprop saliency baselines)
+        ModelSpec("vgg16", _fc("vgg16"), default_pool="none"),
+        ModelSpec("alexnet", _fc("alexnet"), default_pool="none"),
+        # Rethinking CAM: ResNet50 + SE blocks, layer4 at stride 1; MobileNetV1, last stride removed;
+        # GoogLeNet with the last inception block replaced by two 3x3 conv 1024. GAP/TAP.
+        ModelSpec("resnet50-se", _cam(ResNet50SEFeatures, "gap")),
+        ModelSpec("mobilenet-v1", _cam(MobileNetV1Features, "gap")),
+        ModelSpec("googlenet-2conv", _cam(lambda w, **kw: GoogLeNetFeatures(w, until="inception5a",
+                                                                           extra_layers=2, **kw), "gap")),
     ]
 }  # fmt: skip
 
@@ -201,4 +290,4 @@ def build_model(
     return model
 
 
-__all__ = ["MODELS", "CAMNet", "FCNet", "GlobalPool", "ModelSpec", "build_model"]
+__all__ = ["MODELS", "CAMNet", "FCNet", "GlobalPool", "ModelSpec", "Outputs", "WSOLModel", "build_model"]

@@ -12,9 +12,9 @@ import os
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from camrepro.errors import CamreproError
+from camrepro.models import WSOLModel
 
 
 def read_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], bool]:
@@ -29,11 +29,6 @@ def read_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], bool
     if isinstance(raw, dict) and "transform_input" in raw:
         return state, bool(raw["transform_input"])
     return state, any(k.startswith("inception") for k in state)
-
-
-def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    path = Path(path)
-    return _unwrap(path, _load(path))
 
 
 def _load(path: Path) -> object:
@@ -60,19 +55,15 @@ def _unwrap(path: Path, state: object) -> dict[str, torch.Tensor]:
     return state
 
 
-def target_module(model: nn.Module) -> tuple[nn.Module, set[str]]:
-    """The module the weights go into and the names it takes from the file."""
-    module = model.features if hasattr(model, "pool") else model  # CAMNet: its backbone
-    return module, module.torchvision_keys()
-
-
-def load_state_into(model: nn.Module, state: dict[str, torch.Tensor], source: str = "state_dict") -> int:
-    """Copy every kept name from `state` into the model's backbone; returns how many tensors.
+def load_state_into(model: WSOLModel, state: dict[str, torch.Tensor], source: str = "state_dict") -> int:
+    """Copy every kept name from `state` into the part of the model ImageNet weights fill (a CAM
+    network's backbone, an FC original as a whole); returns how many tensors.
 
     A backbone-only file (no `classifier.*` at all: what `camrepro pretrain` writes) loads into the
     convolutional part of an FC original, whose FC layers then start fresh.
     """
-    module, keys = target_module(model)
+    module = model.pretrained_module()
+    keys = module.torchvision_keys()
     if not any(k.startswith("classifier.") for k in state):
         keys = {k for k in keys if not k.startswith("classifier.")}
     own = module.state_dict()
@@ -95,10 +86,6 @@ def load_state_into(model: nn.Module, state: dict[str, torch.Tensor], source: st
         )
     module.load_state_dict({k: state[k] for k in keys}, strict=False)
     return len(keys)
-
-
-def load_pretrained(model: nn.Module, path: str | os.PathLike) -> int:
-    return load_state_into(model, read_state_dict(path), str(path))
 
 
 def save_weights(path: str | os.PathLike, state: dict[str, torch.Tensor], transform_input: bool) -> None:

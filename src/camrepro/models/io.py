@@ -1,0 +1,114 @@
+"""Reading trained models, and choosing (and claiming) the device they run on.
+
+Model and checkpoint files hold tensors and plain values only and are loaded with
+`weights_only=True`: they are shared (a DVC remote), and a pickle of anything else can run code.
+`camrepro.train` writes them; extraction, the SVM experiments and pretraining read them here.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from pathlib import Path
+
+import torch
+
+from camrepro.errors import CamreproError
+from camrepro.models import WSOLModel, build_model
+
+DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:[0-9]+)?")
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not isinstance(name, str) or DEVICE_PATTERN.fullmatch(name) is None:
+        raise CamreproError(f"device {name!r}: use one of auto, cpu, cuda, cuda:N.")
+    if name.startswith("cuda"):
+        index = int(name.partition(":")[2] or 0)
+        if not torch.cuda.is_available() or index >= torch.cuda.device_count():
+            raise CamreproError(
+                f"device {name!r} requested but {torch.cuda.device_count()} CUDA device(s) are visible; "
+                "use device: auto or cpu."
+            )
+    return torch.device(name)
+
+
+def claim_gpus(device: str, count: int) -> bool:
+    """One GPU per job (camrepro.gpus): claim before anything touches CUDA. True if GPUs are used."""
+    from camrepro import gpus
+
+    if device == "cpu" or gpus.device_count() == 0:
+        return False
+    claimed = gpus.claim_devices(count)
+    if claimed:
+        logging.getLogger("camrepro").info("claimed GPU(s) %s", claimed)
+    return True
+
+
+# What to do about a model or checkpoint file that cannot be loaded.
+_REMEDY = {
+    "checkpoint": "Delete it to train this model from scratch.",
+    "model file": "Rerun the training job that writes it (delete the file first), or fetch it again from a "
+    "source you trust.",
+}
+
+
+def load_checkpoint(path: Path, kind: str = "checkpoint") -> dict:
+    """A model or checkpoint file (`kind`), loaded with `weights_only=True`: tensors and plain values
+    only, so a shared file (a DVC remote, a download) whose pickle would run code is refused."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 (pickle/zip errors of many kinds)
+        raise CamreproError(
+            f"{path} is unreadable: not a camrepro {kind} ({_load_failure(exc)}). Only tensors and plain "
+            "values are loaded from these files, never code: a damaged file, or one from elsewhere that "
+            f"may be unsafe, is refused. {_REMEDY[kind]}"
+        ) from exc
+    if not isinstance(state, dict):
+        raise CamreproError(
+            f"{path} is not a camrepro {kind} (it holds a {type(state).__name__}). {_REMEDY[kind]}"
+        )
+    return state
+
+
+def _load_failure(exc: Exception) -> str:
+    """The gist of torch's refusal, without its advice to retry with weights_only=False."""
+    text = str(exc)
+    found = re.search(r"WeightsUnpickler error:\s*(.+)", text)
+    if found:
+        text = re.split(r" was not an allowed global| Please use", found.group(1))[0]
+    elif "weights_only" in text:
+        text = "it holds more than tensors and plain values"
+    return f"{exc.__class__.__name__}: {text.strip().splitlines()[0][:200] if text.strip() else 'empty'}"
+
+
+def load_trained(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[WSOLModel, dict]:
+    """A trained model from its `model.pt` (eval mode) and the saved metadata."""
+    from camrepro.train import TrainConfig  # the options the file was trained with
+
+    path = Path(path)
+    if not path.exists():
+        raise CamreproError(f"{path} not found: train the model first (`camrepro train`).")
+    state = load_checkpoint(path, "model file")
+    if "model" not in state or "config" not in state:
+        raise CamreproError(f"{path} is not a camrepro model file; train it again.")
+    config = dict(state["config"])
+    if config.get("select") == "last":  # files from before the option was dropped: it had one value
+        del config["select"]
+    cfg = TrainConfig.from_dict(config, source=str(path))
+    model = build_model(
+        cfg.model,
+        state["num_classes"],
+        None,
+        cfg.width,
+        cfg.pool,
+        cfg.theta_tap,
+        state.get("transform_input", False),
+    )
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as exc:
+        raise CamreproError(f"{path} does not match model {cfg.model!r}: {exc}") from exc
+    return model.to(device).eval(), state
