@@ -1,8 +1,8 @@
 """The experiment registry: every job of the replication, derived from a config, defined once.
 
-Both front ends read this: the Snakefile builds its rules' targets from `build_plan(config)`, and
-`camrepro workflow dvc` writes dvc.yaml and params.yaml from the same plan (a test keeps the
-committed files equal to what the plan generates). Job kinds:
+`camrepro.jobs` turns a plan into every job (command, inputs, outputs, params) for both front ends:
+the Snakemake rules and `camrepro workflow dvc` (dvc.yaml, params.yaml). Tables, claims, report
+and figures find runs through the plan's lookups (`Plan.run(role, model, pool)`, ...). Job kinds:
 
 * weights      data/weights/<arch>.pth                  download (paper) or pretrain (embedded default)
 * runs         results/models/<run>/s<seed>/model.pt    dataset x model x head, one model per seed
