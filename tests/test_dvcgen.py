@@ -10,7 +10,8 @@ import yaml
 
 from camrepro.config import load_config
 from camrepro.dvcgen import generate
-from camrepro.plan import build_plan, command
+from camrepro.jobs import command
+from camrepro.plan import build_plan
 
 ROOT = Path(__file__).resolve().parents[1]
 

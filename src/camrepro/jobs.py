@@ -1,4 +1,5 @@
-"""The one job generator: every job of the workflow, with its command, inputs, outputs and params.
+"""The one job generator: every job of the workflow, with its command (built here, `command`),
+inputs, outputs and params.
 
 Both front ends consume it: the Snakemake rules (`workflow/rules/*.smk`) take each job's inputs,
 outputs and command from here, and `camrepro.dvcgen` writes one dvc.yaml stage per job. Nothing
@@ -18,11 +19,11 @@ from camrepro.plan import (
     REPORT_FIGURES,
     TABLES_DIR,
     Plan,
-    command,
     extraction_dir,
     metrics_path,
     model_paths,
     prepared,
+    run_dir,
     weights_path,
 )
 from camrepro.tables import TABLE_NAMES
@@ -79,6 +80,70 @@ def verify_report(dataset: str) -> str:
 def table_outputs() -> tuple[str, ...]:
     return (*(f"{TABLES_DIR}/{t}.csv" for t in TABLE_NAMES), f"{TABLES_DIR}/metrics.csv",
             f"{TABLES_DIR}/claims.json")  # fmt: skip
+
+
+def command(
+    plan: Plan, kind: str, job_id: str, data_root: str = "data", params_refs: bool = False
+) -> list[str]:
+    """The `camrepro` command line of one job (both front ends run exactly this).
+
+    With `params_refs` (dvc.yaml), training options are written as DVC `${...}` references to
+    the job's entry in params.yaml, which DVC fills in before it runs the command: so
+    `dvc exp run -S runs.<run>.train.epochs=3` trains with 3 epochs, not with the value the
+    file was generated with. Resolved, the command is the one Snakemake runs.
+    """
+    seeds = ",".join(str(s) for s in plan.seeds)
+
+    def value(path: str, literal: object) -> str:
+        return "${" + path + "}" if params_refs else str(literal)
+
+    if kind == "weights":
+        w = plan.weights[job_id]
+        out = weights_path(data_root, w.arch)
+        if w.method == "download":
+            downloads = f"{data_root}/downloads"
+            return ["camrepro", "weights", w.arch, "--out", out, "--downloads", downloads, "-q"]
+        p = w.pretrain
+
+        def option(key: str, default: object) -> str:
+            return value(f"weights.{job_id}.pretrain.{key}", p[key]) if key in p else str(default)
+
+        return ["camrepro", "pretrain", w.arch, "--dataset", prepared(data_root, p["dataset"]), "--out", out,
+                "--width", option("width", 1.0), "--epochs", option("epochs", 10), "--crop", str(p["size"]),
+                "--resize", str(round(p["size"] * 8 / 7)), "--batch-size", option("batch_size", 32),
+                "--lr", option("lr", 0.01), "-q"]  # fmt: skip
+    if kind == "train":
+        r = plan.runs[job_id]
+        ref = f"runs.{job_id}"
+        options = {"model": value(f"{ref}.model", r.model), "dataset": prepared(data_root, r.dataset)}
+        if r.pool != "fc":
+            options |= {
+                "pool": value(f"{ref}.pool", r.pool),
+                "theta_tap": value(f"{ref}.theta_tap", r.theta_tap),
+            }
+        options |= {k: value(f"{ref}.train.{k}", v) for k, v in r.train.items()}
+        if r.weights:
+            options["pretrained"] = weights_path(data_root, r.weights)
+        sets = [arg for k, v in options.items() for arg in ("--set", f"{k}={v}")]
+        return ["camrepro", "train", "--out", run_dir(r.id), "--seeds", seeds, "--restart-if-changed", *sets,
+                "-q"]  # fmt: skip
+    if kind == "extract":
+        e = plan.extractions[job_id]
+        return ["camrepro", "extract", "--model", run_dir(e.run), "--seeds", seeds, "--dataset",
+                prepared(data_root, e.dataset), "--split", e.split, "--out", extraction_dir(e.id), "--size",
+                str(e.size), *(["--nwc"] if e.nwc else []), *(["--saliency"] if e.saliency else []),
+                "-q"]  # fmt: skip
+    if kind == "evaluate":
+        v = plan.evaluations[job_id]
+        return ["camrepro", "evaluate", "--extracted", extraction_dir(v.extraction), "--dataset",
+                prepared(data_root, v.dataset), "--out", metrics_path(v.id),
+                *[a for name in v.settings for a in ("--setting", name)]]  # fmt: skip
+    if kind == "svm":
+        j = plan.svms[job_id]
+        datasets = [a for col, d in j.datasets.items() for a in ("--data", f"{col}={prepared(data_root, d)}")]
+        return ["camrepro", "svm", j.kind, "--model", run_dir(j.run), "--seeds", seeds, *datasets, "--size",
+                str(j.size), "--out", metrics_path(j.id), "-q"]  # fmt: skip
+    raise ValueError(kind)
 
 
 def jobs(plan: Plan, config: dict, config_file: str, params_refs: bool = False) -> dict[str, dict[str, Job]]:

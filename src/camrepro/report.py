@@ -24,7 +24,8 @@ import jinja2
 import pandas as pd
 
 from camrepro.fsutil import atomic_write_text
-from camrepro.plan import Plan, command, metrics_path, shell
+from camrepro.jobs import command
+from camrepro.plan import Plan, metrics_path, shell
 from camrepro.tables import EXTRA_HEADERS, NOTES, TABLE_NAMES, Eval, paper_values
 
 # Inside the package, so an installed camrepro (a wheel, not this checkout) renders the report.
