@@ -1,5 +1,5 @@
-# Weights, training, extraction and evaluation. Every job's command comes from
-# the experiment registry (camrepro.plan.command), the same one dvc.yaml runs.
+# Weights, training, extraction and evaluation. Every job's inputs and command come from
+# the job generator (camrepro.jobs), the same one dvc.yaml is written from.
 
 
 rule weights:
