@@ -1,7 +1,7 @@
-"""Evaluation of an extraction folder: damaged shards are named."""
+"""Evaluation of an extraction folder: damaged shards are named; every metric equals an independent
+oracle (tests/oracles.py)."""
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -9,10 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
+import oracles
 from camrepro.data.synthetic import generate
 from camrepro.errors import CamreproError
 from camrepro.evaluate import evaluate
+from camrepro.evaluator import reference_sweep_correct
 from camrepro.extract import extract
 from camrepro.train import TrainConfig, train
 
@@ -54,13 +57,8 @@ def test_non_finite_values_in_a_shard_are_an_error_naming_the_shard(extracted, t
     assert not out.exists()
 
 
-# --- Identity with the recorded results --------------------------------------------------------------
-# tests/golden/evaluate.json holds what `evaluate` returned on the hand-made extraction below before
-# the two evaluation drivers were moved onto one evaluator (camrepro.scoring, commit 1b60722's code).
-# A change of any number there is a change of the metrics: regenerate only on purpose, with
-# CAMREPRO_WRITE_GOLDEN=1, and say why in the commit.
-GOLDEN = Path(__file__).parent / "golden" / "evaluate.json"
-GOLDEN_SETTINGS = {
+# --- Against an independent oracle ------------------------------------------------------------------
+SETTINGS = {
     "cam20": {"source": "cam", "standard": "max", "theta": 0.2, "strategy": "largest"},
     "heuristic": {"source": "cam", "standard": "max", "theta": 0.2, "strategy": "largest", "heuristic": True},
     "backprop": {"source": "saliency", "standard": "max", "theta": 0.2, "strategy": "largest"},
@@ -138,30 +136,86 @@ def _handmade_extraction(root: Path, cams: bool = True) -> tuple[Path, Path]:
     return ext, dataset
 
 
-def _golden_results(root: Path) -> dict:
+def _oracle(ext: Path, dataset: Path, opts: dict, interval: float) -> dict:
+    """What `evaluate` must give, from the metrics' definitions (tests/oracles.py) one image and one
+    threshold at a time: the GT class's map (`to_scoremap`), GT boxes rescaled as the reference does."""
+    from camrepro.cam import to_scoremap
+    from camrepro.data.metadata import DatasetInfo, read_split
+    from camrepro.scoremaps import load_mask
+    from camrepro.shards import load_extracted
+
+    manifest, arrays = load_extracted(ext)
+    size, meta = manifest["size"], read_split(dataset, manifest["split"])
+    labels, top5 = arrays["labels"], arrays["top5"]
+    out = {"classification_error": {"top1": 100.0 * np.mean(top5[:, 0] != labels),
+                                    "top5": 100.0 * np.mean([lab not in row for lab, row in zip(labels, top5, strict=True)])}}  # fmt: skip
+    key = {"cam": "cams", "cam_nwc": "cams_nwc", "saliency": "saliency"}[opts["source"]]
+    if key not in arrays:
+        return out
+    mask_root = dataset / DatasetInfo.load(dataset).mask_root
+    maps_and_boxes, maps_and_masks, class_maps = [], [], []
+    for n, image_id in enumerate(str(i) for i in arrays["image_ids"]):
+        scoremaps = to_scoremap(torch.from_numpy(arrays[key][n].astype(np.float32)), (size, size))
+        width, height = meta.sizes[image_id]
+        gt = [(int(x0 * size / width), int(y0 * size / height), int(x1 * size / width), int(y1 * size / height))
+              for x0, y0, x1, y1 in meta.boxes[image_id]]  # fmt: skip
+        maps_and_boxes.append((scoremaps[0], gt))  # the GT class's map
+        class_maps.append(scoremaps[1:])  # the maps of the top-5 classes
+        mask = load_mask(mask_root, meta.masks[image_id], meta.ignore.get(image_id), (size, size))
+        maps_and_masks.append((scoremaps[0].astype(np.float64), mask))
+    thresholds = np.arange(0, 1, interval)
+    ious = opts.get("iou_thresholds", (30, 50, 70))
+    for strategy, name in (("largest", "max_box_acc"), ("multi", "max_box_acc_v2")):
+        accuracy = oracles.box_accuracy(maps_and_boxes, thresholds, ious, strategy)
+        out[name] = {str(i): float(accuracy[r].max()) for r, i in enumerate(ious)}
+        out[f"curve_{strategy}"] = accuracy
+    out["pxap"] = oracles.pixel_average_precision(maps_and_masks, thresholds)
+    if opts["standard"] == "max" and not opts.get("heuristic"):
+        # the GT class's box at theta, right when IoU >= 0.5: the sweep's own test at that one threshold
+        right = np.array([reference_sweep_correct(m, gt, [opts["theta"]], (50,), opts["strategy"])[0, 0]
+                          for m, gt in maps_and_boxes])  # fmt: skip
+        # ILSVRC localization: a top-k class that is the label, with its own map's box right
+        guess_right = np.array(
+            [[top5[n, k] == labels[n] and reference_sweep_correct(class_maps[n][k], gt, [opts["theta"]], (50,),
+                                                                  opts["strategy"])[0, 0]
+              for k in range(top5.shape[1])] for n, (_, gt) in enumerate(maps_and_boxes)]
+        )  # fmt: skip
+        out["gt_known_loc"] = 100.0 * np.mean(right)
+        out["top1_loc"] = 100.0 * np.mean(right & (top5[:, 0] == labels))
+        out["localization_error"] = {
+            "top1": 100.0 * (1 - np.mean(guess_right[:, 0])),
+            "top5": 100.0 * (1 - np.mean(guess_right.any(axis=1))),
+        }
+    return out
+
+
+@pytest.mark.parametrize("name", [*SETTINGS, "default", "fc"])
+def test_evaluate_equals_the_image_by_image_oracle(tmp_path, name):
+    """Every box setting (max and percentile standards, both contour strategies, CAM, NWC and Backprop
+    maps), the MaxBoxAcc(V2) curves, PxAP with an ignore region, and an FC extraction: `evaluate` gives
+    what the metrics' definitions give, image by image and threshold by threshold."""
     from camrepro.evaluate import evaluate_settings
 
-    ext, dataset = _handmade_extraction(root / "cam")
-    settings = {name: opts | {"cam_curve_interval": 0.05} for name, opts in GOLDEN_SETTINGS.items()}
-    fc_ext, fc_dataset = _handmade_extraction(root / "fc", cams=False)
-    results = {
-        "settings": evaluate_settings(ext.parent, dataset, settings),
-        "default_interval": evaluate(ext, dataset),
-        "fc": evaluate(fc_ext, fc_dataset),
-    }
-    # JSON as the CLI writes it (tuples become lists), with the temporary folder taken out
-    return json.loads(json.dumps(results).replace(str(root), "<tmp>"))
-
-
-def test_evaluate_gives_the_recorded_results(tmp_path):
-    """Every number of `evaluate` (all box settings, MaxBoxAcc(V2) curves, PxAP with an ignore region,
-    an FC extraction) is what the code gave before the drivers shared one evaluator."""
-    got = _golden_results(tmp_path)
-    if os.environ.get("CAMREPRO_WRITE_GOLDEN"):
-        GOLDEN.parent.mkdir(exist_ok=True)
-        GOLDEN.write_text(json.dumps(got, indent=1, sort_keys=True) + "\n")
-    expected = json.loads(GOLDEN.read_text())
-    assert got["default_interval"]["pxap"] > 0 and len(got["settings"]["seeds"]["0"]) == len(GOLDEN_SETTINGS)
-    for key in expected:
-        assert got[key] == expected[key], key
-    assert got == expected
+    ext, dataset = _handmade_extraction(tmp_path, cams=name != "fc")
+    if name in SETTINGS:
+        opts = SETTINGS[name] | {"cam_curve_interval": 0.05}
+        got = evaluate_settings(ext.parent, dataset, {name: opts})["seeds"]["0"][name]
+    else:
+        opts = {"source": "cam", "standard": "max", "theta": 0.2, "strategy": "largest",
+                "cam_curve_interval": 0.001}  # fmt: skip
+        got = evaluate(ext, dataset)
+    expected = _oracle(ext, dataset, opts, opts["cam_curve_interval"])
+    assert got["classification_error"] == pytest.approx(expected["classification_error"])
+    assert 0 < expected["classification_error"]["top1"] < 100
+    if name == "fc":
+        assert "max_box_acc" not in got and "pxap" not in got
+        return
+    for key in ("max_box_acc", "gt_known_loc", "top1_loc", "localization_error"):
+        if key in expected:
+            assert got[key] == pytest.approx(expected[key]), key
+    assert {k: v for k, v in got["max_box_acc_v2"].items() if k != "mean"} == pytest.approx(expected["max_box_acc_v2"])
+    for strategy in ("largest", "multi"):
+        curve = got["box_accuracy_curve"][strategy]
+        np.testing.assert_allclose([curve[i] for i in expected["max_box_acc"]], expected[f"curve_{strategy}"])
+    assert got["pxap"] == pytest.approx(expected["pxap"], abs=1e-9) and 0 < expected["pxap"] < 100
+    assert max(expected["max_box_acc_v2"].values()) > 0  # the maps are not all wrong

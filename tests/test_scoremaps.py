@@ -1,19 +1,19 @@
-"""Score-map files (evaluate-scoremaps): a bad .npy is refused naming the file, before it is read."""
+"""evaluate-scoremaps: a bad .npy is refused naming the file, before it is read; the metrics equal an
+independent oracle (tests/oracles.py)."""
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 from numpy.lib import format as npy_format
 
+import oracles
 from camrepro.cli import main
-from camrepro.data.metadata import DatasetInfo, SplitMeta, write_split
+from camrepro.data.metadata import DatasetInfo, SplitMeta, read_split, write_split
 from camrepro.errors import CamreproError
-from camrepro.scoremaps import evaluate_scoremaps
+from camrepro.scoremaps import evaluate_scoremaps, load_mask
 
 
 def _dataset(tmp_path: Path) -> tuple[Path, Path]:
@@ -94,14 +94,7 @@ def test_the_cli_exits_2_on_an_empty_map(tmp_path, capsys):
     assert not (tmp_path / "out.json").exists()
 
 
-# --- Identity with the recorded results --------------------------------------------------------------
-# tests/golden/scoremaps.json holds what `evaluate_scoremaps` returned on the maps below before the two
-# evaluation drivers were moved onto one evaluator (camrepro.scoring, commit 1b60722's code). A change
-# of any number there is a change of the metrics: regenerate only on purpose, with
-# CAMREPRO_WRITE_GOLDEN=1, and say why in the commit.
-GOLDEN = Path(__file__).parent / "golden" / "scoremaps.json"
-
-
+# --- Against an independent oracle ------------------------------------------------------------------
 def _handmade_scoremaps(root: Path) -> tuple[Path, Path, Path, Path]:
     """Score maps of several sizes (blobs and noise) for a split with one or two boxes per image, object
     masks and an ignore region; the split again without dataset.json, and without masks."""
@@ -143,24 +136,59 @@ def _handmade_scoremaps(root: Path) -> tuple[Path, Path, Path, Path]:
     return maps, root / "data" / "val", root / "given" / "val", root / "bare" / "val"
 
 
-def test_evaluate_scoremaps_gives_the_recorded_results(tmp_path):
-    """Every number of `evaluate_scoremaps` (both contour strategies, two intervals, PxAP with masks found
-    through dataset.json or given, an ignore region, no masks) is what the code gave before the drivers
-    shared one evaluator."""
-    maps, split, given, bare = _handmade_scoremaps(tmp_path)
-    runs = {
-        "multi": evaluate_scoremaps(maps, split, 0.01, workers=3, progress=False),
-        "largest": evaluate_scoremaps(maps, split, 0.02, multi_contour=False, workers=1, progress=False),
-        "default_interval": evaluate_scoremaps(maps, split, iou_thresholds=(50,), progress=False),
-        "mask_root": evaluate_scoremaps(maps, given, 0.05, mask_root=tmp_path, workers=2, progress=False),
-        "no_masks": evaluate_scoremaps(maps, bare, 0.05, (30, 70), workers=2, progress=False),
+def _oracle(maps: Path, split: Path, interval: float, iou_thresholds, strategy, mask_root: Path | None):
+    """The same numbers from `tests/oracles.py`: each map read with np.load, each GT box rescaled to the
+    map's size as the reference does (int(x * w / W)), each mask read at that size."""
+    meta = read_split(split.parent, split.name)
+    thresholds = np.arange(0, 1, interval)
+    maps_and_boxes, maps_and_masks = [], []
+    for image_id in meta.image_ids:
+        scoremap = np.load(maps / f"{image_id}.npy")
+        (h, w), (width, height) = scoremap.shape, meta.sizes[image_id]
+        gt = [(int(x0 * w / width), int(y0 * h / height), int(x1 * w / width), int(y1 * h / height))
+              for x0, y0, x1, y1 in meta.boxes[image_id]]  # fmt: skip
+        maps_and_boxes.append((scoremap, gt))
+        if mask_root is not None:
+            mask = load_mask(mask_root, meta.masks[image_id], meta.ignore.get(image_id), (w, h))
+            maps_and_masks.append((scoremap.astype(np.float64), mask))
+    accuracy = oracles.box_accuracy(maps_and_boxes, thresholds, iou_thresholds, strategy)
+    out = {
+        "max_box_acc": {str(i): float(accuracy[r].max()) for r, i in enumerate(iou_thresholds)},
+        "box_accuracy": {str(i): accuracy[r].tolist() for r, i in enumerate(iou_thresholds)},
     }
-    got = json.loads(json.dumps(runs).replace(str(tmp_path), "<tmp>"))
-    if os.environ.get("CAMREPRO_WRITE_GOLDEN"):
-        GOLDEN.parent.mkdir(exist_ok=True)
-        GOLDEN.write_text(json.dumps(got, indent=1, sort_keys=True) + "\n")
-    expected = json.loads(GOLDEN.read_text())
-    assert "pxap" in got["multi"] and "pxap" not in got["no_masks"] and got["mask_root"]["pxap"] > 0
-    for key in expected:
-        assert got[key] == expected[key], key
-    assert got == expected
+    if maps_and_masks:
+        out["pxap"] = oracles.pixel_average_precision(maps_and_masks, thresholds)
+    return out
+
+
+@pytest.mark.parametrize(
+    "interval, iou_thresholds, multi_contour, masks, workers",
+    [(0.01, (30, 50, 70), True, "dataset.json", 3), (0.02, (30, 50, 70), False, "dataset.json", 1),
+     (0.001, (50,), True, "dataset.json", None), (0.05, (30, 50, 70), True, "given", 2),
+     (0.05, (30, 70), True, None, 2)],
+)  # fmt: skip
+def test_evaluate_scoremaps_equals_the_threshold_by_threshold_oracle(
+    tmp_path, interval, iou_thresholds, multi_contour, masks, workers
+):
+    """Every number of `evaluate_scoremaps` (both contour strategies, several intervals, PxAP with masks
+    found through dataset.json or given, an ignore region, no masks) equals the metric's definition
+    computed map by map and threshold by threshold."""
+    maps, split, given, bare = _handmade_scoremaps(tmp_path)
+    split = {"dataset.json": split, "given": given, None: bare}[masks]
+    got = evaluate_scoremaps(
+        maps, split, interval, iou_thresholds, multi_contour, mask_root=tmp_path if masks == "given" else None,
+        workers=workers, progress=False,
+    )  # fmt: skip
+    expected = _oracle(
+        maps, split, interval, iou_thresholds, "multi" if multi_contour else "largest",
+        tmp_path if masks else None,
+    )  # fmt: skip
+    assert got["max_box_acc"] == expected["max_box_acc"]
+    assert got["box_accuracy"].keys() == expected["box_accuracy"].keys()
+    for iou, curve in expected["box_accuracy"].items():
+        np.testing.assert_allclose(got["box_accuracy"][iou], curve, atol=1e-9)
+    assert 0 < max(expected["max_box_acc"].values()) < 100  # the maps are neither all right nor all wrong
+    if masks:
+        assert 0 < expected["pxap"] < 100 and got["pxap"] == pytest.approx(expected["pxap"], abs=1e-9)
+    else:
+        assert "pxap" not in got
