@@ -211,3 +211,13 @@ def test_reference_vectors_iou():
     assert (iou_matrix(pair, pair) == np.eye(2)).all()
     # evaluation_test.py:69-77: a realistic overlap, 8 / 27
     assert iou_matrix([[1, 2, 5, 6]], [[3, 1, 4, 5]])[0, 0] == pytest.approx(8 / 27, abs=1e-6)
+
+
+@pytest.mark.parametrize("bad", [[1, 1, 0, 0], [2, 1, 1, 3], [-1, 0, 2, 2]])
+def test_reference_vectors_iou_refuses_boxes_against_the_convention(bad):
+    # evaluation_test.py:48-55 (test_calculate_multiple_iou_box_convention) and util.py:93-124
+    # (check_box_convention): an inverted or negative box is an error, not an IoU of 0
+    with pytest.raises(ValueError, match="0 <= x0 <= x1, y0 <= y1"):
+        iou_matrix(np.array([bad]), np.array([[1, 1, 2, 2]]))
+    with pytest.raises(ValueError, match="0 <= x0 <= x1, y0 <= y1"):
+        iou_matrix(np.array([[1, 1, 2, 2]]), np.array([bad]))

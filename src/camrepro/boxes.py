@@ -124,9 +124,13 @@ def scoremap_boxes(
 
 
 def iou_matrix(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
-    """Convention 7: IoU of every box in `boxes_a` (n, 4) with every box in `boxes_b` (m, 4)."""
-    a = np.asarray(boxes_a, dtype=np.int64).reshape(-1, 4)[:, None, :]
-    b = np.asarray(boxes_b, dtype=np.int64).reshape(-1, 4)[None, :, :]
+    """Convention 7: IoU of every box in `boxes_a` (n, 4) with every box in `boxes_b` (m, 4).
+
+    Boxes against the convention (negative, or x1 < x0, y1 < y0) are an error, as in the reference's
+    `check_box_convention` (wsolevaluation util.py:93-124): they would otherwise score a silent 0.
+    """
+    a = _checked_boxes(boxes_a)[:, None, :]
+    b = _checked_boxes(boxes_b)[None, :, :]
     iw = np.maximum(0, np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]) + 1)
     ih = np.maximum(0, np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]) + 1)
     inter = iw * ih
@@ -135,6 +139,14 @@ def iou_matrix(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
     union = area_a + area_b - inter
     degenerate = union <= 0
     return np.where(degenerate, 0.0, inter / np.where(degenerate, 1, union))
+
+
+def _checked_boxes(boxes: np.ndarray) -> np.ndarray:
+    boxes = np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
+    bad = (boxes < 0).any(axis=1) | (boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1])
+    if bad.any():
+        raise ValueError(f"box {boxes[bad][0].tolist()} breaks the convention 0 <= x0 <= x1, y0 <= y1")
+    return boxes
 
 
 def resize_box(
