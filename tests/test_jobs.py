@@ -15,7 +15,7 @@ import yaml
 
 from camrepro.config import load_config
 from camrepro.dvcgen import generate
-from camrepro.jobs import jobs
+from camrepro.jobs import ENTRY, PACKAGE, code_of, jobs
 from camrepro.plan import build_plan
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,3 +87,20 @@ def test_every_job_that_reads_a_dataset_runs_after_its_code_and_data():
     # prepare and verify declare the sources they run (they did not in Snakemake before)
     assert "data/verify.py" in by_kind["verify_dataset"]["synthetic-cub"].code
     assert all(j.inputs["verified"] for j in by_kind["train"].values())
+
+
+@pytest.mark.parametrize("kind", sorted(ENTRY))
+def test_a_jobs_code_holds_every_package_module_it_loads(kind):
+    """What importing a kind's entry module really loads (a fresh interpreter's sys.modules) is in the
+    job's code inputs: a change to any of them reruns the job."""
+    entry = ENTRY[kind][0].removesuffix(".py").replace("/", ".")
+    probe = f"import sys, camrepro.{entry}; print('\\n'.join(m for m in sys.modules if m.startswith('camrepro.')))"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    code = set(code_of(kind))
+    files = set()
+    for module in loaded.split():
+        parts = module.split(".")[1:]
+        rel = "/".join(parts) + ".py"
+        files.add(rel if rel in code or not (PACKAGE / "/".join(parts)).is_dir() else "/".join(parts) + "/__init__.py")
+    assert f"{entry.replace('.', '/')}.py" in files and len(files) > 2
+    assert files <= code, sorted(files - code)

@@ -12,7 +12,10 @@ Paths are relative to the working folder, except `code`: package sources relativ
 
 from __future__ import annotations
 
+import ast
+import functools
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from camrepro.plan import (
     REPORT,
@@ -35,21 +38,61 @@ KINDS = {
     "tables": "tables", "report": "report",
 }  # fmt: skip
 
-# The package sources each kind of job runs: a change to one reruns exactly the jobs it can affect.
-CODE = {
-    "synthetic_dataset": ("data/synthetic.py", "data/metadata.py"),
-    "prepare_real_dataset": ("data/prepare.py", "data/sources.py", "data/download.py", "data/metadata.py"),
-    "verify_dataset": ("data/verify.py", "data/reader.py", "data/metadata.py"),
-    "weights": ("weights.py", "train.py", "models", "layout.py", "data/reader.py", "data/download.py"),
-    "train": ("train.py", "models", "layout.py", "data/reader.py"),
-    "extract": ("extract.py", "shards.py", "cam.py", "models", "train.py", "layout.py", "data/reader.py"),
-    "evaluate": ("evaluate.py", "shards.py", "boxes.py", "evaluator.py", "metrics.py", "cam.py",
-                 "scoremaps.py", "protocol.py", "layout.py"),
-    "svm": ("svm.py", "cam.py", "boxes.py", "models", "train.py", "layout.py", "data/reader.py",
-            "protocol.py"),
-    "tables": ("tables.py", "paper_values.yaml", "protocol.py"),
-    "report": ("report.py", "figures.py", "templates/replication.html.j2"),
-}  # fmt: skip
+# What each kind of job runs: its entry module and the data files it reads. The package sources it
+# depends on are that module's camrepro imports, followed transitively (`code_of`), so a change to
+# one reruns exactly the jobs it can affect and a new import cannot be forgotten here.
+ENTRY = {
+    "synthetic_dataset": ("data/synthetic.py",),
+    "prepare_real_dataset": ("data/prepare.py",),
+    "verify_dataset": ("data/verify.py",),
+    "weights": ("weights.py",),
+    "train": ("train.py",),
+    "extract": ("extract.py",),
+    "evaluate": ("evaluate.py",),
+    "svm": ("svm.py",),
+    "tables": ("tables.py", "paper_values.yaml"),
+    "report": ("report.py", "templates/replication.html.j2"),
+}
+PACKAGE = Path(__file__).resolve().parent
+
+
+def _imported_modules(source: Path) -> set[str]:
+    """The camrepro modules one source file imports, anywhere in it (function-local imports too)."""
+    found = set()
+    for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"), str(source))):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.split(".")[0] == "camrepro"}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "camrepro":
+            found.add(node.module)  # `from camrepro.x import y`: y may itself be a module
+            found |= {f"{node.module}.{a.name}" for a in node.names}
+    return found
+
+
+def _module_file(name: str) -> str | None:
+    """`camrepro.a.b` -> "a/b.py" or "a/b/__init__.py" relative to the package; None if not a module."""
+    parts = name.split(".")[1:]
+    if not parts:
+        return None
+    for rel in (Path(*parts).with_suffix(".py"), Path(*parts, "__init__.py")):
+        if (PACKAGE / rel).is_file():
+            return rel.as_posix()
+    return None
+
+
+@functools.cache
+def code_of(kind: str) -> tuple[str, ...]:
+    """Package files (relative to src/camrepro) a job of `kind` runs or reads, sorted."""
+    files = set(ENTRY[kind])
+    todo = [f for f in ENTRY[kind] if f.endswith(".py")]
+    while todo:
+        current = Path(todo.pop())
+        imported = {_module_file(m) for m in _imported_modules(PACKAGE / current)}
+        # a module's packages run their __init__ first
+        imported |= {(p / "__init__.py").as_posix() for p in current.parents if p != Path(".")}
+        for rel in imported - {None} - files:
+            files.add(rel)
+            todo.append(rel)
+    return tuple(sorted(files))
 
 
 @dataclass(frozen=True)
@@ -64,7 +107,7 @@ class Job:
 
     @property
     def code(self) -> tuple[str, ...]:
-        return CODE[self.kind]
+        return code_of(self.kind)
 
     @property
     def stage(self) -> str:
