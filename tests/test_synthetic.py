@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from camrepro.data.metadata import DatasetInfo, read_split
-from camrepro.data.synthetic import PRESETS, class_specs, generate
+from camrepro.data.synthetic import PRESETS, REAL_BOX_STATS, SIZE_RANGE, class_specs, generate
 from camrepro.errors import CamreproError
 
 
@@ -60,7 +60,7 @@ def test_boxes_lie_inside_images_and_tightly_cover_their_masks(small_imagenet):
             parts.setdefault(image_id, []).append(tuple(map(int, coords)))
         for image_id in meta.image_ids:
             w, h = meta.sizes[image_id]
-            assert 96 <= w <= 320 and 96 <= h <= 320
+            assert SIZE_RANGE[0] <= max(w, h) <= SIZE_RANGE[1] and min(w, h) >= SIZE_RANGE[0] // 2
             img = cv2.imread(str(small_imagenet / "images" / image_id))
             assert img.shape[:2] == (h, w)
             boxes, masks = meta.boxes[image_id], meta.masks[image_id]
@@ -132,3 +132,56 @@ def test_part_shapes_stay_distinct_under_rotation():
             for b in (_shape_mask(second, 101, 101, 50, 50, 30, r) for r in rotations)
         )
         assert best < 0.8, f"{first} and {second} overlap with IoU {best:.2f} at some rotation"
+
+
+def _ks_distance(sample: list[float], quantiles: list[float]) -> float:
+    """Two-sample KS distance between a sample and the distribution given by its 0..100th percentiles."""
+    x = np.sort(sample)
+    cdf = np.interp(x, quantiles, np.arange(101) / 100)
+    n = len(x)
+    return float(max((np.arange(1, n + 1) / n - cdf).max(), (cdf - np.arange(n) / n).max()))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "preset, scale", [("synthetic-cub", 1.0), ("synthetic-imagenet", 0.5), ("synthetic-sun397", 2.5)]
+)
+def test_layouts_match_the_real_datasets_box_statistics(tmp_path, preset, scale):
+    """Box area / image area (every box, and each image's largest), boxes per image and the share of
+    images with several boxes, from the generated metadata, against the real test sets' figures
+    (clovaai/wsolevaluation metadata)."""
+    out = tmp_path / preset
+    generate(preset, 3, out, scale=scale, progress=False)
+    real = REAL_BOX_STATS[PRESETS[preset].calibrated_to]
+    areas, largest, counts = [], [], []
+    for split in DatasetInfo.load(out).splits:
+        meta = read_split(out, split)
+        for image_id in meta.image_ids:
+            w, h = meta.sizes[image_id]
+            fractions = [(x1 - x0 + 1) * (y1 - y0 + 1) / (w * h) for x0, y0, x1, y1 in meta.boxes[image_id]]
+            areas += fractions
+            largest.append(max(fractions))
+            counts.append(len(fractions))
+    assert len(counts) >= 400
+    assert _ks_distance(largest, real["largest_box_area_fraction_quantiles"]) <= 0.1
+    if PRESETS[preset].several_objects:
+        assert _ks_distance(areas, real["box_area_fraction_quantiles"]) <= 0.1
+        per_image = real["boxes"] / real["images"]
+        several = 1 - real["boxes_per_image"]["1"] / real["images"]
+        assert abs(np.mean(counts) - per_image) <= 0.2, (np.mean(counts), per_image)
+        assert abs(np.mean(np.array(counts) > 1) - several) <= 0.06, (np.mean(np.array(counts) > 1), several)
+    else:
+        assert set(counts) == {1}
+
+
+def test_the_transcribed_statistics_are_the_published_ones():
+    """real_box_stats.json against the figures the issue quotes from the wsolevaluation metadata."""
+    cub, ilsvrc = REAL_BOX_STATS["CUB-200-2011 test"], REAL_BOX_STATS["ILSVRC2012 val"]
+    deciles = lambda q: [round(q[k], 2) for k in range(10, 100, 10)]  # noqa: E731
+    assert deciles(cub["box_area_fraction_quantiles"]) == [0.14, 0.18, 0.23, 0.27, 0.31, 0.36, 0.42, 0.49, 0.59]
+    assert deciles(ilsvrc["largest_box_area_fraction_quantiles"]) == [
+        0.07, 0.15, 0.24, 0.32, 0.41, 0.50, 0.61, 0.73, 0.87
+    ]  # fmt: skip
+    assert round(ilsvrc["box_area_fraction_quantiles"][50], 2) == 0.21
+    assert round(ilsvrc["boxes"] / ilsvrc["images"], 2) == 1.61
+    assert round(1 - ilsvrc["boxes_per_image"]["1"] / ilsvrc["images"], 2) == 0.23

@@ -2,20 +2,26 @@
 
 Generative model (one image):
 
-1. **Canvas.** Width and height drawn independently from [96, 320] px, so sizes and aspect
-   ratios vary as in real data.
+1. **Layout, from the real datasets' ground truth.** The image's aspect, its number of objects, the
+   largest object's box area as a fraction of the image, the other boxes' areas, each box's aspect
+   and centre are drawn from the published percentiles of the real test set the preset stands in
+   for (`real_box_stats.json`: CUB-200-2011 test, one box per image, median area 0.31; ILSVRC2012
+   val, 1.61 boxes per image, 23 % of images with several, largest box median 0.41). The longer
+   side is drawn from [96, 320] px.
 2. **Background.** A low-frequency colour field (a 3x3..7x7 grid of random colours, bicubic
    upsampled), a random linear gradient and per-pixel noise: textured, never flat.
 3. **Clutter.** 2-6 distractors (lines, outlined rectangles, random polygons, small blobs) in random
    colours. They belong to no class and to no mask.
-4. **Objects.** One object of the image's class (synthetic-imagenet: sometimes 2-3 of them, each with
-   its own box and mask). An object is a **body** -- a rotated ellipse, aspect 0.35-0.7, with a
-   grey-brown speckled texture drawn from the same distribution for every class -- plus a small
-   **class-discriminative part** at one end of the body's major axis (about 10-15 % of the object's
-   area). The class is *only* visible in the part: its shape, colour and pattern. A classifier can
-   therefore be right while looking at the part alone, which is exactly why CAM boxes under-cover
-   objects -- the effect both papers study. In `synthetic-cub` (fine-grained) every class has the
-   same part shape and classes differ only in the part's hue and pattern.
+4. **Objects.** One object of the image's class per box of the layout, drawn to fill its box and
+   larger ones first (later ones occlude them, as in photos). An object is a **body** -- an
+   ellipse, aspect 0.35-0.7, with a grey-brown speckled texture drawn from the same distribution
+   for every class -- plus a small **class-discriminative part** at one end of the body's major
+   axis (about 10-15 % of the object's area; at the demo's working resolution its box side is
+   about 12 px median on the CUB stand-in at 64 px, see `tests/test_synthetic.py`). The class is
+   *only* visible in the part: its shape, colour and pattern. A classifier can therefore be right
+   while looking at the part alone, which is exactly why CAM boxes under-cover objects -- the
+   effect both papers study. In `synthetic-cub` (fine-grained) every class has the same part shape
+   and classes differ only in the part's hue and pattern.
 5. **Annotations are exact**: the object mask is the union of the body and part pixels as drawn
    (no anti-aliasing), the box is the tight box of the mask in the evaluator's convention
    (x1/y1 inclusive), and `parts.txt` gives the box of the discriminative part.
@@ -27,8 +33,10 @@ PNG encoders are deterministic); another seed gives other images of the same cla
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,7 +88,10 @@ class Preset:
     num_classes: int
     per_class: dict[str, int]  # images per class in each split
     fine_grained: bool = False
-    extra_objects_prob: float = 0.0  # chance of 1-2 more objects of the same class
+    # the real dataset whose GT statistics (boxes per image, box areas, aspects, centres, image aspects)
+    # the layouts are drawn from: a key of real_box_stats.json
+    calibrated_to: str = "ILSVRC2012 val"
+    several_objects: bool = False  # False: one object per image (its area from the largest-box figures)
     stands_in_for: str = ""
     splits: tuple[str, ...] = field(init=False)
 
@@ -106,7 +117,7 @@ PRESETS: dict[str, Preset] = {
             description="ImageNet stand-in: 24 classes, train/val/test, some images with several objects.",
             num_classes=24,
             per_class={"train": 30, "val": 8, "test": 8},
-            extra_objects_prob=0.2,
+            several_objects=True,
             stands_in_for="ILSVRC2012",
         ),
         Preset(
@@ -116,6 +127,7 @@ PRESETS: dict[str, Preset] = {
             num_classes=12,
             per_class={"train": 24, "test": 16},
             fine_grained=True,
+            calibrated_to="CUB-200-2011 test",
             stands_in_for="CUB-200-2011",
         ),
         _transfer("sun397", "SUN397", 10),
@@ -262,74 +274,145 @@ def _tight_box(mask: np.ndarray) -> tuple[int, int, int, int]:
     return int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())
 
 
-def _place_object(
-    rng: np.random.Generator, h: int, w: int, spec: ClassSpec, scale: float, taken: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, float, float] | None:
-    """Body and part masks of one object that fits the canvas and avoids `taken`, or None."""
-    for _ in range(20):
-        a = scale * min(h, w) * rng.uniform(0.22, 0.4)  # body semi-major axis
-        b = a * rng.uniform(0.35, 0.7)
-        r = a * rng.uniform(0.28, 0.36)  # part radius
-        theta = rng.uniform(0, 2 * np.pi)
-        reach = a + r * 0.9
-        if 2 * reach + 2 >= min(h, w):
-            continue
-        cx = rng.uniform(reach + 1, w - reach - 1)
-        cy = rng.uniform(reach + 1, h - reach - 1)
-        body = np.zeros((h, w), np.uint8)
-        cv2.ellipse(
-            body,
-            (int(round(cx)), int(round(cy))),
-            (int(round(a)), int(round(b))),
-            float(np.degrees(theta)),
-            0,
-            360,
-            1,
-            -1,
-        )
-        body = body.astype(bool)
-        end = 1 if rng.random() < 0.5 else -1  # which end of the major axis holds the part
-        px = cx + end * np.cos(theta) * a * 0.8
-        py = cy + end * np.sin(theta) * a * 0.8
-        part = _shape_mask(spec.shape, h, w, px, py, r, rng.uniform(0, 2 * np.pi))
-        obj = body | part
-        if not obj.any() or (taken & obj).any():
-            continue
-        return body, part, r, float(a)
-    return None
+# ----------------------------------------------------------------------------- layout
+
+# GT statistics of the real test sets (clovaai/wsolevaluation metadata): what the layouts are drawn from.
+REAL_BOX_STATS: dict = json.loads((Path(__file__).with_name("real_box_stats.json")).read_text())
+_PERCENT = np.arange(101.0)
+MIN_BOX_SIDE = 8  # px on the canvas: a smaller object cannot show a body and a part
+
+
+def _draw(rng: np.random.Generator, quantiles: list[float], below: float | None = None) -> float:
+    """A value from the distribution whose 0th..100th percentiles are `quantiles` (inverse CDF,
+    linear between percentiles); with `below`, from that distribution truncated to <= below."""
+    top = 100.0 if below is None else float(np.interp(below, quantiles, _PERCENT))
+    return float(np.interp(rng.uniform(0, top), _PERCENT, quantiles))
+
+
+@functools.cache
+def _other_box_quantiles(dataset: str) -> list[float]:
+    """Percentiles of the area of an image's boxes other than its largest.
+
+    The published figures give every box's area and the largest box's; the rest follow from
+    F_all = w F_largest + (1 - w) F_others, with w = images / boxes.
+    """
+    stats = REAL_BOX_STATS[dataset]
+    grid = np.linspace(0.0, 1.0, 4001)
+    f_all = np.interp(grid, stats["box_area_fraction_quantiles"], _PERCENT / 100, left=0, right=1)
+    f_largest = np.interp(grid, stats["largest_box_area_fraction_quantiles"], _PERCENT / 100, left=0, right=1)
+    w = stats["images"] / stats["boxes"]
+    f_others = np.maximum.accumulate(np.clip((f_all - w * f_largest) / (1 - w), 0, 1))
+    f_others[-1] = 1.0
+    return np.interp(_PERCENT / 100, f_others, grid).tolist()
+
+
+def sample_layout(
+    rng: np.random.Generator, preset: Preset
+) -> tuple[tuple[int, int], list[tuple[int, int, int, int]]]:
+    """Canvas (w, h) and GT boxes of one image, drawn from the real dataset's statistics.
+
+    Image aspect, number of boxes, the largest box's area (as a fraction of the image), the other
+    boxes' areas (never above the largest), each box's aspect and centre: each from the published
+    percentiles of `preset.calibrated_to`. A box's aspect is clamped to what fits the canvas at its
+    area, and its centre to what keeps it inside.
+    """
+    stats = REAL_BOX_STATS[preset.calibrated_to]
+    aspect = _draw(rng, stats["image_aspect_w_over_h_quantiles"])
+    long_side = int(rng.integers(SIZE_RANGE[0], SIZE_RANGE[1] + 1))
+    w, h = (long_side, max(SIZE_RANGE[0] // 2, round(long_side / aspect)))
+    if aspect < 1:
+        w, h = max(SIZE_RANGE[0] // 2, round(long_side * aspect)), long_side
+    count = 1
+    if preset.several_objects:
+        counts = {int(k): v for k, v in stats["boxes_per_image"].items()}
+        count = int(rng.choice(list(counts), p=np.array(list(counts.values())) / sum(counts.values())))
+    largest = _draw(rng, stats["largest_box_area_fraction_quantiles"])
+    areas = [largest]
+    if count > 1:
+        others = _other_box_quantiles(preset.calibrated_to)
+        areas += [_draw(rng, others, largest) for _ in range(count - 1)]
+    boxes = []
+    for area in areas:
+        area = max(area, MIN_BOX_SIDE**2 / (w * h))
+        ratio = _draw(rng, stats["box_aspect_w_over_h_quantiles"])
+        ratio = float(np.clip(ratio, area * w / h, w / (area * h)))  # bw <= w and bh <= h
+        bw = min(w, max(MIN_BOX_SIDE, round(np.sqrt(area * w * h * ratio))))
+        bh = min(h, max(MIN_BOX_SIDE, round(np.sqrt(area * w * h / ratio))))
+        cx = np.clip(_draw(rng, stats["box_center_x_fraction_quantiles"]) * w, bw / 2, w - bw / 2)
+        cy = np.clip(_draw(rng, stats["box_center_y_fraction_quantiles"]) * h, bh / 2, h - bh / 2)
+        x0, y0 = min(w - bw, int(round(cx - bw / 2))), min(h - bh, int(round(cy - bh / 2)))
+        boxes.append((x0, y0, x0 + bw - 1, y0 + bh - 1))
+    return (w, h), boxes
+
+
+def _object_in_box(
+    rng: np.random.Generator, spec: ClassSpec, box: tuple[int, int, int, int], h: int, w: int
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Body and part masks (canvas-sized) of one object whose tight box is `box`, and the part's
+    radius in canvas pixels.
+
+    The object (an ellipse body, the class's part at one end of its major axis, about 10-15 % of
+    its area) is drawn at a nominal size in the orientation, out of 16 tried, whose box aspect is
+    closest to the target's, then scaled onto the box: the part's shape is stretched by at most
+    the small residual.
+    """
+    a = 100.0
+    b = a * rng.uniform(0.35, 0.7)
+    r = a * rng.uniform(0.28, 0.36)
+    end = 1 if rng.random() < 0.5 else -1
+    x0, y0, x1, y1 = box
+    target = np.log((x1 - x0 + 1) / (y1 - y0 + 1))
+    thetas = rng.uniform(0, 2 * np.pi, 16)
+    cos, sin = np.cos(thetas), np.sin(thetas)
+    half_w, half_h = np.sqrt((a * cos) ** 2 + (b * sin) ** 2), np.sqrt((a * sin) ** 2 + (b * cos) ** 2)
+    px, py = end * 0.8 * a * cos, end * 0.8 * a * sin
+    ext_w = np.maximum(half_w, px + r) - np.minimum(-half_w, px - r)
+    ext_h = np.maximum(half_h, py + r) - np.minimum(-half_h, py - r)
+    k = int(np.argmin(np.abs(np.log(ext_w / ext_h) - target)))
+    theta = float(thetas[k])
+    side = int(2 * (a + r) + 8)
+    c = side / 2
+    body = np.zeros((side, side), np.uint8)
+    cv2.ellipse(body, (int(c), int(c)), (int(a), int(round(b))), float(np.degrees(theta)), 0, 360, 1, -1)
+    part = _shape_mask(
+        spec.shape, side, side, c + px[k], c + py[k], r, rng.uniform(0, 2 * np.pi)
+    ).astype(np.uint8)
+    union = (body | part).astype(bool)
+    bx0, by0, bx1, by1 = _tight_box(union)
+    size = (x1 - x0 + 1, y1 - y0 + 1)
+    canvas_body, canvas_part = np.zeros((h, w), bool), np.zeros((h, w), bool)
+    for local, canvas in ((body, canvas_body), (part, canvas_part)):
+        crop = local[by0 : by1 + 1, bx0 : bx1 + 1].astype(np.float32)
+        canvas[y0 : y1 + 1, x0 : x1 + 1] = cv2.resize(crop, size, interpolation=cv2.INTER_LINEAR) >= 0.5
+    scale = np.sqrt(size[0] * size[1] / ((bx1 - bx0 + 1) * (by1 - by0 + 1)))
+    return canvas_body, canvas_part, float(r * scale)
 
 
 def render_image(
-    rng: np.random.Generator, spec: ClassSpec, n_objects: int
+    rng: np.random.Generator, spec: ClassSpec, preset: Preset
 ) -> tuple[np.ndarray, list[DrawnObject]]:
-    """Draw one image (uint8 RGB) of class `spec` with its exact object annotations."""
-    w = int(rng.integers(SIZE_RANGE[0], SIZE_RANGE[1] + 1))
-    h = int(rng.integers(SIZE_RANGE[0], SIZE_RANGE[1] + 1))
+    """Draw one image (uint8 RGB) of class `spec` with its exact object annotations, on a layout drawn
+    from the real dataset's statistics (`sample_layout`). Later objects occlude earlier ones, as in
+    real photos; each keeps its own full box and mask."""
+    (w, h), boxes = sample_layout(rng, preset)
     img = _background(rng, h, w)
     _clutter(rng, img)
-    taken = np.zeros((h, w), bool)
     objects: list[DrawnObject] = []
-    scale = 1.0 if n_objects == 1 else 0.6
-    for k in range(n_objects):
-        placed = _place_object(rng, h, w, spec, scale, taken)
-        if placed is None:
-            if k == 0:  # always at least one object: retry at a smaller scale
-                placed = _place_object(rng, h, w, spec, 0.5, taken)
-            if placed is None:
-                continue
-        body, part, r, a = placed
+    for box in sorted(boxes, key=lambda b: -(b[2] - b[0] + 1) * (b[3] - b[1] + 1)):  # large first
+        body, part, r = _object_in_box(rng, spec, box, h, w)
+        a = max(2.0, np.sqrt((box[2] - box[0] + 1) * (box[3] - box[1] + 1)) / 2)
         tone = np.array([125, 112, 95], np.float32) + rng.normal(0, 18, size=3).astype(np.float32)
         speckle = rng.normal(0, 14, size=(h, w, 1)).astype(np.float32)
         spots = cv2.GaussianBlur(rng.normal(0, 1, size=(h, w)).astype(np.float32), (0, 0), a / 6)
         body_rgb = tone + speckle + (spots > 0.08)[..., None] * -35.0
         img[body] = body_rgb[body]
-        part_rgb = _pattern(spec, h, w, r, rng)
-        img[part] = part_rgb[part]
+        if part.any():
+            part_rgb = _pattern(spec, h, w, r, rng)
+            img[part] = part_rgb[part]
         mask = body | part
-        taken |= cv2.dilate(mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
-        objects.append(DrawnObject(mask=mask, box=_tight_box(mask), part_box=_tight_box(part)))
-    if not objects:  # pragma: no cover - the 0.5 scale always fits a 96 px canvas
-        raise RuntimeError("could not place an object")
+        objects.append(
+            DrawnObject(mask=mask, box=_tight_box(mask), part_box=_tight_box(part if part.any() else mask))
+        )
     return np.clip(img, 0, 255).astype(np.uint8), objects
 
 
@@ -369,10 +452,7 @@ def generate(
                         [seed, _preset_key(preset.name), split_index[split], label, j]
                     )
                     rng = np.random.default_rng(ss)
-                    n_obj = 1
-                    if rng.random() < preset.extra_objects_prob:
-                        n_obj += int(rng.integers(1, 3))
-                    rgb, objects = render_image(rng, spec, n_obj)
+                    rgb, objects = render_image(rng, spec, preset)
                     image_id = f"{split}/{spec.name}/{j:05d}.jpg"
                     path = tmp / "images" / image_id
                     path.parent.mkdir(parents=True, exist_ok=True)
