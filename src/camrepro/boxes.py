@@ -198,13 +198,14 @@ Rect = tuple[int, int, int, int]  # (x, y, w, h), OpenCV's
 
 
 def code_heatmap_u8(heatmap: np.ndarray) -> np.ndarray:
-    """A non-negative heat map divided by its max, as the 8-bit image the released code wrote
-    (MATLAB's im2uint8 rounds). An all-zero map stays zero. The JPEG round trip is not repeated."""
+    """A heat map divided by its max, as the 8-bit image the released code wrote (MATLAB's
+    im2uint8 rounds and saturates: negatives, e.g. bicubic undershoot, become 0). A map with no
+    positive value is all zero. The JPEG round trip is not repeated (OUR SIMPLIFICATION)."""
     m = np.asarray(heatmap, dtype=np.float64)
     top = m.max()
     if top <= 0:
         return np.zeros(m.shape, np.uint8)
-    return np.floor(m / top * 255 + 0.5).astype(np.uint8)
+    return np.floor(np.clip(m / top, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
 def _dt_keep(fg: np.ndarray) -> np.ndarray:

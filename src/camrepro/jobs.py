@@ -132,11 +132,11 @@ def command(
         return ["camrepro", "extract", "--model", run_dir(e.run), "--seeds", seeds, "--dataset",
                 prepared(data_root, e.dataset), "--split", e.split, "--out", extraction_dir(e.id), "--size",
                 str(e.size), *(["--nwc"] if e.nwc else []), *(["--saliency"] if e.saliency else []),
-                "-q"]  # fmt: skip
+                "--transform", e.transform, "-q"]  # fmt: skip
     if kind == "evaluate":
         v = plan.evaluations[job_id]
         return ["camrepro", "evaluate", "--extracted", extraction_dir(v.extraction), "--dataset",
-                prepared(data_root, v.dataset), "--out", metrics_path(v.id),
+                prepared(data_root, v.dataset), "--out", metrics_path(v.id), "--empty-box", v.empty_box,
                 *[a for name in v.settings for a in ("--setting", name)]]  # fmt: skip
     if kind == "svm":
         j = plan.svms[job_id]
