@@ -95,7 +95,11 @@ def command(
     seeds = ",".join(str(s) for s in plan.seeds)
 
     def value(path: str, literal: object) -> str:
-        return "${" + path + "}" if params_refs else str(literal)
+        if params_refs:
+            return "${" + path + "}"
+        if isinstance(literal, list):  # as DVC interpolates a list: a YAML flow sequence, unquoted
+            return "[" + ", ".join(str(v) for v in literal) + "]"
+        return str(literal)
 
     if kind == "weights":
         w = plan.weights[job_id]

@@ -271,7 +271,9 @@ def build_plan(config: dict) -> Plan:
         rid = run_id(dataset, model, pool)
         if rid not in plan.runs:
             schedule = dict(config.get("training", {}).get(role, {}))
-            train = {"epochs": 10, "batch_size": 32, "lr": 0.01} | schedule
+            recipe = {k: v for k, v in config.get("recipes", {}).get(role, {}).get(model, {}).items()
+                      if k != "source"}  # fmt: skip
+            train = {"epochs": 10, "batch_size": 32, "lr": 0.01} | schedule | recipe
             train |= {"width": width, "crop": size, "resize": round(size * 8 / 7)}
             theta_tap = TAP_THETA.get(model, 0.0) if pool == "tap" else 0.0
             plan.runs[rid] = Run(rid, dataset, model, pool, theta_tap, seeds, arch, train)
