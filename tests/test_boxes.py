@@ -7,8 +7,13 @@ from camrepro.boxes import (
     ScoremapError,
     boxes_at_level,
     center_box,
+    code_heatmap_u8,
+    dt_box,
+    dt_box_rects,
+    five_box_heuristic,
     heuristic_boxes,
     iou_matrix,
+    merge_rects,
     resize_box,
     scoremap_boxes,
     threshold_level,
@@ -221,3 +226,70 @@ def test_reference_vectors_iou_refuses_boxes_against_the_convention(bad):
         iou_matrix(np.array([bad]), np.array([[1, 1, 2, 2]]))
     with pytest.raises(ValueError, match="0 <= x0 <= x1, y0 <= y1"):
         iou_matrix(np.array([[1, 1, 2, 2]]), np.array([bad]))
+
+
+# The CAM paper's released box generator (dt_box.cpp, ILSVRC_evaluate_bbox.m). Every expected box
+# is worked out by hand from the released code's steps (see the comments).
+
+
+def test_dt_step_erodes_thin_parts_and_every_threshold_adds_its_contours():
+    h, w = 100, 80
+    u8 = np.zeros((h, w), np.uint8)
+    u8[10:70, 10:70] = 200  # A: 60x60 block, distance to background peaks at 30 (rows/cols 39, 40)
+    u8[80:83, 2:5] = 60  # B: 3x3 block, only above threshold 20; its centre is at distance 2
+    u8[5, 20:41] = 60  # a 1-pixel line: distance 1 everywhere
+    # dt_binary scales distances by 255 / 30 = 8.5: distance 1 -> round(8.5) = 9 <= 10, dropped;
+    # distance 2 -> 17 > 10, kept. So A loses its 1-pixel border ring (rows/cols 11..68 stay),
+    # B shrinks to its centre pixel (3, 81), the line vanishes.
+    # Contours: threshold 20 -> A', B'; 100 -> A'; 110 -> A'. Rects (x, y, w, h):
+    # A' = (11, 11, 58, 58) (x limit 80 - 5, w limit 80 - 11 - 5 = 64: unclipped), B' = (3, 81, 1, 1).
+    assert sorted(dt_box_rects(u8)) == sorted([(11, 11, 58, 58)] * 3 + [(3, 81, 1, 1)])
+    # Sorted by area: A', A', A', B'. Merge: i=0, j=1 overlaps (3364 > 1682): erased, j moves on
+    # to 2 and so skips the A' that slid into slot 1; A' vs B' do not overlap. i=1: A' vs B' no.
+    # Left: A', A', B' -> boxes [x, y, x + w, y + h] (ILSVRC_evaluate_bbox.m:97).
+    assert dt_box(u8).tolist() == [[11, 11, 69, 69], [11, 11, 69, 69], [3, 81, 4, 82]]
+
+
+def test_rects_are_limited_five_pixels_inside_the_right_and_bottom_edges():
+    u8 = np.zeros((20, 30), np.uint8)
+    u8[12:20, 20:30] = 255  # touches the right and bottom edges; max distance 8 (to the left/top)
+    # distance-1 pixels: round(255 / 8) = 32 > 10, so nothing is eroded (dmax < 25.5).
+    # boundingRect (20, 12, 10, 8): x = LIMIT(20, 0, 25) = 20, y = LIMIT(12, 0, 15) = 12,
+    # w = LIMIT(10, 0, 30 - 20 - 5) = 5, h = LIMIT(8, 0, 20 - 12 - 5) = 3.
+    assert set(dt_box_rects(u8)) == {(20, 12, 5, 3)}
+
+
+def test_merge_drops_a_smaller_rect_overlapping_more_than_half_the_larger():
+    big, inside, apart = (0, 0, 10, 10), (0, 0, 8, 7), (20, 20, 7, 7)  # areas 100, 56, 49
+    assert merge_rects([big, inside, apart]) == [big, apart]  # overlap 56 > int(100 * 0.5)
+    half = (0, 0, 10, 5)  # overlap 50 is not > 50: kept
+    assert merge_rects([big, half]) == [big, half]
+
+
+def test_merge_skips_the_rect_after_an_erased_one_as_the_released_loop_does():
+    big, second, third = (0, 0, 10, 10), (0, 0, 9, 9), (0, 0, 8, 8)  # overlaps 81 and 64 > 50
+    # erase(j) then ++j: `third` slides into the erased slot and is never compared with `big`.
+    assert merge_rects([big, second, third]) == [big, third]
+    # sorted by area (largest first) before merging, whatever the input order
+    assert merge_rects([third, big, second]) == [big, third]
+
+
+def test_heatmap_is_the_map_over_its_max_rounded_to_uint8():
+    m = np.array([[0.0, 1.0], [2.0, 4.0]])
+    # / max -> 0, .25, .5, 1 -> * 255 -> 0, 63.75, 127.5, 255 -> rounded (im2uint8): 0, 64, 128, 255
+    assert code_heatmap_u8(m).tolist() == [[0, 64], [128, 255]]
+    assert code_heatmap_u8(np.zeros((2, 3))).tolist() == [[0, 0, 0], [0, 0, 0]]
+
+
+def test_all_zero_heatmap_gives_no_box():
+    assert dt_box(np.zeros((10, 10), np.uint8)).shape == (0, 4)
+
+
+def test_five_box_heuristic_takes_two_boxes_of_the_top_two_and_one_of_the_third():
+    a1, a2, b1, b2, c1, c2 = ((i, i, i + 1, i + 1) for i in range(6))
+    per_class = [np.array([a1, a2, (9, 9, 9, 9)]), np.array([b1, b2]), np.array([c1, c2])]
+    guesses = five_box_heuristic(per_class)
+    assert guesses == [(0, a1), (0, a2), (1, b1), (1, b2), (2, c1)]
+    # a class with one box: its second guess repeats it (the released script would stop there)
+    single = five_box_heuristic([np.array([a1]), np.array([b1, b2]), np.array([c1])])
+    assert single == [(0, a1), (0, a1), (1, b1), (1, b2), (2, c1)]

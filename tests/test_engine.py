@@ -368,3 +368,54 @@ def test_ddp_with_two_processes_on_cpu(cub, tmp_path):
     assert [e["epoch"] for e in events if e["event"] == "epoch"] == [0, 1]
     model, meta = load_trained(tmp_path / "ddp" / "model.pt")
     assert meta["epochs"] == 2 and model.classifier.out_features == 12
+
+
+def test_ten_crop_extraction_averages_crop_scores_and_stores_each_crops_cam(cub, trained, tmp_path):
+    from camrepro.evaluate import evaluate_settings
+    from camrepro.plan import SETTINGS
+    from camrepro.testtime import ten_crop_offsets
+
+    out = extract(trained, cub, "test", tmp_path / "ext" / "s0", size=64, batch_size=20, transform="tencrop",
+                  progress=False)  # fmt: skip
+    manifest, arrays = load_extracted(out)
+    assert manifest["transform"] == "tencrop" and manifest["resize"] == 73
+    model, _ = load_trained(trained)
+    warped = WSOLDataset(cub, "test", TransformSpec(train=False, crop=73, flip=False))
+    image = warped[0]["image"][None]
+    crops = []
+    for x, y, mirrored in ten_crop_offsets(73, 64):  # cut here by hand, not with testtime.ten_crops
+        c = image[..., y : y + 64, x : x + 64]
+        crops.append(torch.flip(c, dims=[3]) if mirrored else c)
+    with torch.no_grad():
+        logits, feats = model(torch.cat(crops), return_features=True)
+    mean_probs = logits.softmax(1).mean(0)
+    assert (arrays["top5"][0] == mean_probs.topk(5).indices.numpy()).all()
+    np.testing.assert_allclose(arrays["top5_scores"][0], mean_probs.topk(5).values.numpy(), rtol=1e-4)
+    cams = class_activation_maps(feats, model.classifier.weight,
+                                 torch.from_numpy(arrays["cam_classes"][:1]).repeat(10, 1))  # fmt: skip
+    assert arrays["cams"].shape[1:3] == (6, 10)
+    np.testing.assert_allclose(arrays["cams"][0].astype(np.float32), cams.transpose(0, 1).detach().numpy(),
+                               rtol=2e-3, atol=2e-3 * float(cams.abs().max().detach()))  # fmt: skip
+    names = ("cam20", "cam-code", "heuristic", "heuristic-code")
+    result = evaluate_settings(out.parent, cub, {n: SETTINGS[n] for n in names})["seeds"]["0"]
+    for name in names:
+        r = result[name]
+        assert r["localization_error"]["top1"] >= r["classification_error"]["top1"]
+        assert r["localization_error"]["top5"] <= r["localization_error"]["top1"]
+    # the released generator scores boxes on each image's own size: its GT area is that of the metadata
+    assert result["cam-code"]["generator"] == "dt_box" and 0 < result["cam-code"]["box_area"] <= 100
+
+
+def test_centre_crop_extraction_is_scored_against_shifted_clipped_gt_boxes(cub, trained, tmp_path):
+    from camrepro.evaluate import evaluate
+    from camrepro.testtime import centre_crop_box
+
+    out = extract(trained, cub, "test", tmp_path / "ext", size=64, transform="centercrop", progress=False)
+    result = evaluate(out, cub, empty_box="full")
+    meta = read_split(cub, "test")
+    areas = []
+    for image_id in meta.image_ids:
+        boxes = [centre_crop_box(b, meta.sizes[image_id], 73, 64) for b in meta.boxes[image_id]]
+        areas.append(np.mean([(b[2] - b[0] + 1) * (b[3] - b[1] + 1) / 64**2 * 100 for b in boxes]))
+    assert result["gt_box_area"] == pytest.approx(np.mean(areas))
+    assert result["transform"] == "centercrop" and result["empty_box"] == "full"

@@ -22,3 +22,24 @@ def test_lookups_find_the_run_its_extraction_evaluation_and_svm_job():
     assert svm.datasets == {"cub": "synthetic-cub"} and plan.runs[svm.run].model == "googlenet-gap"
     assert plan.extraction_of(svm.run) is None  # trained for its features only
     assert plan.svm_of("cam-transfer") is None
+
+
+def test_the_plan_trains_each_model_with_its_recipe_from_the_paper_config():
+    from camrepro.config import load_config
+
+    config = load_config(Path(__file__).resolve().parents[1] / "config" / "paper.yaml")
+    recipes = config["recipes"]
+    plan = build_plan(config)
+    for role, models in recipes.items():
+        for model, recipe in models.items():
+            runs = [r for r in plan.runs.values() if r.model == model and r.dataset == config["roles"][role]]
+            assert runs, (role, model)
+            for run in runs:
+                assert {k: run.train[k] for k in recipe if k != "source"} == {
+                    k: v for k, v in recipe.items() if k != "source"}, run.id  # fmt: skip
+    # the Rethinking-CAM VGG16 recipe, as its released config gives it
+    cub_vgg = plan.run("cub", "vgg16-gap", "tap").train
+    assert (cub_vgg["epochs"], cub_vgg["batch_size"], cub_vgg["lr"], cub_vgg["lr_milestones"]) == (
+        200, 40, 0.003, [60, 120, 180])  # fmt: skip
+    # a model without a recipe keeps its role's schedule
+    assert plan.run("imagenet", "alexnet-gap", "gap").train["lr"] == config["training"]["imagenet"]["lr"]

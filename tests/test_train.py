@@ -262,3 +262,23 @@ def test_only_the_layers_a_network_adds_train_at_the_higher_rate(name, new):
     assert added and all(any(part in n for part in new) for n in added), sorted(added)
     kept = {n for n, p in model.named_parameters() if id(p) in groups["pretrained"]}
     assert kept and not any(any(part in n for part in new) for n in kept), sorted(kept)
+
+
+def test_lr_fast_moves_a_pretrained_stage_into_the_new_layers_group():
+    # ADL's ResNet50-SE: conv1 and layer1-3 at the backbone lr, layer4 with the new layers
+    model = build_model("resnet50-se", 5, width=0.125)
+    cfg = TrainConfig("resnet50-se", "d", lr=0.01, lr_fast=["features.layer4."])
+    groups = {g["name"]: g for g in param_groups(model, cfg)}
+    new = {n for n, p in model.named_parameters() if any(p is q for q in groups["new"]["params"])}
+    assert any(n.startswith("features.layer4.") and ".se." not in n for n in new)
+    assert not any(n.startswith("features.layer3.") and ".se." not in n for n in new)
+    assert groups["new"]["lr"] == pytest.approx(0.1) and groups["pretrained"]["lr"] == pytest.approx(0.01)
+
+
+def test_lr_milestones_decay_at_those_epochs(cub, tmp_path):
+    cfg = TrainConfig("vgg16-gap", str(cub), width=0.0625, epochs=3, batch_size=16, resize=40, crop=32,
+                      lr=0.001, lr_milestones=[1, 2], lr_decay=0.5, log_every=1000)  # fmt: skip
+    train(cfg, tmp_path / "run", progress=False)
+    logged = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    lrs = [e["lr"][0] for e in logged if "lr" in e]  # logged after each epoch's scheduler step
+    assert lrs == pytest.approx([0.0005, 0.00025, 0.00025])  # epochs 0-2 ran at 0.001, 0.0005, 0.00025

@@ -200,7 +200,7 @@ def test_training_waits_for_its_dataset_to_pass_verification(tmp_path):
 # * CAM Tables 4-5 (SVMs on fixed ImageNet features) reuse ImageNet networks above: no new runs.
 ABLATION_SETTINGS = {"cam20", "nwc", "pas", "nwc-pas"}
 PAPER_NETWORKS = {
-    ("imagenet", "vgg16-gap", "gap"): ABLATION_SETTINGS,  # CAM Tables 1-2 need only cam20 of it
+    ("imagenet", "vgg16-gap", "gap"): ABLATION_SETTINGS,  # on the CAM paper's side: _CAM_EVALUATED
     ("imagenet", "googlenet-gap", "gap"): {"cam20", "heuristic"},
     ("imagenet", "alexnet-gap", "gap"): {"cam20"},
     ("imagenet", "alexnet*-gap", "gap"): {"cam20"},
@@ -218,6 +218,21 @@ PAPER_NETWORKS = {
         for pool, setting in (("gap", "cam20"), ("tap", "nwc-pas"))
     },
 }  # fmt: skip
+# What each paper evaluates, with its own test-time transform: CAM Tables 1-3 (ten crops) with the
+# text's and the released code's boxes (CAM Table 3: the heuristic both ways), Rethinking-CAM (centre crop).
+_CAM_EVALUATED = {
+    ("imagenet", "vgg16-gap", "gap"): {"cam20", "cam-code"},
+    ("imagenet", "googlenet-gap", "gap"): {"cam20", "cam-code", "heuristic", "heuristic-code"},
+    ("imagenet", "alexnet-gap", "gap"): {"cam20", "cam-code"},
+    ("imagenet", "alexnet*-gap", "gap"): {"cam20", "cam-code"},
+    ("imagenet", "googlenet-gmp", "gmp"): {"cam20", "cam-code"},
+    ("imagenet", "googlenet", "gap"): {"cam20", "cam-code", "backprop", "backprop-code"},
+    ("imagenet", "vgg16", "fc"): {"backprop", "backprop-code"},
+    ("imagenet", "alexnet", "fc"): {"backprop", "backprop-code"},
+}
+PAPER_EVALUATIONS = {(*k, "tencrop"): v for k, v in _CAM_EVALUATED.items()} | {
+    (*k, "centercrop"): v for k, v in PAPER_NETWORKS.items() if k not in _CAM_EVALUATED or k[1] == "vgg16-gap"
+}
 
 
 def test_paper_config_dry_run_has_every_job_of_the_registry(tmp_path):
@@ -231,8 +246,10 @@ def test_paper_config_dry_run_has_every_job_of_the_registry(tmp_path):
     # vgg16, googlenet, alexnet from torchvision; resnet50 and mobilenet-v1 (no torchvision weights:
     # its download fails with instructions) for the Rethinking-CAM backbones
     assert stats["weights"] == 5
-    # one training, one extraction and one evaluation (all of its settings) per network
-    assert stats["train"] == stats["extract"] == stats["evaluate"] == 23
+    # one training per network; one extraction and one evaluation (all of its settings) per network and
+    # paper's test-time transform: VGG16-GAP on ImageNet is in both papers (ten crops, centre crop)
+    assert stats["train"] == 23
+    assert stats["extract"] == stats["evaluate"] == 24
     # SVMs: CUB crops on GoogLeNet-GAP (Table 4), transfer on GoogLeNet-GAP, GoogLeNet, AlexNet (Table 5)
     assert stats["svm"] == 4
     assert stats["tables"] == stats["report"] == 1
@@ -240,9 +257,11 @@ def test_paper_config_dry_run_has_every_job_of_the_registry(tmp_path):
     plan = build_plan(load_config(config))
     settings = {}
     for ev in plan.evaluations.values():
-        run = plan.runs[plan.extractions[ev.extraction].run]
-        settings[(run.dataset, run.model, run.pool)] = set(ev.settings)
-    assert settings == PAPER_NETWORKS
+        ext = plan.extractions[ev.extraction]
+        run = plan.runs[ext.run]
+        settings[(run.dataset, run.model, run.pool, ext.transform)] = set(ev.settings)
+        assert ev.empty_box == ("zero" if ext.transform == "tencrop" else "full")  # CAM: (0,0,0,0); Rethinking
+    assert settings == PAPER_EVALUATIONS
     assert {(r.dataset, r.model, r.pool) for r in plan.runs.values()} == set(PAPER_NETWORKS)
     svms = {
         (j.kind, plan.runs[j.run].model, plan.runs[j.run].dataset, len(j.datasets))

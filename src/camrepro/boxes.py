@@ -22,6 +22,10 @@ here must match exactly:
 7. **IoU** counts pixels inclusively: areas ``(x1 - x0 + 1) * (y1 - y0 + 1)``; a non-positive
    union gives IoU 0. Ground-truth boxes are rescaled to the map size with float scaling followed
    by ``int()`` truncation of each coordinate.
+
+The CAM paper's *released* box generator (``dt_box``, its steps and sources in
+`camrepro.protocol` CAM_CODE_*) is a second, separate path: it is what the CAM paper's ILSVRC
+numbers came from, and it differs from the text's "20 % of the max, largest region" in every step.
 """
 
 from __future__ import annotations
@@ -31,9 +35,18 @@ from typing import Literal
 
 import cv2
 import numpy as np
+from scipy import ndimage
 
 from camrepro.errors import CamreproError
-from camrepro.protocol import HEURISTIC_LOOSE_THRESHOLD, HEURISTIC_TIGHT_THRESHOLD, PAS_PERCENTILE
+from camrepro.protocol import (
+    CAM_CODE_DT_KEEP,
+    CAM_CODE_EDGE,
+    CAM_CODE_OVERLAP,
+    CAM_CODE_THRESHOLDS,
+    HEURISTIC_LOOSE_THRESHOLD,
+    HEURISTIC_TIGHT_THRESHOLD,
+    PAS_PERCENTILE,
+)
 
 Standard = Literal["max", "percentile"]
 Strategy = Literal["largest", "multi"]
@@ -189,4 +202,91 @@ def heuristic_boxes(
         for theta in thetas:
             box = scoremap_boxes(scoremap, theta, "max", "largest")[0]
             guesses.append((rank, tuple(int(v) for v in box)))
+    return guesses
+
+
+# --- The CAM paper's released box generator (dt_box.cpp); steps and sources: camrepro.protocol.
+Rect = tuple[int, int, int, int]  # (x, y, w, h), OpenCV's
+
+
+def code_heatmap_u8(heatmap: np.ndarray) -> np.ndarray:
+    """A heat map divided by its max, as the 8-bit image the released code wrote (MATLAB's
+    im2uint8 rounds and saturates: negatives, e.g. bicubic undershoot, become 0). A map with no
+    positive value is all zero. The JPEG round trip is not repeated (OUR SIMPLIFICATION)."""
+    m = np.asarray(heatmap, dtype=np.float64)
+    top = m.max()
+    if top <= 0:
+        return np.zeros(m.shape, np.uint8)
+    return np.floor(np.clip(m / top, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def _dt_keep(fg: np.ndarray) -> np.ndarray:
+    """dt.c dt_binary then `> 10`: distance to the nearest background pixel, scaled so its max is
+    255 and rounded; pixels at more than 10 stay. No background (or no foreground): unchanged."""
+    if fg.all() or not fg.any():
+        return fg
+    dist = ndimage.distance_transform_edt(fg)  # exact Euclidean, as dt.c's Felzenszwalb transform
+    scaled = np.floor(dist * (255.0 / dist.max()) + 0.5)
+    return scaled > CAM_CODE_DT_KEEP
+
+
+def dt_box_rects(u8: np.ndarray, thresholds: Sequence[int] = CAM_CODE_THRESHOLDS) -> list[Rect]:
+    """Every contour's rect at every threshold, limited inside the edges, before sorting/merging."""
+    height, width = u8.shape
+    rects = []
+    for t in thresholds:
+        keep = _dt_keep(u8 > t)
+        contours = cv2.findContours(keep.astype(np.uint8) * 255, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)[-2]
+        for c in contours:
+            x, y, w, h = cv2.boundingRect(c)
+            rects.append((
+                min(max(x, 0), width - CAM_CODE_EDGE), min(max(y, 0), height - CAM_CODE_EDGE),
+                min(max(w, 0), width - x - CAM_CODE_EDGE), min(max(h, 0), height - y - CAM_CODE_EDGE),
+            ))  # fmt: skip
+    return rects
+
+
+def _big_overlap(a: Rect, b: Rect) -> bool:
+    limit = int(max(a[2] * a[3], b[2] * b[3]) * CAM_CODE_OVERLAP)
+    ox = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    oy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    return ox * oy > limit
+
+
+def merge_rects(rects: Sequence[Rect]) -> list[Rect]:
+    """Sort by area (largest first; ties keep their order: std::sort's is unspecified) and drop a
+    rect overlapping an earlier one too much. As the released loop, the rect that slides into an
+    erased slot is not compared with the current one (erase(j), then ++j)."""
+    out = sorted(rects, key=lambda r: -r[2] * r[3])
+    i = 0
+    while i < len(out):
+        j = i + 1
+        while j < len(out):
+            if _big_overlap(out[i], out[j]):
+                del out[j]
+            j += 1
+        i += 1
+    return out
+
+
+def dt_box(u8: np.ndarray, thresholds: Sequence[int] = CAM_CODE_THRESHOLDS) -> np.ndarray:
+    """The released generator's boxes of an 8-bit heat map, largest first, as (n, 4) int64
+    ``[x, y, x + w, y + h]`` (the off-by-one of convention 5); (0, 4) when nothing is found."""
+    rects = merge_rects(dt_box_rects(u8, thresholds))
+    return np.array([(x, y, x + w, y + h) for x, y, w, h in rects], dtype=np.int64).reshape(-1, 4)
+
+
+def five_box_heuristic(boxes_top3: Sequence[np.ndarray]) -> list[tuple[int, tuple[int, int, int, int]]]:
+    """Table 3 as the released script combined boxes (ILSVRC_evaluate_bbox.m:109-119, 137): boxes 1
+    and 2 of the top-1 and top-2 classes, box 1 of the top-3 class, as (rank, box).
+
+    A class with one box repeats it as its box 2 (OUR CHOICE: the script would stop there); a class
+    with none guesses EMPTY_BOX."""
+    if len(boxes_top3) < 3:
+        raise ValueError("the five-box heuristic needs the boxes of the top-3 classes")
+    guesses = []
+    for rank, boxes in enumerate(boxes_top3[:3]):
+        found = [tuple(int(v) for v in b) for b in np.asarray(boxes).reshape(-1, 4)] or [EMPTY_BOX]
+        for k in range(2 if rank < 2 else 1):
+            guesses.append((rank, found[min(k, len(found) - 1)]))
     return guesses

@@ -155,7 +155,7 @@ def _cmd_extract(args: argparse.Namespace) -> None:
     claim_gpus(args.device, 1)
     options = dict(dataset=args.dataset, split=args.split, size=args.size, batch_size=args.batch_size,
                    nwc=args.nwc, saliency=args.saliency, device=args.device,
-                   progress=not args.quiet)  # fmt: skip
+                   progress=not args.quiet, transform=args.transform)  # fmt: skip
     if args.seeds is None:
         out = extract(args.model, out_dir=args.out, **options)
     else:
@@ -172,14 +172,15 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         unknown = [s for s in args.setting if s not in SETTINGS]
         if unknown:
             raise CamreproError(f"unknown setting(s) {unknown}; known: {', '.join(SETTINGS)}")
-        result = evaluate_settings(args.extracted, args.dataset, {s: SETTINGS[s] for s in args.setting})
+        result = evaluate_settings(args.extracted, args.dataset, {s: SETTINGS[s] for s in args.setting},
+                                   empty_box=args.empty_box)  # fmt: skip
         atomic_write_text(args.out, json.dumps(result, indent=1) + "\n")
         print(f"wrote {args.out}")
         return
     result = evaluate(
         args.extracted, args.dataset, theta=args.theta, standard=args.standard, percentile=args.percentile,
         strategy=args.strategy, source=args.source, heuristic=args.heuristic, iou_thresholds=tuple(args.iou),
-        cam_curve_interval=args.cam_curve_interval,
+        cam_curve_interval=args.cam_curve_interval, empty_box=args.empty_box,
     )  # fmt: skip
     atomic_write_text(args.out, json.dumps(result, indent=1) + "\n")
     print(f"wrote {args.out}")
@@ -405,6 +406,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--nwc", action="store_true", help="also the CAMs with negative weights clamped")
     p.add_argument("--saliency", action="store_true", help="also Backprop saliency maps")
+    p.add_argument("--transform", choices=["warp", "tencrop", "centercrop"], default="warp",
+                   help="test-time transform (camrepro.testtime): warp to --size, the CAM code's ten crops, "
+                   "or Rethinking-CAM's resize + centre crop")
     p.add_argument("--device", default="auto")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_cmd_extract)
@@ -421,6 +425,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--setting", action="append", help="named box setting (camrepro.plan.SETTINGS), per seed "
                    "of an `extract --seeds` folder; repeatable; replaces the single-setting options")
     p.add_argument("--heuristic", action="store_true", help="the CAM paper's tight/loose boxes (top-5 loc)")
+    p.add_argument("--empty-box", choices=["zero", "full"], default="zero",
+                   help="box when no region is found: (0,0,0,0) (wsolevaluation) or the whole image "
+                   "(Rethinking-CAM)")
     p.add_argument("--iou", type=int, nargs="+", default=list(protocol.IOU_THRESHOLDS))
     p.add_argument("--cam-curve-interval", type=float, default=protocol.CAM_CURVE_INTERVAL)
     p.set_defaults(func=_cmd_evaluate)

@@ -8,7 +8,11 @@ boxes are scored here. Reported, all in percent:
 
 * classification top-1/top-5 error;
 * ILSVRC localization top-1/top-5 error, one box per top-5 class at the configured threshold
-  standard and theta (and, with `heuristic`, the CAM paper's tight/loose boxes instead);
+  standard and theta (and, with `heuristic`, the CAM paper's tight/loose boxes instead). With
+  ``generator="dt_box"`` the boxes are the CAM paper's released generator's instead
+  (`camrepro.boxes.dt_box`), on the |CAM| heat map resized to each image's own size and scored
+  against the GT boxes at that size, as the released script did (box 1 per class; with `heuristic`,
+  the released five-box combination);
 * GT-known Loc and Top-1 Loc (box of the GT class's map);
 * MaxBoxAcc (largest contour) and MaxBoxAccV2 (every contour) over the CAM-threshold sweep;
 * PxAP where the split has masks;
@@ -21,10 +25,19 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 
-from camrepro.boxes import heuristic_boxes, scoremap_boxes
+from camrepro.boxes import (
+    EMPTY_BOX,
+    code_heatmap_u8,
+    dt_box,
+    five_box_heuristic,
+    heuristic_boxes,
+    scoremap_boxes,
+)
 from camrepro.cam import to_scoremap
 from camrepro.data.metadata import DatasetInfo, read_split
 from camrepro.errors import DataError
@@ -39,9 +52,12 @@ from camrepro.metrics import (
 from camrepro.protocol import CAM_CURVE_INTERVAL, CAM_THRESHOLD, IOU_THRESHOLDS, PAS_PERCENTILE
 from camrepro.scoremaps import image_targets
 from camrepro.shards import load_extracted
+from camrepro.testtime import centre_crop_box, centre_crop_mask, merge_ten_crops
 
 
-def evaluate_settings(extract_dir: str | os.PathLike, dataset: str | os.PathLike, settings: dict) -> dict:
+def evaluate_settings(
+    extract_dir: str | os.PathLike, dataset: str | os.PathLike, settings: dict, empty_box: str = "zero"
+) -> dict:
     """Metrics per seed and per named box setting (`camrepro.plan.SETTINGS`) of a run's extraction.
 
     `extract_dir` holds one extraction per seed (`s<seed>/`, `camrepro.extract.extract_seeds`).
@@ -54,8 +70,9 @@ def evaluate_settings(extract_dir: str | os.PathLike, dataset: str | os.PathLike
         )
     seeds = {}
     for seed, folder in folders.items():
-        seeds[str(seed)] = {name: evaluate(folder, dataset, **opts) for name, opts in settings.items()}
-    return {"settings": settings, "seeds": seeds}
+        seeds[str(seed)] = {name: evaluate(folder, dataset, **opts, empty_box=empty_box)
+                            for name, opts in settings.items()}  # fmt: skip
+    return {"settings": settings, "empty_box": empty_box, "seeds": seeds}
 
 
 def evaluate(
@@ -69,15 +86,27 @@ def evaluate(
     heuristic: bool = False,
     iou_thresholds: tuple[int, ...] = IOU_THRESHOLDS,
     cam_curve_interval: float = CAM_CURVE_INTERVAL,
+    generator: str = "text",
+    empty_box: str = "zero",
 ) -> dict:
+    """One box setting of one extraction. `empty_box` is the box when no region is found: "zero"
+    (0, 0, 0, 0), as wsolevaluation, or "full", the whole image, as Rethinking-CAM
+    (src/utils/util.py:182 `bbox = [0, 0, 224, 224]`)."""
     manifest, arrays = load_extracted(extract_dir)
     dataset = Path(dataset)
     meta = read_split(dataset, manifest["split"])
     size = manifest["size"]
+    transform, resize = manifest.get("transform", "warp"), manifest.get("resize", size)
+    if generator not in ("text", "dt_box"):
+        raise ValueError(f"unknown box generator {generator!r}; use 'text' or 'dt_box'")
+    if generator == "dt_box" and transform == "centercrop":
+        raise DataError(f"{extract_dir}: the released CAM box generator needs maps of the whole image; "
+                        "extract with --transform warp or tencrop.")  # fmt: skip
     labels, top5 = arrays["labels"], arrays["top5"]
     result: dict = {
         "extract": str(extract_dir), "images": int(len(labels)), "source": source, "theta": theta,
         "standard": standard, "percentile": percentile, "strategy": strategy, "nwc": manifest["nwc"],
+        "generator": generator, "transform": transform, "empty_box": empty_box,
         "classification_error": classification_errors(top5, labels),
     }  # fmt: skip
     _require_finite(extract_dir, manifest, arrays, "top5_scores")
@@ -94,29 +123,47 @@ def evaluate(
     info = DatasetInfo.load(dataset)
     masks = dataset / info.mask_root if (meta.has_masks and info.mask_root) else None
     evaluator = Evaluator(cam_curve_interval, iou_thresholds, ("largest", "multi"), pxap=masks is not None)
-    gt, guesses, gt_boxes_pred = [], [], []
+    gt, guesses, gt_boxes_pred, code_gt, code_area = [], [], [], [], []
+    full = (0, 0, size - 1, size - 1)
     for n, image_id in enumerate(ids):
-        scoremaps = to_scoremap(torch.from_numpy(maps[n].astype(np.float32)), (size, size))  # (6, S, S)
+        raw = torch.from_numpy(maps[n].astype(np.float32))
+        ten = raw.dim() == 4  # (6, 10, h, w): the ten crops' CAMs, merged here
+        whole = merge_ten_crops(raw, resize, size, absolute=False) if ten else raw
+        scoremaps = to_scoremap(whole, (size, size))  # (6, S, S)
         gt_map = scoremaps[0]
-        image_gt, mask = image_targets(meta, image_id, size, size, masks)
+        image_gt, mask = _targets(meta, image_id, size, resize, transform, masks)
         gt.append(image_gt)
         evaluator.accumulate(image_id, gt_map, image_gt, mask)
-        gt_boxes_pred.append(scoremap_boxes(gt_map, theta, standard, strategy, percentile)[0])
+        if generator == "dt_box":
+            width, height = meta.sizes[image_id]
+            heat = merge_ten_crops(raw, resize, size) if ten else _upsampled_abs(raw, source, size)
+            per_class = [_code_boxes(m, width, height, empty_box) for m in heat.numpy()]
+            gt_boxes_pred.append(per_class[0][0])
+            code_gt.append(np.asarray(meta.boxes[image_id], dtype=np.int64).reshape(-1, 4))
+            code_area.append(box_area_percent([per_class[0][0]], width, height))
+            if heuristic:
+                guesses.append([(int(top5[n, r]), b) for r, b in five_box_heuristic(per_class[1:4])])
+            else:
+                guesses.append([(int(top5[n, k]), per_class[1 + k][0]) for k in range(top5.shape[1])])
+            continue
+
+        def box(scoremap: np.ndarray, theta: float = theta) -> tuple[int, ...]:
+            found = tuple(int(v) for v in scoremap_boxes(scoremap, theta, standard, strategy, percentile)[0])
+            return full if (found == EMPTY_BOX and empty_box == "full") else found
+
+        gt_boxes_pred.append(box(gt_map))
         if heuristic:
-            guesses.append([(int(top5[n, r]), box) for r, box in heuristic_boxes(scoremaps[1:4])])
+            guesses.append([(int(top5[n, r]), b) for r, b in heuristic_boxes(scoremaps[1:4])])
         else:
-            guesses.append(
-                [
-                    (
-                        int(top5[n, k]),
-                        scoremap_boxes(scoremaps[1 + k], theta, standard, strategy, percentile)[0],
-                    )
-                    for k in range(top5.shape[1])
-                ]  # fmt: skip
-            )
-    result["localization_error"] = localization_errors(guesses, labels.tolist(), gt)
-    result.update(gt_known_and_top1_loc(gt_boxes_pred, top5[:, 0] == labels, gt))
-    result["box_area"] = box_area_percent(gt_boxes_pred, size, size)
+            guesses.append([(int(top5[n, k]), box(scoremaps[1 + k])) for k in range(top5.shape[1])])
+    if generator == "dt_box":  # boxes and GT at each image's own size
+        result["localization_error"] = localization_errors(guesses, labels.tolist(), code_gt)
+        result.update(gt_known_and_top1_loc(gt_boxes_pred, top5[:, 0] == labels, code_gt))
+        result["box_area"] = float(np.mean(code_area))
+    else:
+        result["localization_error"] = localization_errors(guesses, labels.tolist(), gt)
+        result.update(gt_known_and_top1_loc(gt_boxes_pred, top5[:, 0] == labels, gt))
+        result["box_area"] = box_area_percent(gt_boxes_pred, size, size)
     result["gt_box_area"] = float(np.mean([box_area_percent(g, size, size) for g in gt]))
     computed = evaluator.compute()
     v1, v2 = computed["largest"], computed["multi"]
@@ -127,6 +174,35 @@ def evaluate(
     if "pxap" in computed:
         result["pxap"] = computed["pxap"]
     return result
+
+
+def _targets(
+    meta: object, image_id: str, size: int, resize: int, transform: str, masks: Path | None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """GT boxes (and mask) on the evaluated map: rescaled to it (warp, ten crops: the map covers the
+    image), or scaled to resize, shifted and clipped to the centre crop (Rethinking-CAM)."""
+    if transform != "centercrop":
+        return image_targets(meta, image_id, size, size, masks)
+    gt = np.array([centre_crop_box(b, meta.sizes[image_id], resize, size) for b in meta.boxes[image_id]])
+    if masks is None:
+        return gt, None
+    _, mask = image_targets(meta, image_id, resize, resize, masks)
+    return gt, centre_crop_mask(mask, size)
+
+
+def _upsampled_abs(raw: torch.Tensor, source: str, size: int) -> torch.Tensor:
+    """|map| at the evaluation size, the heat map of a single (warped) view."""
+    if raw.shape[-1] != size:
+        raw = F.interpolate(raw[:, None], size=(size, size), mode="bicubic", align_corners=False)[:, 0]
+    return raw.abs()
+
+
+def _code_boxes(heat: np.ndarray, width: int, height: int, empty_box: str) -> list[tuple[int, ...]]:
+    """The released generator's boxes of one heat map resized to the image's (width, height)
+    (ILSVRC_generate_heatmap.m:123; bicubic, as MATLAB's imresize default), largest first."""
+    resized = cv2.resize(heat.astype(np.float32), (width, height), interpolation=cv2.INTER_CUBIC)
+    boxes = [tuple(int(v) for v in b) for b in dt_box(code_heatmap_u8(resized))]
+    return boxes or [(0, 0, width - 1, height - 1) if empty_box == "full" else EMPTY_BOX]
 
 
 def _require_finite(extract_dir: str | os.PathLike, manifest: dict, arrays: dict, key: str) -> None:

@@ -13,8 +13,11 @@ Output folder (replaced atomically, so a half-done extraction never looks finish
                           cams (N, 6, h, w) float16, cams_nwc (with `nwc`), features (N, D)
                           float32, saliency (N, 6, H, W) (with `saliency`)
 
-Images are resized straight to `size` x `size` (no crop), so a map covers the whole image and GT
-boxes map onto it by rescaling, as in the reference WSOL evaluator.
+`transform` (`camrepro.testtime`): ``warp`` resizes images straight to `size` x `size` (the
+reference WSOL evaluator); ``centercrop`` resizes to 8/7 of it and cuts the centre (Rethinking-CAM);
+``tencrop`` (the CAM code) runs the ten crops of the 8/7 warp, averages their softmax scores and
+stores each crop's CAM: cams (N, 6, 10, h, w), merged at evaluation; saliency maps are merged here,
+(N, 6, R, R) at the warp size R; features are the mean over the crops.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from camrepro.fsutil import atomic_dir
 from camrepro.layout import model_file, seed_dir
 from camrepro.models.io import load_trained, pick_device
 from camrepro.shards import load_extracted  # noqa: F401 (re-exported)
+from camrepro.testtime import N_CROPS, TRANSFORMS, merge_ten_crops, resize_for, ten_crops
 
 
 def extract(
@@ -48,12 +52,21 @@ def extract(
     device: str = "auto",
     workers: int = 0,
     progress: bool = True,
+    transform: str = "warp",
 ) -> Path:
+    if transform not in TRANSFORMS:
+        raise ValueError(f"unknown test-time transform {transform!r}; use one of {', '.join(TRANSFORMS)}")
     dev = pick_device(device)
     model, meta = load_trained(model_path, dev)
-    data = WSOLDataset(dataset, split, TransformSpec(train=False, crop=size, flip=False))
+    resize = resize_for(size)
+    spec = {"warp": TransformSpec(train=False, crop=size, flip=False),
+            "centercrop": TransformSpec(train=False, resize=resize, crop=size, eval_crop=True, flip=False),
+            "tencrop": TransformSpec(train=False, crop=resize, flip=False)}[transform]  # fmt: skip
+    data = WSOLDataset(dataset, split, spec)
+    # ten crops per image: as many crops per forward pass as `batch_size` images otherwise
+    per_batch = max(1, batch_size // N_CROPS) if transform == "tencrop" else batch_size
     loader = torch.utils.data.DataLoader(
-        data, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=collate
+        data, batch_size=per_batch, shuffle=False, num_workers=workers, collate_fn=collate
     )
     out_dir = Path(out_dir)
     shards: list[int] = []  # images per written shard
@@ -71,10 +84,17 @@ def extract(
         for batch in tqdm(loader, desc=f"extract {split}", unit="batch", disable=not progress):
             images = batch["image"].to(dev)
             labels = torch.as_tensor(batch["label"]).to(dev)
+            n = len(labels)
+            crops = N_CROPS if transform == "tencrop" else 1
+            if crops > 1:
+                images = ten_crops(images, size)
             with torch.no_grad():
                 logits, vectors, feats = model.outputs(images)
-            scores, top5 = logits.softmax(1).topk(min(5, logits.shape[1]), dim=1)
+            probs = logits.softmax(1).reshape(n, crops, -1).mean(1)  # the CAM code averages the crops
+            vectors = vectors.reshape(n, crops, -1).mean(1)
+            scores, top5 = probs.topk(min(5, logits.shape[1]), dim=1)
             classes = torch.cat([labels[:, None], top5], dim=1)
+            per_crop = classes.repeat_interleave(crops, 0)
             record = {
                 "image_ids": [np.array(batch["image_id"])],
                 "labels": [labels.cpu().numpy()],
@@ -86,14 +106,17 @@ def extract(
             if model.has_cam:
                 weights, _ = model.classifier_weights()
                 with torch.no_grad():
-                    cams = class_activation_maps(feats, weights, classes)
-                    record["cams"] = [cams.to(torch.float16).cpu().numpy()]
+                    cams = class_activation_maps(feats, weights, per_crop)
+                    record["cams"] = [_by_image(cams, n, crops)]
                     if nwc:  # same features, negative weights clamped (Bae et al.)
-                        cams = class_activation_maps(feats, weights, classes, nwc=True)
-                        record["cams_nwc"] = [cams.to(torch.float16).cpu().numpy()]
+                        cams = class_activation_maps(feats, weights, per_crop, nwc=True)
+                        record["cams_nwc"] = [_by_image(cams, n, crops)]
             if saliency:
-                maps = [backprop_saliency(model, images, classes[:, j]) for j in range(classes.shape[1])]
-                record["saliency"] = [torch.stack(maps, 1).to(torch.float16).cpu().numpy()]
+                maps = torch.stack([backprop_saliency(model, images, per_crop[:, j])
+                                    for j in range(per_crop.shape[1])], 1)  # fmt: skip
+                if crops > 1:
+                    maps = merge_ten_crops(_crops_second(maps, n), resize, size)
+                record["saliency"] = [maps.to(torch.float16).cpu().numpy()]
             for key, value in record.items():
                 current.setdefault(key, []).extend(value)
             n_images += len(labels)
@@ -106,9 +129,21 @@ def extract(
             "model": str(model_path), "architecture": meta["config"]["model"], "dataset": str(dataset),
             "split": split, "images": n_images, "size": size, "nwc": nwc, "saliency": saliency,
             "cams": model.has_cam, "shards": len(shards), "classes": meta["classes"],
+            "transform": transform, "resize": resize,
         }  # fmt: skip
         (tmp / "extract.json").write_text(json.dumps(manifest, indent=1) + "\n")
     return out_dir
+
+
+def _crops_second(maps: torch.Tensor, n: int) -> torch.Tensor:
+    """(n * crops, classes, h, w) -> (n, classes, crops, h, w)."""
+    return maps.reshape(n, -1, *maps.shape[1:]).transpose(1, 2)
+
+
+def _by_image(cams: torch.Tensor, n: int, crops: int) -> np.ndarray:
+    """Per-crop CAMs as stored: (n, classes, h, w), or (n, classes, 10, h, w) for ten crops."""
+    out = _crops_second(cams, n) if crops > 1 else cams
+    return out.to(torch.float16).cpu().numpy()
 
 
 def extract_seeds(

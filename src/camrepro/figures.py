@@ -27,6 +27,7 @@ from camrepro.layout import seed_dir  # noqa: E402
 from camrepro.plan import PAS, Plan, extraction_dir, metrics_path  # noqa: E402
 from camrepro.protocol import CAM_THRESHOLD  # noqa: E402
 from camrepro.shards import load_extracted  # noqa: E402
+from camrepro.testtime import centre_crop_box, merge_ten_crops  # noqa: E402
 
 GT, PRED = "#1fbf3f", "#e8202a"
 
@@ -43,20 +44,30 @@ class Extraction:
         self.size = self.manifest["size"]
         self.ids = [str(i) for i in self.arrays["image_ids"]]
 
+    @property
+    def centre_crop(self) -> bool:
+        return self.manifest.get("transform") == "centercrop"
+
     def image(self, n: int) -> np.ndarray:
         img = decode_image(self.dataset / self.info.image_root / self.ids[n])
-        return transform(img, np.zeros((0, 4)), None, TransformSpec(train=False, crop=self.size, flip=False))[
-            0
-        ]
+        resize = self.manifest.get("resize", self.size)
+        spec = TransformSpec(train=False, resize=resize, crop=self.size, eval_crop=self.centre_crop,
+                             flip=False)  # fmt: skip
+        return transform(img, np.zeros((0, 4)), None, spec)[0]
 
     def scoremap(self, n: int, slot: int = 1, key: str = "cams") -> np.ndarray:
-        """Slot 0: GT class; 1..5: top-5 classes."""
-        return to_scoremap(
-            torch.from_numpy(self.arrays[key][n, slot].astype(np.float32)), (self.size, self.size)
-        )
+        """Slot 0: GT class; 1..5: top-5 classes. Ten-crop CAMs are merged first (camrepro.testtime)."""
+        raw = torch.from_numpy(self.arrays[key][n, slot].astype(np.float32))
+        if raw.dim() == 3:
+            raw = merge_ten_crops(raw, self.manifest["resize"], self.size, absolute=False)
+        return to_scoremap(raw, (self.size, self.size))
 
     def gt_boxes(self, n: int) -> list[tuple[int, int, int, int]]:
         image_id = self.ids[n]
+        if self.centre_crop:
+            resize = self.manifest["resize"]
+            return [centre_crop_box(b, self.meta.sizes[image_id], resize, self.size)
+                    for b in self.meta.boxes[image_id]]  # fmt: skip
         return [
             resize_box(b, self.meta.sizes[image_id], (self.size, self.size))
             for b in self.meta.boxes[image_id]

@@ -138,7 +138,11 @@ def command(
     seeds = ",".join(str(s) for s in plan.seeds)
 
     def value(path: str, literal: object) -> str:
-        return "${" + path + "}" if params_refs else str(literal)
+        if params_refs:
+            return "${" + path + "}"
+        if isinstance(literal, list):  # as DVC interpolates a list: a YAML flow sequence, unquoted
+            return "[" + ", ".join(str(v) for v in literal) + "]"
+        return str(literal)
 
     if kind == "weights":
         w = plan.weights[job_id]
@@ -175,11 +179,11 @@ def command(
         return ["camrepro", "extract", "--model", run_dir(e.run), "--seeds", seeds, "--dataset",
                 prepared(data_root, e.dataset), "--split", e.split, "--out", extraction_dir(e.id), "--size",
                 str(e.size), *(["--nwc"] if e.nwc else []), *(["--saliency"] if e.saliency else []),
-                "-q"]  # fmt: skip
+                "--transform", e.transform, "-q"]  # fmt: skip
     if kind == "evaluate":
         v = plan.evaluations[job_id]
         return ["camrepro", "evaluate", "--extracted", extraction_dir(v.extraction), "--dataset",
-                prepared(data_root, v.dataset), "--out", metrics_path(v.id),
+                prepared(data_root, v.dataset), "--out", metrics_path(v.id), "--empty-box", v.empty_box,
                 *[a for name in v.settings for a in ("--setting", name)]]  # fmt: skip
     if kind == "svm":
         j = plan.svms[job_id]

@@ -63,6 +63,7 @@ class Extraction:
     size: int
     nwc: bool  # also store the CAMs with negative weights clamped (same forward pass)
     saliency: bool  # also store Backprop saliency maps
+    transform: str = "warp"  # test-time transform (camrepro.testtime): each paper's own
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class Evaluation:
     extraction: str
     dataset: str
     settings: dict = field(default_factory=dict, hash=False)  # name -> camrepro evaluate options
+    empty_box: str = "zero"  # box when nothing is found: (0,0,0,0) (CAM, wsolevaluation) | full (Rethinking)
 
 
 @dataclass(frozen=True)
@@ -99,10 +101,15 @@ WEIGHTS_OF = {
 # weights clamped, Bae et al.) or saliency (Backprop, Simonyan et al., the CAM paper's baseline).
 CAM20 = {"source": "cam", "standard": "max", "theta": CAM_THRESHOLD, "strategy": "largest"}  # Zhou et al.
 PAS = {"standard": "percentile", "theta": PAS_THRESHOLD, "percentile": PAS_PERCENTILE, "strategy": "largest"}
+# The CAM paper's released box generator (camrepro.boxes.dt_box): what its ILSVRC numbers came from.
+CAM_CODE = {"source": "cam", "generator": "dt_box"}
 SETTINGS = {
     "cam20": CAM20,
     "heuristic": CAM20 | {"heuristic": True},  # CAM Table 3: tight/loose boxes of the top-3 classes
     "backprop": CAM20 | {"source": "saliency"},
+    "cam-code": CAM_CODE,  # Table 2 as released: box 1 of each top-5 class
+    "heuristic-code": CAM_CODE | {"heuristic": True},  # Table 3 as released: the five-box combination
+    "backprop-code": CAM_CODE | {"source": "saliency"},
     "nwc": CAM20 | {"source": "cam_nwc"},
     "pas": {"source": "cam"} | PAS,
     "nwc-pas": {"source": "cam_nwc"} | PAS,
@@ -117,9 +124,12 @@ class Experiment:
     title: str
     role: str  # dataset role: imagenet | cub
     entries: tuple[tuple[str, str, tuple[str, ...]], ...]  # (model, pool, settings)
+    transform: str = "centercrop"  # the paper's test-time transform (camrepro.testtime)
+    empty_box: str = "full"  # the paper's box when nothing is found (camrepro.evaluate)
 
 
 ABLATION_SETTINGS = ("cam20", "nwc", "pas", "nwc-pas")
+_CAM, _BACKPROP = ("cam20", "cam-code"), ("backprop", "backprop-code")  # text's and released boxes
 _BACKBONES = ("vgg16-gap", "resnet50-se", "mobilenet-v1", "googlenet-2conv")
 EXPERIMENTS: dict[str, Experiment] = {
     e.name: e
@@ -127,10 +137,11 @@ EXPERIMENTS: dict[str, Experiment] = {
         Experiment(
             "cam-imagenet", "CAM Tables 1-3: GAP/GMP networks, the originals and Backprop on ImageNet",
             "imagenet",
-            (("vgg16-gap", "gap", ("cam20",)), ("googlenet-gap", "gap", ("cam20", "heuristic")),
-             ("alexnet-gap", "gap", ("cam20",)), ("alexnet*-gap", "gap", ("cam20",)),
-             ("googlenet-gmp", "gmp", ("cam20",)), ("googlenet", "gap", ("cam20", "backprop")),
-             ("vgg16", "fc", ("backprop",)), ("alexnet", "fc", ("backprop",))),
+            (("vgg16-gap", "gap", _CAM), ("googlenet-gap", "gap", (*_CAM, "heuristic", "heuristic-code")),
+             ("alexnet-gap", "gap", _CAM), ("alexnet*-gap", "gap", _CAM),
+             ("googlenet-gmp", "gmp", _CAM), ("googlenet", "gap", (*_CAM, *_BACKPROP)),
+             ("vgg16", "fc", _BACKPROP), ("alexnet", "fc", _BACKPROP)),
+            "tencrop", "zero",
         ),
         *(
             Experiment(
@@ -187,11 +198,14 @@ class Plan:
         dataset = self.roles.get(role)
         return self.runs.get(run_id(dataset, model, pool)) if dataset else None
 
-    def extraction_of(self, run: str) -> Extraction | None:
-        return next((e for e in self.extractions.values() if e.run == run), None)
+    def extraction_of(self, run: str, transform: str | None = None) -> Extraction | None:
+        """The run's extraction (with that test-time transform, when given; a run evaluated by both
+        papers has one per paper's transform)."""
+        return next((e for e in self.extractions.values()
+                     if e.run == run and transform in (None, e.transform)), None)  # fmt: skip
 
-    def evaluation_of(self, run: str) -> Evaluation | None:
-        ext = self.extraction_of(run)
+    def evaluation_of(self, run: str, transform: str | None = None) -> Evaluation | None:
+        ext = self.extraction_of(run, transform)
         return self.evaluations.get(ext.id) if ext else None
 
     def svm_of(self, experiment: str) -> SVMJob | None:
@@ -242,7 +256,7 @@ def build_plan(config: dict) -> Plan:
         raise CamreproError(f"config: unknown experiment(s) {unknown}; known: {', '.join(known)}.")
     roles = {r: d for r, d in config.get("roles", {}).items() if isinstance(d, str)}
     plan = Plan({}, {}, {}, {}, {}, seeds, roles)
-    settings_of: dict[str, set[str]] = {}
+    settings_of: dict[tuple[str, str, str], set[str]] = {}  # (run, transform, empty box) -> settings
 
     def add_run(role: str, model: str, pool: str) -> Run:
         dataset = _role_dataset(config, role)
@@ -257,11 +271,12 @@ def build_plan(config: dict) -> Plan:
         rid = run_id(dataset, model, pool)
         if rid not in plan.runs:
             schedule = dict(config.get("training", {}).get(role, {}))
-            train = {"epochs": 10, "batch_size": 32, "lr": 0.01} | schedule
+            recipe = {k: v for k, v in config.get("recipes", {}).get(role, {}).get(model, {}).items()
+                      if k != "source"}  # fmt: skip
+            train = {"epochs": 10, "batch_size": 32, "lr": 0.01} | schedule | recipe
             train |= {"width": width, "crop": size, "resize": round(size * 8 / 7)}
             theta_tap = TAP_THETA.get(model, 0.0) if pool == "tap" else 0.0
             plan.runs[rid] = Run(rid, dataset, model, pool, theta_tap, seeds, arch, train)
-            settings_of[rid] = set()
         return plan.runs[rid]
 
     for name in selected:
@@ -286,18 +301,16 @@ def build_plan(config: dict) -> Plan:
         exp = EXPERIMENTS[name]
         for model, pool, settings in exp.entries:
             run = add_run(exp.role, model, pool)
-            settings_of[run.id] |= set(settings)
-    for rid, names in settings_of.items():
-        if not names:
-            continue  # trained only for its features (SVM experiments)
+            settings_of.setdefault((run.id, exp.transform, exp.empty_box), set()).update(settings)
+    for (rid, transform, empty_box), names in settings_of.items():
         run = plan.runs[rid]
         split = _evaluation_split(config, run.dataset)
-        ext_id = slug(f"{rid}-{split}")
+        ext_id = slug(f"{rid}-{split}-{transform}")
         nwc = any("nwc" in n for n in names)
-        saliency = "backprop" in names
-        plan.extractions[ext_id] = Extraction(ext_id, rid, run.dataset, split, size, nwc, saliency)
+        saliency = any(SETTINGS[n]["source"] == "saliency" for n in names)
+        plan.extractions[ext_id] = Extraction(ext_id, rid, run.dataset, split, size, nwc, saliency, transform)
         chosen = {n: dict(SETTINGS[n]) for n in SETTINGS if n in names}
-        plan.evaluations[ext_id] = Evaluation(ext_id, ext_id, run.dataset, chosen)
+        plan.evaluations[ext_id] = Evaluation(ext_id, ext_id, run.dataset, chosen, empty_box)
     return plan
 
 

@@ -14,9 +14,24 @@ CAM_THRESHOLD = 0.2
 
 # Zhou et al. 2016, Sec. 3.1 (cam_zhou_2016.txt:107): two boxes (one tight, one loose) for the
 # top-1 and top-2 classes, one loose box for the top-3 class. The text defines neither; loose is
-# the 20 % box above, tight is OUR CHOICE (50 % of the max), not the paper's.
+# the 20 % box above, tight is OUR CHOICE (50 % of the max), not the paper's. The released code has
+# no tight/loose: it takes the generator's boxes 1 and 2 (CAM_CODE_* below, `boxes.five_box_heuristic`).
 HEURISTIC_LOOSE_THRESHOLD = CAM_THRESHOLD
 HEURISTIC_TIGHT_THRESHOLD = 0.5
+
+# The CAM paper's released box generator (zhoubolei/CAM, the script the ILSVRC numbers came from:
+# README.md "ILSVRC evaluation"). The heat map is the sum of the 10-crop CAMs (mergeTenCrop.m:37,
+# |CAM| summed over crops), resized to the image and divided by its max (ILSVRC_generate_heatmap.m:
+# 121-127), written as an 8-bit JPEG, then `dt_box heatmap.jpg 20 100 110` (ILSVRC_evaluate_bbox.m:
+# 63, 89). dt_box.cpp, per threshold t: binary u8 > t (:58), Euclidean distance to the background
+# scaled to max 255 and rounded (dt.c:146-159, 110-117), kept where > 10 (:60); every contour,
+# RETR_CCOMP (:84); rects limited to 5 px inside the right/bottom edges (:89-92); sorted by area,
+# largest first (:153-164, 241); a later rect overlapping an earlier one by more than half the larger
+# area is dropped (:108-151, 242). Boxes are [x, y, x + w, y + h] (ILSVRC_evaluate_bbox.m:97).
+CAM_CODE_THRESHOLDS = (20, 100, 110)
+CAM_CODE_DT_KEEP = 10
+CAM_CODE_EDGE = 5
+CAM_CODE_OVERLAP = 0.5
 
 # Bae et al. 2020, Sec. 3.1 Implementation (rethinking_cam_bae_2020.md:166): "theta_loc = 0.35,
 # i = 90, fixed regardless of the backbones or datasets" (PaS, Eq. 6). Released code:

@@ -26,7 +26,7 @@ import pandas as pd
 from camrepro.fsutil import atomic_write_text
 from camrepro.jobs import command
 from camrepro.plan import Plan, metrics_path, shell
-from camrepro.tables import EXTRA_HEADERS, NOTES, TABLE_NAMES, Eval, paper_values
+from camrepro.tables import CODE_SUFFIX, EXTRA_HEADERS, NOTES, TABLE_NAMES, Eval, paper_values
 
 # Inside the package, so an installed camrepro (a wheel, not this checkout) renders the report.
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -133,7 +133,7 @@ def _rerun(plan: Plan, config: dict, config_path: Path, source: dict) -> list[st
     for cell in source.values() if isinstance(source, dict) else []:
         if isinstance(cell, Eval):
             run = plan.run(cell.role, cell.model, cell.pool)
-            ev = plan.evaluation_of(run.id) if run else None
+            ev = plan.evaluation_of(run.id, cell.transform) if run else None
             if ev and metrics_path(ev.id) not in targets:
                 targets.append(metrics_path(ev.id))
         else:
@@ -183,6 +183,14 @@ def _extra_header(column: str) -> str:
     return column.replace("_", " ")
 
 
+def _code_header(spec: dict, column: str) -> str | None:
+    """'top5_code' -> 'top-5 val. error, released code's boxes' (camrepro.tables.CODE_SUFFIX)."""
+    base = column.removesuffix(CODE_SUFFIX)
+    if base == column or base not in spec["columns"]:
+        return None
+    return f"{spec['columns'][base]}, released code's boxes (dt_box)"
+
+
 def _mean(column: pd.Series | None) -> float | None:
     """Mean of a metrics.csv column, None when the column is absent or empty."""
     if column is None or column.dropna().empty:
@@ -209,7 +217,8 @@ def table_views(plan: Plan, config: dict, config_path: Path, tables_dir: Path) -
                 reproduced = _fmt(rec["reproduced"])
                 if reproduced and rec["seeds"] and int(rec["seeds"]) > 1 and not pd.isna(rec["spread"]):
                     reproduced += f" ± {_fmt(rec['spread'])}"
-                header = spec["columns"].get(rec["column"]) or _extra_header(rec["column"])
+                header = spec["columns"].get(rec["column"]) or _code_header(spec, rec["column"]) \
+                    or _extra_header(rec["column"])
                 cells.append({"column": rec["column"], "header": header, "paper": _fmt(rec["paper"]),
                               "reproduced": reproduced, "difference": _fmt(rec["difference"]),
                               "status": rec["status"],

@@ -32,7 +32,7 @@ import os
 import sys
 import time
 from collections import OrderedDict
-from dataclasses import MISSING, asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +70,8 @@ class TrainConfig:
     weight_decay: float = 1e-4
     lr_decay_every: int = 15  # wsolevaluation --lr_decay_frequency (15 on CUB, 3 on ImageNet)
     lr_decay: float = 0.1
+    lr_milestones: list[int] = field(default_factory=list)  # decay epochs instead of lr_decay_every
+    lr_fast: list[str] = field(default_factory=list)  # pretrained-name prefixes at the new layers' lr (ADL)
     resize: int = 256  # train: resize to 256, random 224 crop, flip
     crop: int = 224
     seed: int = 0
@@ -92,6 +94,8 @@ class TrainConfig:
                 raise CamreproError(f"training option {f.name}: {value!r} {problem}.")
             if f.type == "float":
                 setattr(self, f.name, float(value))
+            if f.name in ("lr_milestones", "lr_fast"):
+                setattr(self, f.name, list(value))  # checkpoints store lists: compare alike
         if self.crop > self.resize:
             raise CamreproError(
                 f"training option crop: {self.crop!r} is larger than resize {self.resize} (the random crop "
@@ -122,7 +126,8 @@ class TrainConfig:
                 f"{prefix}unknown training option(s): {', '.join(map(str, unknown))}; "
                 f"known: {', '.join(sorted(known))}"
             )
-        missing = [f.name for f in fields(cls) if f.default is MISSING and f.name not in doc]
+        missing = [f.name for f in fields(cls)
+                   if f.default is MISSING and f.default_factory is MISSING and f.name not in doc]
         if missing:
             raise CamreproError(f"{prefix}missing training option(s): {', '.join(missing)}")
         try:
@@ -165,6 +170,10 @@ _RULES = {
     "lr": _POSITIVE, "lr_new_ratio": _POSITIVE, "momentum": _FRACTION, "nesterov": _BOOL,
     "weight_decay": (lambda v: _float(v) >= 0, "is not a finite number >= 0"),
     "lr_decay_every": _POSITIVE_INT, "lr_decay": _POSITIVE,
+    "lr_milestones": (lambda v: isinstance(v, list | tuple) and all(_is_int(e) and e >= 1 for e in v)
+                      and list(v) == sorted(set(v)), "is not an increasing list of positive epochs"),
+    "lr_fast": (lambda v: isinstance(v, list | tuple) and all(_TEXT[0](e) for e in v),
+                "is not a list of parameter-name prefixes"),
     "resize": _POSITIVE_INT, "crop": _POSITIVE_INT,
     "seed": (lambda v: _is_int(v) and 0 <= v < 2**32, "is not an integer in [0, 4294967295]"),
     "device": (lambda v: isinstance(v, str) and DEVICE_PATTERN.fullmatch(v) is not None,
@@ -180,7 +189,8 @@ def param_groups(model: WSOLModel, cfg: TrainConfig) -> list[dict]:
     pretrained_names = model.pretrained_names()
     old, new = [], []
     for name, p in model.named_parameters():
-        (old if name in pretrained_names else new).append(p)
+        slow = name in pretrained_names and not name.startswith(tuple(cfg.lr_fast))
+        (old if slow else new).append(p)
     return [
         {"params": old, "lr": cfg.lr, "name": "pretrained"},
         {"params": new, "lr": cfg.lr * cfg.lr_new_ratio, "name": "new"},
@@ -298,7 +308,11 @@ def train(
         nesterov=cfg.nesterov,
         weight_decay=cfg.weight_decay,
     )
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.lr_decay_every, gamma=cfg.lr_decay)
+    schedulers = torch.optim.lr_scheduler
+    if cfg.lr_milestones:  # Rethinking-CAM configs/vgg16_tap.yml:18-21
+        scheduler = schedulers.MultiStepLR(optimizer, list(cfg.lr_milestones), gamma=cfg.lr_decay)
+    else:
+        scheduler = schedulers.StepLR(optimizer, step_size=cfg.lr_decay_every, gamma=cfg.lr_decay)
     start_epoch = 0
     state = load_checkpoint(ckpt_path, "checkpoint") if ckpt_path.exists() else None
     inputs = input_fingerprint(cfg)
