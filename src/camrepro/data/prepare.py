@@ -380,11 +380,8 @@ def prepare_sunattribute(source, paths, out, seed, progress) -> DatasetInfo:
     half = len(images) // 2
     for split, idx in (("train", sorted(order[:half])), ("test", sorted(order[half:]))):
         ids = [images[i] for i in idx]
-        write_split(out, split, SplitMeta(ids, dict.fromkeys(ids, -1)))
-        atomic_write_text(
-            out / split / "multilabels.txt",
-            "".join(f"{images[i]},{' '.join(map(str, np.flatnonzero(present[i])))}\n" for i in idx),
-        )
+        multilabels = {images[i]: [int(a) for a in np.flatnonzero(present[i])] for i in idx}
+        write_split(out, split, SplitMeta(ids, dict.fromkeys(ids, -1), multilabels=multilabels))
     return DatasetInfo(
         name="sunattribute",
         classes=attrs,
