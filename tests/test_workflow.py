@@ -228,8 +228,8 @@ def test_paper_config_dry_run_has_every_job_of_the_registry(tmp_path):
     assert len(PAPER_NETWORKS) == 23  # 8 CAM + 3 more VGG16 (ablation) + 12 more backbone networks
     # config/paper.yaml lists 10 datasets: CUB, ImageNet and the 8 transfer sets of CAM Table 5
     assert stats["prepare_real_dataset"] == stats["verify_dataset"] == 10
-    # vgg16, googlenet, alexnet from torchvision; resnet50 and mobilenet-v1 (no torchvision weights:
-    # its download fails with instructions) for the Rethinking-CAM backbones
+    # vgg16, googlenet, alexnet from torchvision (V1); se-resnet50 (SENet's release) and mobilenet-v1
+    # (timm's) for the Rethinking-CAM backbones: every one a download (camrepro.weights.CHECKPOINTS)
     assert stats["weights"] == 5
     # one training, one extraction and one evaluation (all of its settings) per network
     assert stats["train"] == stats["extract"] == stats["evaluate"] == 23
