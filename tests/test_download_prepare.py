@@ -479,3 +479,42 @@ def test_sunattribute_is_multilabel_with_two_of_three_votes(file_server, monkeyp
             image_id, present = line.split(",")
             rows[image_id] = present
     assert rows == {names[0]: "0", names[1]: "0", names[2]: "1", names[3]: ""}
+
+
+def _caltech101_zip(annotations_first: bool) -> bytes:
+    """caltech-101.zip in the real layout: a folder holding 101_ObjectCategories.tar.gz (class
+    folders of JPEGs, BACKGROUND_Google among them) and Annotations.tar (class folders of .mat
+    files, no images), in the given member order."""
+    images = {f"101_ObjectCategories/{c}/image_{i:04d}.jpg": _jpeg(8, 8, i)
+              for c in ("BACKGROUND_Google", "accordion", "airplanes") for i in range(1, 33)}  # fmt: skip
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for c in ("accordion", "airplanes"):
+            _add(tf, f"Annotations/{c}/annotation_0001.mat", b"MATLAB 5.0 MAT-file")
+    members = [("caltech-101/101_ObjectCategories.tar.gz", _tgz(images)),
+               ("caltech-101/Annotations.tar", buf.getvalue()), ("caltech-101/show_annotation.m", b"%")]  # fmt: skip
+    return _zip(dict(members[::-1] if annotations_first else members))
+
+
+@pytest.mark.parametrize("annotations_first", [True, False])
+def test_caltech101_prepares_from_the_real_archive_in_either_member_order(
+    file_server, monkeypatch, tmp_path, annotations_first
+):
+    _serve_source(monkeypatch, file_server, "caltech101", {"images": _caltech101_zip(annotations_first)})
+    info = prepare_mod.prepare("caltech101", root=tmp_path, progress=False)
+    assert info.classes == ["accordion", "airplanes"]  # BACKGROUND_Google excluded, Annotations ignored
+    train = read_split(tmp_path / "prepared" / "caltech101", "train")
+    assert len(train.image_ids) == 60  # 30 per class
+    # a rerun (another output folder) finds the same extraction in raw/
+    prepare_mod.prepare("caltech101", root=tmp_path, out=tmp_path / "again", progress=False)
+    assert read_split(tmp_path / "again", "train").image_ids == train.image_ids
+
+
+def test_caltech101_rerun_after_a_failed_run_is_not_poisoned_by_its_extraction(file_server, monkeypatch, tmp_path):
+    _serve_source(monkeypatch, file_server, "caltech101", {"images": _caltech101_zip(True)})
+    paths = prepare_mod.fetch(sources.SOURCES["caltech101"], tmp_path, progress=False)
+    # what a failed run left: the annotations extracted beside their archive, taken for the images
+    inner = paths["images"] / "caltech-101"
+    safe_extract(inner / "Annotations.tar", inner / "Annotations")
+    info = prepare_mod.prepare("caltech101", root=tmp_path, progress=False)
+    assert info.classes == ["accordion", "airplanes"]

@@ -26,7 +26,7 @@ from camrepro.models import build_model
 from camrepro.models.io import load_trained
 from camrepro.models.pretrained import read_weights
 from camrepro.train import TrainConfig, train
-from camrepro.weights import fetch_torchvision_weights, pretrain
+from camrepro.weights import fetch_weights, pretrain
 
 TINY = {
     "model": "vgg16-gap",
@@ -301,7 +301,7 @@ def _served_weights(file_server, name: str, state: dict) -> str:
 def test_weights_download_verifies_torchvisions_hash_prefix(file_server, tmp_path):
     state = torchvision.models.alexnet(weights=None).state_dict()
     good = _served_weights(file_server, "alexnet-owt", state)
-    out = fetch_torchvision_weights(
+    out = fetch_weights(
         "alexnet", tmp_path / "alexnet.pth", tmp_path / "dl", url=file_server.url(good), progress=False
     )
     loaded, transform = read_weights(out)
@@ -309,7 +309,7 @@ def test_weights_download_verifies_torchvisions_hash_prefix(file_server, tmp_pat
     build_model("alexnet-gap", 5, pretrained=out)  # the artifact feeds the model registry
     file_server.files["alexnet-owt-00000000.pth"] = file_server.files[good]
     with pytest.raises(DownloadError, match="does not start with 00000000"):
-        fetch_torchvision_weights(
+        fetch_weights(
             "alexnet",
             tmp_path / "bad.pth",
             tmp_path / "dl",
@@ -318,7 +318,7 @@ def test_weights_download_verifies_torchvisions_hash_prefix(file_server, tmp_pat
         )
     assert not (tmp_path / "dl" / "alexnet-owt-00000000.pth").exists() and not (tmp_path / "bad.pth").exists()
     with pytest.raises(DownloadError, match=r"place it at .*vgg16-397923af.pth"):
-        fetch_torchvision_weights(
+        fetch_weights(
             "vgg16",
             tmp_path / "v.pth",
             tmp_path / "dl",

@@ -19,6 +19,7 @@ def _dataset(root: Path, task: str = "wsol") -> Path:
         {i: k % 2 for k, i in enumerate(ids)},
         {i: (W, H) for i in ids},
         {i: [(5, 6, 30, 35)] for i in ids},
+        multilabels={i: [0, 1][: k + 1 if k < 2 else 0] for k, i in enumerate(ids)} if task == "multilabel" else {},
     )
     write_split(root, "test", meta)
     DatasetInfo(name="tiny", classes=["a", "b"], splits=["test"], task=task).save(root)
@@ -73,6 +74,19 @@ def test_multilabel_split_keeps_its_placeholder_label(tmp_path):
     root = _dataset(tmp_path, task="multilabel")
     _rewrite(root / "test" / "class_labels.txt", 3, "b/img2.jpg,-1")
     assert read_split(root, "test").labels["b/img2.jpg"] == -1
+
+
+def test_multilabel_split_reads_each_images_classes_and_refuses_an_unknown_one(tmp_path):
+    root = _dataset(tmp_path, task="multilabel")
+    path = root / "test" / "multilabels.txt"
+    assert path.read_text() == "a/img0.jpg,0\na/img1.jpg,0 1\nb/img2.jpg,\n"
+    assert read_split(root, "test").multilabels == {"a/img0.jpg": [0], "a/img1.jpg": [0, 1], "b/img2.jpg": []}
+    _rewrite(path, 2, "a/img1.jpg,0 2")
+    with pytest.raises(DataError, match=r"multilabels.txt:2: class 2 of image 'a/img1.jpg'"):
+        read_split(root, "test")
+    path.unlink()
+    with pytest.raises(DataError, match="multilabels.txt not found"):
+        read_split(root, "test")
 
 
 @pytest.mark.parametrize(

@@ -253,7 +253,7 @@ def test_train_seeds_writes_one_model_per_seed_in_its_seed_folder(cub, tmp_path)
 
 
 @pytest.mark.parametrize("name, new", [("vgg16-gap", ("features.extra.", "classifier.")),
-                                       ("resnet50-se", (".se.", "classifier.")),
+                                       ("resnet50-se", ("classifier.",)),
                                        ("vgg16", ("classifier.6.",))])  # fmt: skip
 def test_only_the_layers_a_network_adds_train_at_the_higher_rate(name, new):
     model = build_model(name, 5, width=0.125)

@@ -243,8 +243,8 @@ def test_paper_config_dry_run_has_every_job_of_the_registry(tmp_path):
     assert len(PAPER_NETWORKS) == 23  # 8 CAM + 3 more VGG16 (ablation) + 12 more backbone networks
     # config/paper.yaml lists 10 datasets: CUB, ImageNet and the 8 transfer sets of CAM Table 5
     assert stats["prepare_real_dataset"] == stats["verify_dataset"] == 10
-    # vgg16, googlenet, alexnet from torchvision; resnet50 and mobilenet-v1 (no torchvision weights:
-    # its download fails with instructions) for the Rethinking-CAM backbones
+    # vgg16, googlenet, alexnet from torchvision (V1); se-resnet50 (SENet's release) and mobilenet-v1
+    # (timm's) for the Rethinking-CAM backbones: every one a download (camrepro.weights.CHECKPOINTS)
     assert stats["weights"] == 5
     # one training per network; one extraction and one evaluation (all of its settings) per network and
     # paper's test-time transform: VGG16-GAP on ImageNet is in both papers (ten crops, centre crop)
@@ -415,3 +415,28 @@ def test_a_missing_imagenet_archive_fails_its_branch_with_instructions_and_spare
     assert "ILSVRC2012_img_val.tar" in log and "ILSVRC2012_img_train.tar" in log  # what to place, and where
     assert (tmp_path / "results" / "data" / "synthetic-cub.verify.json").exists()
     assert not (tmp_path / "data" / "prepared" / "imagenet").exists()
+
+
+def test_a_user_supplied_weights_file_is_an_input_that_no_forced_or_failing_job_deletes(tmp_path):
+    """models.weights.<arch>: file makes data/weights/<arch>.pth the user's: no job writes it, so a
+    rerun of the weights jobs (as after a code change) cannot remove it, and the runs read it."""
+    config = yaml.safe_load(TEST_CONFIG.read_text())
+    config["experiments"] = ["rethinking-backbones-cub"]
+    config["models"]["weights"] = {"mobilenet-v1": "file"}
+    cfg = tmp_path / "user-weights.yaml"
+    cfg.write_text(yaml.safe_dump(config))
+    user = tmp_path / "data" / "weights" / "mobilenet-v1.pth"
+    user.parent.mkdir(parents=True)
+    user.write_bytes(b"the user's only copy")
+    # forcing every weights job (what a code change does) cannot reach it: no rule produces it
+    res = _snakemake(tmp_path, cfg, "--forcerun", "weights", "data/weights/mobilenet-v1.pth")
+    assert "No rule to produce data/weights/mobilenet-v1.pth" in res.stderr, res.stderr[-3000:]
+    assert user.read_bytes() == b"the user's only copy"
+    plan = _snakemake(tmp_path, cfg, "-n", "--forceall", "-p")
+    assert plan.returncode == 0, plan.stderr[-3000:]
+    stats = _job_stats(plan.stdout + plan.stderr)
+    assert stats["weights"] == 3  # vgg16, googlenet, se-resnet50; mobilenet-v1 is the user's
+    out = plan.stdout + plan.stderr
+    assert "output: data/weights/mobilenet-v1.pth" not in out
+    assert out.count("pretrained=data/weights/mobilenet-v1.pth") == 2  # the GAP and TAP runs read it
+    assert user.read_bytes() == b"the user's only copy"

@@ -18,5 +18,10 @@ class DownloadError(CamreproError):
     """A download failed, was interrupted, or did not match its checksum."""
 
 
+class UnreachableError(DownloadError):
+    """The server cannot be reached at all (connection refused, no such host): retrying at once
+    does not help, unlike a timeout or a connection cut mid-transfer."""
+
+
 class UnsafeArchiveError(CamreproError):
     """An archive member would be written outside the extraction folder."""

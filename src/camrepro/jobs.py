@@ -214,6 +214,8 @@ def jobs(plan: Plan, config: dict, config_file: str, params_refs: bool = False) 
         cmd = ("camrepro", "data", "verify", prepared(data, name), "--out", verify_report(name), "-q")
         add(Job("verify_dataset", name, cmd, {"data": (prepared(data, name),)}, (verify_report(name),)))
     for arch, w in sorted(plan.weights.items()):
+        if w.method == "file":
+            continue  # the user's file is an input of the runs, never a job's output (never deleted)
         inputs = {"data": (prepared(data, w.pretrain["dataset"]),)} if w.method == "pretrain" else {}
         add(Job("weights", arch, tuple(command(plan, "weights", arch, data, params_refs)), inputs,
                 (weights_path(data, arch),), f"weights.{arch}"))  # fmt: skip

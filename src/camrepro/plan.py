@@ -34,7 +34,7 @@ from camrepro.protocol import CAM_THRESHOLD, PAS_PERCENTILE, PAS_THRESHOLD, TAP_
 @dataclass(frozen=True)
 class Weights:
     arch: str
-    method: str  # download | pretrain
+    method: str  # download | pretrain | file (the user's own data/weights/<arch>.pth: no job writes it)
     pretrain: dict = field(default_factory=dict, hash=False)  # dataset, width, epochs, ... (pretrain)
 
 
@@ -93,7 +93,7 @@ class SVMJob:
 WEIGHTS_OF = {
     "vgg16-gap": "vgg16", "googlenet-gap": "googlenet", "googlenet-gmp": "googlenet",
     "alexnet-gap": "alexnet", "alexnet*-gap": "alexnet", "googlenet": "googlenet", "vgg16": "vgg16",
-    "alexnet": "alexnet", "resnet50-se": "resnet50", "mobilenet-v1": "mobilenet-v1",
+    "alexnet": "alexnet", "resnet50-se": "se-resnet50", "mobilenet-v1": "mobilenet-v1",
     "googlenet-2conv": "googlenet",
 }  # fmt: skip
 
@@ -247,6 +247,7 @@ def build_plan(config: dict) -> Plan:
     size = int(models_cfg.get("size", 224))
     seeds = tuple(int(s) for s in config.get("seeds", [0]))
     pretrain_cfg = models_cfg.get("pretrain")
+    sources_cfg = dict(models_cfg.get("weights", {}))
     # Without roles a config only prepares data; with roles it runs every experiment unless it
     # lists some.
     known = [*EXPERIMENTS, *SVM_EXPERIMENTS]
@@ -262,12 +263,14 @@ def build_plan(config: dict) -> Plan:
         dataset = _role_dataset(config, role)
         arch = WEIGHTS_OF[model]
         if arch not in plan.weights:
-            if pretrain_cfg:
-                pre = dict(pretrain_cfg) | {"dataset": _role_dataset(config, "imagenet"), "width": width,
-                                            "size": size}  # fmt: skip
+            # per architecture (models.weights); else pretrain all when models.pretrain is set
+            method = sources_cfg.get(arch, "pretrain" if pretrain_cfg else "download")
+            if method == "pretrain":
+                role = _role_dataset(config, "imagenet")
+                pre = dict(pretrain_cfg or {}) | {"dataset": role, "width": width, "size": size}
                 plan.weights[arch] = Weights(arch, "pretrain", pre)
             else:
-                plan.weights[arch] = Weights(arch, "download")
+                plan.weights[arch] = Weights(arch, method)
         rid = run_id(dataset, model, pool)
         if rid not in plan.runs:
             schedule = dict(config.get("training", {}).get(role, {}))

@@ -197,7 +197,9 @@ NOTES = {
                   "the SVM's weights (GT class on train, predicted class on test).",
     "cam-cub-localization": "Test images whose CAM crop box (predicted class) has IoU >= 0.5 with a GT box.",
     "cam-table5": "LinearSVC on fixed features of the ImageNet-trained networks, C by cross-validation on "
-                  "train only; each dataset's train/test split as prepared (camrepro data sources).",
+                  "train only; each dataset's train/test split as prepared (camrepro data sources). SUN "
+                  "Attribute is multilabel: one SVM per attribute, mean average precision (the other "
+                  "columns: accuracy).",
     "rethinking-table2": f"Ours = TAP (theta_tap {TAP_THETA['vgg16-gap']} for VGG16 and MobileNetV1, "
                          f"{TAP_THETA['resnet50-se']} otherwise) + NWC + PaS ({PAS_PERCENTILE:.0f}th "
                          f"percentile, theta_loc {PAS_THRESHOLD}). Baseline = vanilla CAM, "
@@ -286,11 +288,11 @@ def build_tables(
                 if isinstance(source, NotRun):
                     rows.append(cell | _status(None, cell, "not run", source.reason))
                     continue
-                values, reason = _values(source[column], metrics, svm, plan)
+                values, reason = _values(source[column], metrics, svm, plan, root)
                 rows.append(cell | _status(values, cell, None, reason))
                 code = _code_source(name, source[column])
                 if code is not None:
-                    values, reason = _values(code, metrics, svm, plan)
+                    values, reason = _values(code, metrics, svm, plan, root)
                     code_cell = cell | {"column": column + CODE_SUFFIX}
                     rows.append(code_cell | _status(values, code_cell, None, reason))
             if isinstance(source, dict):
@@ -306,10 +308,22 @@ def _code_source(table: str, source: object) -> Eval | None:
     return None
 
 
-def _values(source: object, metrics: pd.DataFrame, svm: dict, plan: Plan) -> tuple[list[float], str]:
+def _svm_missing(source: SVM, plan: Plan, root: Path) -> str:
+    """Why an SVM cell has no value: the experiment, or this column of it, is not configured, or
+    its job wrote no value for it."""
+    job = plan.svm_of(source.experiment)
+    if job is None:
+        return f"experiment {source.experiment} is not in this config"
+    if job.kind == "transfer" and source.key not in job.datasets:
+        return f"roles.transfer of this config has no {source.key} dataset (experiment {source.experiment})"
+    return f"{root / metrics_path(job.id)} has no value for {source.key}"
+
+
+def _values(source: object, metrics: pd.DataFrame, svm: dict, plan: Plan,
+            root: Path = Path(".")) -> tuple[list[float], str]:  # fmt: skip
     if isinstance(source, SVM):
         values = svm.get(source.experiment, {}).get(source.key, [])
-        return values, "" if values else f"experiment {source.experiment} is not in this config"
+        return values, "" if values else _svm_missing(source, plan, root)
     assert isinstance(source, Eval)
     run = plan.run(source.role, source.model, source.pool)
     if run is None:

@@ -1,12 +1,16 @@
 """ImageNet-pretrained backbone weights: `data/weights/<arch>.pth`, by download or by pretraining.
 
 Both paths write the same artifact (`camrepro.models.pretrained.save_weights`): a state_dict in
-torchvision's parameter names plus whether the weights expect torchvision's GoogLeNet input
-transform. Everything downstream reads it the same way.
+our backbones' parameter names plus whether the weights expect the (x - 0.5) / 0.5 input
+normalisation. Everything downstream reads it the same way. Each architecture's source is chosen
+in the config (`models.weights`): `download`, `pretrain`, or `file` (the user's own file at that
+path, which no job writes and so none ever deletes).
 
-* `fetch_torchvision_weights`: torchvision's own registry gives the URL; the file name carries the
-  first hex digits of the file's SHA-256, which are checked. Offline, the error names the URL and
-  where to place the file by hand.
+* `fetch_weights`: the published ImageNet checkpoint of `CHECKPOINTS`, downloaded to
+  `data/downloads/`, checked against the SHA-256 its publisher states (the hex digits in the file
+  name, torch hub's convention) or, where none is stated, pinned on first download; converted to
+  our names by the checkpoint's key map. Offline, the error names the URL and where to place the
+  file by hand (`data/downloads/<file>`, an input no job deletes).
 * `pretrain`: for the embedded benchmark, train the original architecture at the demo width on
   `synthetic-imagenet`, standing in for ImageNet pre-training.
 """
@@ -15,6 +19,8 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -23,6 +29,7 @@ import torchvision
 from camrepro.data.download import download
 from camrepro.errors import CamreproError, DownloadError
 from camrepro.fsutil import file_digest
+from camrepro.models.backbones import MOBILENET_V1
 from camrepro.models.pretrained import save_weights
 
 # Which registry model each architecture is pretrained as, for the embedded benchmark. Only the
@@ -33,45 +40,129 @@ PRETRAIN_MODEL = {
     "vgg16": "vgg16-gap",
     "alexnet": "alexnet-gap",
     "googlenet": "googlenet",
-    "resnet50": "resnet50-se",
+    "se-resnet50": "resnet50-se",
     "mobilenet-v1": "mobilenet-v1",
 }
-TORCHVISION_ARCHS = ("vgg16", "alexnet", "googlenet", "resnet50")
 
 
-def torchvision_url(arch: str) -> str:
-    if arch not in TORCHVISION_ARCHS:
+def _torchvision_v1(arch: str) -> str:
+    """torchvision's IMAGENET1K_V1 weights: the papers' era (CAM 2016, Rethinking CAM 2020 via
+    wsolevaluation, whose wsol/resnet.py:21 loads resnet50-19c8e357.pth, i.e. V1). Named
+    explicitly: `DEFAULT` is V2 where a V2 exists (ResNet50), a 2021 recipe the papers never saw."""
+    return torchvision.models.get_model_weights(arch).IMAGENET1K_V1.url
+
+
+def identity_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """torchvision's layout is ours."""
+    return dict(state)
+
+
+def senet_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Cadene's SENet layout -> ResNet50SEFeatures: `layer0.conv1/bn1` -> `conv1/bn1`,
+    `se_module.fc1/fc2` -> `se.1/se.3`; the rest (layerN.i.convK/bnK/downsample) keeps its name;
+    `last_linear` (the ImageNet classifier) is dropped."""
+    out = {}
+    for key, value in state.items():
+        if key.startswith("last_linear."):
+            continue
+        key = re.sub(r"^layer0\.", "", key)
+        key = key.replace(".se_module.fc1.", ".se.1.").replace(".se_module.fc2.", ".se.3.")
+        out[key] = value
+    return out
+
+
+def timm_mobilenet_v1_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """timm's MobileNetV1 (EfficientNet builder) -> MobileNetV1Features: `conv_stem`/`bn1` ->
+    `features.0.0`/`features.0.1`; block j of stage s (`blocks.s.j`, stages of 1, 2, 2, 6, 2
+    blocks) is our layer k = 1 + its running index, its `conv_dw`/`bn1`/`conv_pw`/`bn2` our
+    `.0`/`.1`/`.3`/`.4`; the classifier is dropped."""
+    stages = (1, 2, 2, 6, 2)
+    assert sum(stages) == len(MOBILENET_V1)
+    first = [sum(stages[:s]) for s in range(len(stages))]
+    parts = {"conv_dw": 0, "bn1": 1, "conv_pw": 3, "bn2": 4}
+    out = {}
+    for key, value in state.items():
+        if key.startswith("conv_stem."):
+            out["features.0.0." + key.split(".", 1)[1]] = value
+        elif key.startswith("bn1."):
+            out["features.0.1." + key.split(".", 1)[1]] = value
+        elif m := re.fullmatch(r"blocks\.(\d+)\.(\d+)\.(conv_dw|bn1|conv_pw|bn2)\.(.+)", key):
+            stage, block, part, rest = int(m[1]), int(m[2]), m[3], m[4]
+            out[f"features.{1 + first[stage] + block}.{parts[part]}.{rest}"] = value
+    return out
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A published ImageNet checkpoint of one architecture and how to read it."""
+
+    url: str
+    title: str  # what it is, for docs and error messages
+    key_map: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]]
+    transform_input: bool = False  # trained on inputs normalised to (x - 0.5) / 0.5
+    top1: str = ""  # its ImageNet top-1 as published, to judge what it gives
+
+
+CHECKPOINTS: dict[str, Checkpoint] = {
+    "vgg16": Checkpoint(_torchvision_v1("vgg16"), "torchvision VGG16_Weights.IMAGENET1K_V1", identity_keys,
+                        top1="71.6 %"),
+    "alexnet": Checkpoint(_torchvision_v1("alexnet"), "torchvision AlexNet_Weights.IMAGENET1K_V1",
+                          identity_keys, top1="56.5 %"),
+    "googlenet": Checkpoint(_torchvision_v1("googlenet"), "torchvision GoogLeNet_Weights.IMAGENET1K_V1",
+                            identity_keys, transform_input=True, top1="69.8 %"),
+    # SENet's authors' SE-ResNet50 (Hu et al. 2018), ported from Caffe by Cadene's pretrainedmodels
+    # (pretrainedmodels/models/senet.py, pretrained_settings['se_resnet50']; timm's
+    # legacy_seresnet50.in1k is the same file). RGB, ImageNet mean/std, 224 px.
+    "se-resnet50": Checkpoint("http://data.lip6.fr/cadene/pretrainedmodels/se_resnet50-ce0d4300.pth",
+                              "SENet SE-ResNet50 (Hu et al.), Cadene pretrainedmodels",
+                              senet_keys, top1="77.6 %"),
+    # timm's MobileNetV1 (mobilenetv1_100.ra4_e3600_r224_in1k, 2024): no checkpoint of the paper's
+    # era is published for PyTorch; this one classifies better (76.1 % vs 70.6 %). Its config:
+    # IMAGENET_INCEPTION_MEAN/STD (0.5), ReLU6 (timm efficientnet.py, _gen_mobilenet_v1).
+    "mobilenet-v1": Checkpoint(
+        "https://huggingface.co/timm/mobilenetv1_100.ra4_e3600_r224_in1k/resolve/main/pytorch_model.bin",
+        "timm mobilenetv1_100.ra4_e3600_r224_in1k", timm_mobilenet_v1_keys, transform_input=True,
+        top1="76.1 %"),
+}  # fmt: skip
+
+
+def checkpoint(arch: str) -> Checkpoint:
+    if arch not in CHECKPOINTS:
         raise CamreproError(
-            f"torchvision has no ImageNet weights for {arch!r}; known: {', '.join(TORCHVISION_ARCHS)}. "
-            "Use `camrepro pretrain` or supply a state_dict file."
+            f"no published ImageNet weights are known for {arch!r}; known: {', '.join(CHECKPOINTS)}. "
+            "Use `camrepro pretrain`, or supply your own file (models.weights.<arch>: file)."
         )
-    return torchvision.models.get_model_weights(arch).DEFAULT.url
+    return CHECKPOINTS[arch]
 
 
-def fetch_torchvision_weights(
+def fetch_weights(
     arch: str, out: str | os.PathLike, downloads: str | os.PathLike = "data/downloads",
     url: str | None = None, progress: bool = True,
 ) -> Path:  # fmt: skip
-    """Download (or reuse) torchvision's ImageNet weights for `arch` and write `out`."""
-    url = url or torchvision_url(arch)
+    """Download (or reuse) the published ImageNet checkpoint of `arch`, map it to our names and
+    write `out`. The checkpoint stays in `downloads`: a rerun (or a copy placed there by hand,
+    offline) needs no network."""
+    ckpt = checkpoint(arch)
+    url = url or ckpt.url
     name = url.rsplit("/", 1)[-1]
     match = re.search(r"-([0-9a-f]{8,})\.pth$", name)
-    dest = Path(downloads) / name
-    try:
-        download(url, dest, progress=progress)
-    except DownloadError as exc:
-        raise DownloadError(
-            f"could not download {url} ({exc}). Offline? Fetch it elsewhere and place it at {dest}, "
-            "then run again."
-        ) from exc
+    dest = Path(downloads) / (name if match or name.endswith(".pth") else f"{arch}-{name}")
+    download(url, dest, progress=progress)  # offline: one attempt, its message says where to put it
     if match and not file_digest(dest, "sha256").startswith(match.group(1)):
         dest.unlink()
         raise DownloadError(
-            f"{dest}: its SHA-256 does not start with {match.group(1)} as torchvision's file name says; "
+            f"{dest}: its SHA-256 does not start with {match.group(1)} as the published file name says; "
             "deleted it. Run again."
         )
-    state = torch.load(dest, map_location="cpu", weights_only=True)
-    save_weights(out, state, transform_input=arch == "googlenet")
+    try:
+        raw = torch.load(dest, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 (torch raises many types for a bad file)
+        raise CamreproError(
+            f"{dest} is not a readable PyTorch checkpoint ({exc}); delete it and run again."
+        ) from exc
+    if isinstance(raw, dict) and isinstance(raw.get("state_dict"), dict):
+        raw = raw["state_dict"]
+    save_weights(out, ckpt.key_map(raw), transform_input=ckpt.transform_input)
     return Path(out)
 
 
@@ -110,4 +201,4 @@ def pretrain(
     return out
 
 
-__all__ = ["PRETRAIN_MODEL", "fetch_torchvision_weights", "pretrain", "torchvision_url"]
+__all__ = ["CHECKPOINTS", "PRETRAIN_MODEL", "fetch_weights", "pretrain"]

@@ -17,11 +17,13 @@ system would during extraction), device files, and archives that would extract t
 from __future__ import annotations
 
 import bz2
+import errno
 import gzip
 import logging
 import lzma
 import os
 import re
+import socket
 import stat
 import tarfile
 import time
@@ -34,7 +36,7 @@ from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
-from camrepro.errors import DownloadError, UnsafeArchiveError
+from camrepro.errors import DownloadError, UnreachableError, UnsafeArchiveError
 from camrepro.fsutil import atomic_dir, atomic_write_text, file_digest
 
 log = logging.getLogger(__name__)
@@ -133,7 +135,10 @@ def download(
     timeout: float = 60.0,
     progress: bool = True,
 ) -> Path:
-    """Download `url` to `dest` with resume, verification and an atomic final rename."""
+    """Download `url` to `dest` with resume, verification and an atomic final rename.
+
+    A transfer cut short is retried `retries` times (resuming); an unreachable host is not
+    (`UnreachableError` at once: offline, every retry would fail the same way, only later)."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     if dest.exists():
@@ -145,6 +150,8 @@ def download(
         try:
             _fetch_into(url, part, timeout, progress)
             break
+        except UnreachableError:
+            raise  # offline or no such host: a retry seconds later meets the same
         except DownloadError:
             attempt += 1
             if attempt > retries:
@@ -194,6 +201,14 @@ def _content_range(value: str | None) -> tuple[int | None, int | None, int | Non
     return start, end, total
 
 
+def _unreachable(reason: object) -> bool:
+    """Whether a failed connection means the host is unreachable (refused, unknown name, no route)
+    rather than slow: the ones a retry within seconds cannot fix."""
+    return isinstance(reason, ConnectionRefusedError | socket.gaierror) or (
+        isinstance(reason, OSError) and reason.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH)
+    )
+
+
 def _fetch_into(url: str, part: Path, timeout: float, progress: bool) -> None:
     """Append the rest of `url` to `part` (Range request when `part` already has bytes)."""
     have = part.stat().st_size if part.exists() else 0
@@ -215,7 +230,8 @@ def _fetch_into(url: str, part: Path, timeout: float, progress: bool) -> None:
         raise DownloadError(f"download of {url} failed: HTTP {exc.code} {exc.reason}.") from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise DownloadError(
+        error = UnreachableError if _unreachable(reason) else DownloadError
+        raise error(
             f"cannot reach {url} ({reason}). If this machine is offline, download the file "
             f"elsewhere and place it at {part.with_suffix('')}."
         ) from None

@@ -8,6 +8,8 @@ Every dataset camrepro uses, synthetic or real, is prepared into one uniform fol
     <dataset>/<split>/image_sizes.txt   image_id,width,height           (original image size)
     <dataset>/<split>/localization.txt  image_id,x0,y0,x1,y1            (one row per box)
     <dataset>/<split>/masks.txt         image_id,mask_path,ignore_path  (optional, one row per mask)
+    <dataset>/<split>/multilabels.txt   image_id,a b c                  (multilabel datasets: the
+                                        0-based indices of the classes present, space-separated)
 
 This is the layout of the reference WSOL evaluator (clovaai/wsolevaluation), the de facto
 interchange format, so scoremaps and metadata move between tools unchanged. Box convention:
@@ -85,6 +87,9 @@ class SplitMeta:
     boxes: dict[str, list[Box]] = field(default_factory=dict)
     masks: dict[str, list[str]] = field(default_factory=dict)
     ignore: dict[str, str] = field(default_factory=dict)  # image -> ignore-region mask (OpenImages)
+    # multilabel datasets (SUN Attribute): image -> indices of the classes present; its
+    # class_labels.txt holds the -1 placeholder
+    multilabels: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def has_boxes(self) -> bool:
@@ -241,7 +246,32 @@ def read_split(dataset_dir: str | Path, split: str) -> SplitMeta:
                 ignore[image_id] = check_relative(ignore_path, f"{masks_path}:{lineno}", "ignore-mask path")
         _require_rows(image_ids, masks, masks_path, "mask")
 
-    return SplitMeta(image_ids=image_ids, labels=labels, sizes=sizes, boxes=boxes, masks=masks, ignore=ignore)
+    multilabels = _read_multilabels(folder / "multilabels.txt", image_ids, info)
+    return SplitMeta(image_ids=image_ids, labels=labels, sizes=sizes, boxes=boxes, masks=masks, ignore=ignore,
+                     multilabels=multilabels)  # fmt: skip
+
+
+def _read_multilabels(path: Path, image_ids: list[str], info: DatasetInfo | None) -> dict[str, list[int]]:
+    """`multilabels.txt`: a row per image, required (and only allowed) in a multilabel dataset."""
+    multilabel = info is not None and info.task == "multilabel"
+    if not path.exists():
+        if multilabel:
+            raise DataError(f"{path} not found: a multilabel dataset lists each image's classes there; "
+                            "prepare the dataset again.")  # fmt: skip
+        return {}
+    if info is not None and not multilabel:
+        raise DataError(f"{path}: dataset.json says task {info.task!r}, not multilabel; remove the file or "
+                        "prepare the dataset again.")  # fmt: skip
+    out = {}
+    for image_id, (lineno, (present,)) in _unique_rows(path, 2, set(image_ids)).items():
+        out[image_id] = _ints(path, lineno, present.split())
+        for a in out[image_id]:
+            if info is not None and not 0 <= a < info.num_classes:
+                raise DataError(f"{path}:{lineno}: class {a} of image {image_id!r} is not one of the "
+                                f"{info.num_classes} classes (0..{info.num_classes - 1}). Prepare the "
+                                "dataset again.")  # fmt: skip
+    _require_rows(image_ids, out, path, "multilabel")
+    return out
 
 
 def _check_label(path: Path, lineno: int, image_id: str, label: int, info: DatasetInfo) -> None:
@@ -302,6 +332,9 @@ def write_split(dataset_dir: str | Path, split: str, meta: SplitMeta) -> None:
             folder / "localization.txt",
             "".join(f"{i},{x0},{y0},{x1},{y1}\n" for i in ids for x0, y0, x1, y1 in meta.boxes[i]),
         )
+    if meta.multilabels:
+        rows = (f"{i},{' '.join(map(str, meta.multilabels[i]))}\n" for i in ids)
+        atomic_write_text(folder / "multilabels.txt", "".join(rows))
     if meta.masks:
         atomic_write_text(
             folder / "masks.txt",

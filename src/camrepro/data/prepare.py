@@ -235,18 +235,33 @@ def _is_image(p: Path) -> bool:
 
 
 def _class_root(folder: Path) -> Path:
-    """The folder whose subfolders are the classes; extracts a nested archive if that is all."""
+    """The folder whose subfolders are the classes. If there is none, the nested archives are
+    extracted (each beside itself, kept) and searched, in sorted order: caltech-101.zip holds
+    101_ObjectCategories.tar.gz and Annotations.tar, whose class folders hold .mat files, not
+    images, so the member order does not matter and a leftover extraction is simply skipped."""
+    found = _images_root(folder)
+    if found is not None:
+        return found
+    for nested in sorted(p for p in folder.rglob("*") if p.name.endswith(ARCHIVE_SUFFIXES)):
+        target = nested.with_name(nested.name.split(".")[0])
+        if not target.exists():
+            safe_extract(nested, target)
+        found = _images_root(target)
+        if found is not None:
+            return found
+    raise DataError(
+        f"{folder}: found no folder of class subfolders with images (nor an archive holding one); "
+        "is it the right archive? Delete the folder and run again to extract it afresh."
+    )
+
+
+def _images_root(folder: Path) -> Path | None:
+    """The first folder at or below `folder` with at least two subfolders holding images."""
     for d in [folder, *sorted(p for p in folder.rglob("*") if p.is_dir())]:
         subs = [s for s in d.iterdir() if s.is_dir()]
         if len(subs) >= 2 and sum(any(_is_image(f) for f in s.iterdir()) for s in subs) >= 2:
             return d
-    nested = [p for p in folder.rglob("*") if p.name.endswith(ARCHIVE_SUFFIXES)]
-    if nested:  # e.g. caltech-101.zip holds 101_ObjectCategories.tar.gz
-        target = nested[0].with_name(nested[0].name.split(".")[0])
-        if not target.exists():
-            safe_extract(nested[0], target)
-        return _class_root(target)
-    raise DataError(f"{folder}: found no folder of class subfolders with images.")
+    return None
 
 
 def _random_split(
@@ -380,11 +395,8 @@ def prepare_sunattribute(source, paths, out, seed, progress) -> DatasetInfo:
     half = len(images) // 2
     for split, idx in (("train", sorted(order[:half])), ("test", sorted(order[half:]))):
         ids = [images[i] for i in idx]
-        write_split(out, split, SplitMeta(ids, dict.fromkeys(ids, -1)))
-        atomic_write_text(
-            out / split / "multilabels.txt",
-            "".join(f"{images[i]},{' '.join(map(str, np.flatnonzero(present[i])))}\n" for i in idx),
-        )
+        multilabels = {images[i]: [int(a) for a in np.flatnonzero(present[i])] for i in idx}
+        write_split(out, split, SplitMeta(ids, dict.fromkeys(ids, -1), multilabels=multilabels))
     return DatasetInfo(
         name="sunattribute",
         classes=attrs,

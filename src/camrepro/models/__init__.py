@@ -263,8 +263,9 @@ def build_model(
 
     `pretrained` is a weights file (`camrepro.models.pretrained`): torchvision's state_dict for the
     backbone's architecture, or one camrepro wrote. The classifier always starts from scratch.
-    `transform_input` (GoogLeNet family): apply torchvision's input re-normalisation; by default
-    on exactly when the weights file says its weights expect it (torchvision's GoogLeNet weights do).
+    `transform_input` (GoogLeNet family, MobileNetV1): re-normalise the input to (x - 0.5) / 0.5; by
+    default on exactly when the weights file says its weights expect it (torchvision's GoogLeNet
+    weights and timm's MobileNetV1 weights do).
     """
     from camrepro.models.pretrained import load_state_into, read_weights
 
@@ -281,7 +282,7 @@ def build_model(
         kwargs["pool"] = pool
     if spec.default_pool != "none":
         kwargs["theta_tap"] = theta_tap
-    if name.startswith("googlenet"):
+    if name.startswith(("googlenet", "mobilenet")):
         kwargs["transform_input"] = expects_transform if transform_input is None else transform_input
     model = spec.build(num_classes, width, **kwargs)
     init_weights(model)

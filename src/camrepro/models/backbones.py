@@ -21,6 +21,14 @@ _tv_googlenet = sys.modules["torchvision.models.googlenet"]
 Inception, BasicConv2d = _tv_googlenet.Inception, _tv_googlenet.BasicConv2d
 
 
+def inception_input(x: torch.Tensor) -> torch.Tensor:
+    """Re-normalise an input standardised with ImageNet's mean/std (what the reader gives) to
+    (x - 0.5) / 0.5, what torchvision's GoogLeNet weights and timm's MobileNetV1 weights expect."""
+    mean = x.new_tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = x.new_tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    return (x * std + mean - 0.5) / 0.5
+
+
 def scaled(channels: int, width: float) -> int:
     """A channel count at width multiplier `width` (at least 4)."""
     return max(4, int(round(channels * width)))
@@ -167,9 +175,7 @@ class GoogLeNetFeatures(Backbone):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.transform_input:
-            mean = x.new_tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-            std = x.new_tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-            x = (x * std + mean - 0.5) / 0.5
+            x = inception_input(x)
         x = self.maxpool2(self.conv3(self.conv2(self.maxpool1(self.conv1(x)))))
         for name in self.blocks:
             x = getattr(self, name)(x)
@@ -177,11 +183,15 @@ class GoogLeNetFeatures(Backbone):
 
 
 class SEBottleneck(Bottleneck):
-    """torchvision's ResNet bottleneck with a squeeze-excitation gate before the residual add."""
+    """A ResNet bottleneck with a squeeze-excitation gate before the residual add, as SENet's
+    authors built it (Hu et al. 2018, released as Caffe models and ported by Cadene's
+    pretrainedmodels, whose ImageNet weights we load): the stride sits on the first 1x1 conv, not
+    on the 3x3 one as in torchvision's ResNet."""
 
     def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None,
                  reduction: int = 16) -> None:  # fmt: skip
-        super().__init__(inplanes, planes, stride, downsample)
+        super().__init__(inplanes, planes, 1, downsample)
+        self.conv1.stride = (stride, stride)
         channels = planes * self.expansion
         self.se = nn.Sequential(
             nn.AdaptiveAvgPool2d(1),
@@ -200,11 +210,12 @@ class SEBottleneck(Bottleneck):
 
 
 class ResNet50SEFeatures(Backbone):
-    """ResNet50 with squeeze-excitation blocks and layer4 at stride 1 (14x14), as ADL and
-    wsolevaluation build ResNet50-SE for WSOL. torchvision's ResNet50 weights fill every layer
-    but the SE gates, which start from scratch (torchvision ships no SE-ResNet)."""
+    """SE-ResNet50 with layer4 at stride 1 (14x14), as ADL and Rethinking CAM build ResNet50-SE for
+    WSOL. Every layer, the SE gates included, takes SENet's ImageNet weights (`camrepro weights
+    se-resnet50`; key map in camrepro.weights); its stem pools as SENet's does (3x3, stride 2,
+    ceil mode, no padding)."""
 
-    torchvision_arch = "resnet50"
+    torchvision_arch = "se-resnet50"
 
     def __init__(self, width: float = 1.0) -> None:
         super().__init__()
@@ -212,7 +223,7 @@ class ResNet50SEFeatures(Backbone):
         self.conv1 = nn.Conv2d(3, self.inplanes, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(self.inplanes)
         self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True)
         self.layer1 = self._make_layer(scaled(64, width), 3, 1)
         self.layer2 = self._make_layer(scaled(128, width), 4, 2)
         self.layer3 = self._make_layer(scaled(256, width), 6, 2)
@@ -234,9 +245,6 @@ class ResNet50SEFeatures(Backbone):
         layers += [SEBottleneck(self.inplanes, planes) for _ in range(1, blocks)]
         return nn.Sequential(*layers)
 
-    def torchvision_keys(self) -> set[str]:
-        return {k for k in self.state_dict() if ".se." not in k}
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))
@@ -246,10 +254,10 @@ def _dw_separable(cin: int, cout: int, stride: int) -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(cin, cin, 3, stride, 1, groups=cin, bias=False),
         nn.BatchNorm2d(cin),
-        nn.ReLU(inplace=True),
+        nn.ReLU6(inplace=True),
         nn.Conv2d(cin, cout, 1, bias=False),
         nn.BatchNorm2d(cout),
-        nn.ReLU(inplace=True),
+        nn.ReLU6(inplace=True),
     )
 
 
@@ -260,14 +268,18 @@ MOBILENET_V1 = (
 
 class MobileNetV1Features(Backbone):
     """MobileNetV1 (Howard et al. 2017) with the last stride-2 layer at stride 1 (14x14), the
-    WSOL variant of ADL/Rethinking CAM. torchvision has no MobileNetV1: ImageNet weights must be
-    supplied as a state_dict file of this module, or pretrained (the demo pretrains them)."""
+    WSOL variant of ADL/Rethinking CAM. ReLU6 as in the reference (TF-slim) network and the timm
+    ImageNet weights we load (`camrepro weights mobilenet-v1`; key map in camrepro.weights), which
+    expect inputs normalised to (x - 0.5) / 0.5 (`transform_input`)."""
 
-    def __init__(self, width: float = 1.0) -> None:
+    torchvision_arch = "mobilenet-v1"
+
+    def __init__(self, width: float = 1.0, transform_input: bool = False) -> None:
         super().__init__()
+        self.transform_input = transform_input
         cin = scaled(32, width)
         layers: list[nn.Module] = [
-            nn.Sequential(nn.Conv2d(3, cin, 3, 2, 1, bias=False), nn.BatchNorm2d(cin), nn.ReLU(inplace=True))
+            nn.Sequential(nn.Conv2d(3, cin, 3, 2, 1, bias=False), nn.BatchNorm2d(cin), nn.ReLU6(inplace=True))
         ]
         for cout, stride in MOBILENET_V1:
             layers.append(_dw_separable(cin, scaled(cout, width), stride))
@@ -277,4 +289,4 @@ class MobileNetV1Features(Backbone):
         self.out_channels = cin
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x)
+        return self.features(inception_input(x) if self.transform_input else x)

@@ -1,8 +1,9 @@
 """Loading ImageNet weights into the truncated backbones.
 
 Backbones keep torchvision's parameter names for the layers they keep (see backbones.py), so the
-key mapping is the identity on the kept names; layers the CAM networks add (``extra.*``, SE
-gates, the new classifier) are not taken from the file. Every kept name must be present in the
+key mapping is the identity on the kept names (checkpoints in other layouts, SENet's and timm's,
+are mapped to these names when downloaded: camrepro.weights); layers the CAM networks add
+(``extra.*``, the new classifier) are not taken from the file. Every kept name must be present in the
 file with the same shape, or loading stops with an error naming the file and the first mismatches.
 """
 
@@ -81,8 +82,8 @@ def load_state_into(model: WSOLModel, state: dict[str, torch.Tensor], source: st
             )
         arch = getattr(module, "torchvision_arch", None)
         raise CamreproError(
-            f"{source} does not fit this backbone: {'; '.join(detail)}. Expected torchvision's "
-            f"{arch or 'backbone'} weights at width 1.0."
+            f"{source} does not fit this backbone: {'; '.join(detail)}. Expected {arch or 'its'} ImageNet "
+            f"weights at width 1.0 (`camrepro weights {arch or 'ARCH'}` writes them)."
         )
     module.load_state_dict({k: state[k] for k in keys}, strict=False)
     return len(keys)

@@ -1,0 +1,212 @@
+"""ImageNet weights: downloads (offline behaviour), the source registry and the checkpoints' key maps."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+import torchvision
+
+from camrepro.models import build_model
+from camrepro.weights import CHECKPOINTS, fetch_weights
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _closed_port() -> int:
+    """A loopback port with nothing listening: a connection to it is refused at once."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _camrepro(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env_path = str(ROOT / "src")
+    return subprocess.run([sys.executable, "-m", "camrepro", *args], capture_output=True, text=True, cwd=cwd,
+                          env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"})  # fmt: skip
+
+
+def test_offline_weights_download_fails_once_with_one_hint(tmp_path):
+    """Connection refused is not a transient error: one attempt, no retries, the hint printed once."""
+    url = f"http://127.0.0.1:{_closed_port()}/vgg16-397923af.pth"
+    res = _camrepro("weights", "vgg16", "--out", "w/vgg16.pth", "--downloads", "dl", "--url", url, "-q",
+                    cwd=tmp_path)  # fmt: skip
+    assert res.returncode == 2, res.stderr
+    assert "Traceback" not in res.stderr
+    assert res.stderr.count("retrying") == 0, res.stderr  # attempts: exactly one
+    assert res.stderr.count("place it at") == 1, res.stderr  # the hint, once
+    assert f"place it at {Path('dl') / 'vgg16-397923af.pth'}" in res.stderr
+    assert not (tmp_path / "w").exists()
+
+
+# ----------------------------------------------------------------------------- checkpoints' layouts
+# The source layouts are rebuilt here from their documented architectures: Cadene's
+# pretrainedmodels senet.py (se_resnet50: SENet(SEResNetBottleneck, [3, 4, 6, 3], reduction 16,
+# inplanes 64, 7x7 stem, 1x1 downsample)) and timm's efficientnet.py (_gen_mobilenet_v1: stem 32,
+# 'dsa' blocks r1 c64 / r2 s2 c128 / r2 s2 c256 / r6 s2 c512 / r2 s2 c1024, no head conv). Random
+# values; each checkpoint is served, fetched and converted by the real weights path, and the network
+# it feeds must compute what the source architecture computes with those tensors.
+
+
+def _bn(state: dict, prefix: str, c: int, g: torch.Generator) -> None:
+    state[prefix + "weight"] = torch.rand(c, generator=g) + 0.5
+    state[prefix + "bias"] = torch.randn(c, generator=g) * 0.1
+    state[prefix + "running_mean"] = torch.randn(c, generator=g) * 0.1
+    state[prefix + "running_var"] = torch.rand(c, generator=g) + 0.5
+    state[prefix + "num_batches_tracked"] = torch.tensor(7)
+
+
+def _conv(state: dict, key: str, cout: int, cin: int, k: int, g: torch.Generator, bias: bool = False) -> None:
+    state[key + "weight"] = torch.randn(cout, cin, k, k, generator=g) * (2.0 / (cin * k * k)) ** 0.5
+    if bias:
+        state[key + "bias"] = torch.randn(cout, generator=g) * 0.1
+
+
+SENET_BLOCKS = (3, 4, 6, 3)
+
+
+def senet_se_resnet50_state() -> dict[str, torch.Tensor]:
+    """A state_dict in the layout and shapes of Cadene's se_resnet50-ce0d4300.pth."""
+    g = torch.Generator().manual_seed(0)
+    s: dict[str, torch.Tensor] = {}
+    _conv(s, "layer0.conv1.", 64, 3, 7, g)
+    _bn(s, "layer0.bn1.", 64, g)
+    cin = 64
+    for n, (planes, blocks) in enumerate(zip((64, 128, 256, 512), SENET_BLOCKS, strict=True), 1):
+        for b in range(blocks):
+            p = f"layer{n}.{b}."
+            _conv(s, p + "conv1.", planes, cin, 1, g)
+            _bn(s, p + "bn1.", planes, g)
+            _conv(s, p + "conv2.", planes, planes, 3, g)
+            _bn(s, p + "bn2.", planes, g)
+            _conv(s, p + "conv3.", planes * 4, planes, 1, g)
+            _bn(s, p + "bn3.", planes * 4, g)
+            _conv(s, p + "se_module.fc1.", planes * 4 // 16, planes * 4, 1, g, bias=True)
+            _conv(s, p + "se_module.fc2.", planes * 4, planes * 4 // 16, 1, g, bias=True)
+            if b == 0:
+                _conv(s, p + "downsample.0.", planes * 4, cin, 1, g)
+                _bn(s, p + "downsample.1.", planes * 4, g)
+            cin = planes * 4
+    s["last_linear.weight"] = torch.randn(1000, 2048, generator=g) * 0.01
+    s["last_linear.bias"] = torch.zeros(1000)
+    return s
+
+
+def _f_bn(x: torch.Tensor, s: dict, p: str) -> torch.Tensor:
+    return F.batch_norm(x, s[p + "running_mean"], s[p + "running_var"], s[p + "weight"], s[p + "bias"], False,
+                        0.0, 1e-5)  # fmt: skip
+
+
+def senet_forward(s: dict, x: torch.Tensor) -> torch.Tensor:
+    """SENet's SE-ResNet50 features (pretrainedmodels senet.py semantics: stride on conv1 of the
+    block, max pool 3/2 in ceil mode), with layer4 at stride 1 (the WSOL variant)."""
+    x = F.relu(_f_bn(F.conv2d(x, s["layer0.conv1.weight"], stride=2, padding=3), s, "layer0.bn1."))
+    x = F.max_pool2d(x, 3, 2, ceil_mode=True)
+    for n, blocks in enumerate(SENET_BLOCKS, 1):
+        for b in range(blocks):
+            p = f"layer{n}.{b}."
+            stride = 2 if b == 0 and n in (2, 3) else 1
+            out = F.relu(_f_bn(F.conv2d(x, s[p + "conv1.weight"], stride=stride), s, p + "bn1."))
+            out = F.relu(_f_bn(F.conv2d(out, s[p + "conv2.weight"], padding=1), s, p + "bn2."))
+            out = _f_bn(F.conv2d(out, s[p + "conv3.weight"]), s, p + "bn3.")
+            gate = F.adaptive_avg_pool2d(out, 1)
+            gate = F.relu(F.conv2d(gate, s[p + "se_module.fc1.weight"], s[p + "se_module.fc1.bias"]))
+            gate = torch.sigmoid(F.conv2d(gate, s[p + "se_module.fc2.weight"], s[p + "se_module.fc2.bias"]))
+            residual = x
+            if b == 0:
+                residual = _f_bn(F.conv2d(x, s[p + "downsample.0.weight"], stride=stride), s, p + "downsample.1.")
+            x = F.relu(out * gate + residual)
+    return x
+
+
+TIMM_STAGES = ((64, 1, 1), (128, 2, 2), (256, 2, 2), (512, 6, 2), (1024, 2, 2))  # (channels, blocks, stride)
+
+
+def timm_mobilenetv1_state() -> dict[str, torch.Tensor]:
+    """A state_dict in the layout and shapes of timm's mobilenetv1_100 checkpoints."""
+    g = torch.Generator().manual_seed(1)
+    s: dict[str, torch.Tensor] = {}
+    _conv(s, "conv_stem.", 32, 3, 3, g)
+    _bn(s, "bn1.", 32, g)
+    cin = 32
+    for stage, (cout, blocks, _) in enumerate(TIMM_STAGES):
+        for b in range(blocks):
+            p = f"blocks.{stage}.{b}."
+            s[p + "conv_dw.weight"] = torch.randn(cin, 1, 3, 3, generator=g) * 0.4
+            _bn(s, p + "bn1.", cin, g)
+            _conv(s, p + "conv_pw.", cout, cin, 1, g)
+            _bn(s, p + "bn2.", cout, g)
+            cin = cout
+    s["classifier.weight"] = torch.randn(1000, 1024, generator=g) * 0.01
+    s["classifier.bias"] = torch.zeros(1000)
+    return s
+
+
+def timm_mobilenetv1_forward(s: dict, x: torch.Tensor) -> torch.Tensor:
+    """timm's MobileNetV1 features (ReLU6, inputs at IMAGENET_INCEPTION_MEAN/STD) with the last
+    stride-2 block at stride 1 (the WSOL variant). `x` is normalised with ImageNet's mean/std."""
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    x = ((x * std + mean) - 0.5) / 0.5
+    x = F.relu6(_f_bn(F.conv2d(x, s["conv_stem.weight"], stride=2, padding=1), s, "bn1."))
+    for stage, (_, blocks, stride) in enumerate(TIMM_STAGES):
+        for b in range(blocks):
+            p = f"blocks.{stage}.{b}."
+            st = stride if b == 0 and stage < len(TIMM_STAGES) - 1 else 1
+            x = F.conv2d(x, s[p + "conv_dw.weight"], stride=st, padding=1, groups=x.shape[1])
+            x = F.relu6(_f_bn(x, s, p + "bn1."))
+            x = F.relu6(_f_bn(F.conv2d(x, s[p + "conv_pw.weight"]), s, p + "bn2."))
+    return x
+
+
+def _serve(file_server, name: str, state: dict) -> str:
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    body = buf.getvalue()
+    filename = name.format(sha=hashlib.sha256(body).hexdigest()[:8])
+    file_server.files[filename] = body
+    return file_server.url(filename)
+
+
+@pytest.mark.parametrize(
+    "arch, model, state_fn, forward, filename",
+    [
+        ("se-resnet50", "resnet50-se", senet_se_resnet50_state, senet_forward, "se_resnet50-{sha}.pth"),
+        ("mobilenet-v1", "mobilenet-v1", timm_mobilenetv1_state, timm_mobilenetv1_forward, "pytorch_model.bin"),
+    ],
+)
+def test_published_checkpoint_layouts_load_every_tensor_and_compute_the_source_network(
+    file_server, tmp_path, arch, model, state_fn, forward, filename
+):
+    source = state_fn()
+    url = _serve(file_server, filename, source)
+    out = fetch_weights(arch, tmp_path / f"{arch}.pth", tmp_path / "dl", url=url, progress=False)
+    net = build_model(model, 5, pretrained=out).eval()
+    ours = net.features.state_dict()
+    dropped = {k for k in source if k.startswith(("last_linear.", "classifier."))}
+    # every tensor of the backbone comes from the checkpoint, each used once, none left over but the classifier
+    assert len(ours) == len(source) - len(dropped)
+    assert all(any(torch.equal(v, w) for w in source.values()) for v in ours.values())
+    if arch == "se-resnet50":  # the 64 SE tensors (16 blocks x 2 convs x weight, bias) are SENet's
+        se = {k: v for k, v in ours.items() if ".se." in k}
+        assert len(se) == 64
+        assert torch.equal(se["layer3.5.se.3.bias"], source["layer3.5.se_module.fc2.bias"])
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        torch.testing.assert_close(net.features(x), forward(source, x), rtol=1e-4, atol=1e-4)
+
+
+def test_torchvision_checkpoints_are_the_papers_era_v1_weights():
+    """ResNet50's torchvision DEFAULT is V2 (2021 recipe); the registry names V1 for every
+    torchvision architecture, and SE-ResNet50 is SENet's own release, not torchvision's ResNet50."""
+    for arch in ("vgg16", "alexnet", "googlenet"):
+        assert CHECKPOINTS[arch].url == torchvision.models.get_model_weights(arch).IMAGENET1K_V1.url
+    assert CHECKPOINTS["se-resnet50"].url.endswith("/se_resnet50-ce0d4300.pth")
+    assert "mobilenetv1_100.ra4_e3600_r224_in1k" in CHECKPOINTS["mobilenet-v1"].url
