@@ -44,6 +44,8 @@ VARIANTS = {
                   "crop": 112, "resize": 128},
                  112, 1.0),
     "bn-2x-images": ({"epochs": 15, "lr_decay_every": 10, "fold_bn": True, "lr": 0.01}, 64, 2.0),
+    "bn-112px-2x-e20": ({"epochs": 20, "lr_decay_every": 14, "fold_bn": True, "lr": 0.03,
+                         "crop": 112, "resize": 128}, 112, 2.0),
 }  # fmt: skip
 
 
