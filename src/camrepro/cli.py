@@ -405,9 +405,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("extract", help="one forward pass: top-5, CAMs, feature vectors (sharded)")
     p.add_argument("--model", type=Path, help="a run's model.pt (its folder with --seeds)")
-    p.add_argument("--as-is", metavar="ARCH", help="instead of --model: this registry network with --weights, "
-                   "untrained here (efficientnet-lite0), into OUT/s0")
-    p.add_argument("--weights", type=Path, help="the ImageNet weights file of --as-is (data/weights/ARCH.pth)")
+    p.add_argument("--as-is", metavar="ARCH", help="instead of --model: this registry network with "
+                   "--weights, untrained here (efficientnet-lite0), into OUT/s0")
+    p.add_argument("--weights", type=Path, help="the ImageNet weights of --as-is (data/weights/ARCH.pth)")
     p.add_argument("--seeds", type=_seed_list, help="extract each seed's MODEL/s<seed> into OUT/s<seed>")
     p.add_argument("--dataset", required=True, type=Path)
     p.add_argument("--split", default="test")

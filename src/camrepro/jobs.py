@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 
 from camrepro.plan import (
     REPORT,
-    WEIGHTS_OF,
     REPORT_FIGURES,
     TABLES_DIR,
+    WEIGHTS_OF,
     Plan,
     extraction_dir,
     metrics_path,

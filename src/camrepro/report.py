@@ -202,8 +202,8 @@ def real_photos(plan: Plan, config: dict, figures_dir: Path) -> list[dict]:
         photos = []
         for n, image_id in enumerate(ext.ids):
             ok = set(allowed.get(image_id, (int(ext.arrays["labels"][n]),)))
-            top5 = [{"name": ext.class_name(c), "p": float(p), "right": int(c) in ok}
-                    for c, p in zip(ext.arrays["top5"][n], ext.arrays["top5_scores"][n], strict=True)]  # fmt: skip
+            ranked = zip(ext.arrays["top5"][n], ext.arrays["top5_scores"][n], strict=True)
+            top5 = [{"name": ext.class_name(c), "p": float(p), "right": int(c) in ok} for c, p in ranked]
             photos.append({"id": image_id, "label": ext.class_name(ext.arrays["labels"][n]),
                            "allowed": [ext.class_name(c) for c in sorted(ok)], "top5": top5})  # fmt: skip
         doc = json.loads(Path(metrics_path(e.id)).read_text())["seeds"][str(AS_IS_SEED)]

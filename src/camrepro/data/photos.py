@@ -55,6 +55,7 @@ PHOTOS = (
           "a Falcon 9 rocket on its pad, fairing tip to the launch mount (the towers outside the box)"),
 )  # fmt: skip
 PACKAGE = "skimage"
+SOURCE = "skimage-photos"  # its name in camrepro.data.sources
 SPLIT = "test"
 
 
@@ -82,7 +83,7 @@ def read_allowed(split_dir: str | Path) -> dict[str, tuple[int, ...]]:
     """image_id -> the ImageNet classes it may be called (`allowed_classes.txt`)."""
     path = Path(split_dir) / "allowed_classes.txt"
     if not path.exists():
-        raise DataError(f"{path} not found: prepare the photos again (`camrepro data prepare skimage-photos`).")
+        raise DataError(f"{path} not found: prepare the photos again (`camrepro data prepare {SOURCE}`).")
     allowed = {}
     for lineno, line in enumerate(path.read_text().splitlines(), 1):
         image_id, _, classes = line.partition(",")

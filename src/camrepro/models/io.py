@@ -126,9 +126,9 @@ def load_as_is(
     model = build_model(arch, info.num_classes, weights)
     if not any(k.startswith("_fc.") or k.startswith("classifier.") for k in model.pretrained_names()):
         raise CamreproError(
-            f"{arch} built for the {info.num_classes} classes of {dataset} takes no classifier from {weights}: "
-            "only a network whose weights file holds its classifier for exactly the dataset's classes "
-            "(efficientnet-lite0, ImageNet's 1000 classes in torchvision's order) can be used as it is."
+            f"{arch} built for the {info.num_classes} classes of {dataset} takes no classifier from "
+            f"{weights}: only a network whose weights file holds its classifier for exactly the dataset's "
+            "classes (efficientnet-lite0, ImageNet's 1000 in torchvision's order) can be used as it is."
         )
     meta = {"config": {"model": arch, "weights": str(weights)}, "classes": info.classes}
     return model.to(device).eval(), meta
