@@ -160,7 +160,7 @@ def photo_cams(ext: Extraction) -> plt.Figure:
     """The real photos: top row, the top-1 class's CAM with its 20 %-of-max box (red) and the GT box
     (green); bottom row, the same class's map with negative weights clamped and its PaS box."""
     n_images = len(ext.ids)
-    fig, axes = plt.subplots(2, n_images, figsize=(2.4 * n_images, 5.4), squeeze=False)
+    fig, axes = plt.subplots(2, n_images, figsize=(2.4 * n_images, 6.2), squeeze=False)
     rows = (("cams", "max", CAM_THRESHOLD, "CAM, 20 % of max"),
             ("cams_nwc", "percentile", PAS_THRESHOLD, "NWC + PaS"))  # fmt: skip
     for r, (key, standard, theta, label) in enumerate(rows):
