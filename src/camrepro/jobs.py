@@ -21,6 +21,7 @@ from camrepro.plan import (
     REPORT,
     REPORT_FIGURES,
     TABLES_DIR,
+    WEIGHTS_OF,
     Plan,
     extraction_dir,
     metrics_path,
@@ -147,7 +148,7 @@ def command(
     if kind == "weights":
         w = plan.weights[job_id]
         out = weights_path(data_root, w.arch)
-        if w.method == "download":
+        if w.method in ("download", "package"):
             downloads = f"{data_root}/downloads"
             return ["camrepro", "weights", w.arch, "--out", out, "--downloads", downloads, "-q"]
         p = w.pretrain
@@ -176,7 +177,9 @@ def command(
                 "-q"]  # fmt: skip
     if kind == "extract":
         e = plan.extractions[job_id]
-        return ["camrepro", "extract", "--model", run_dir(e.run), "--seeds", seeds, "--dataset",
+        model = (["--as-is", e.as_is, "--weights", weights_path(data_root, WEIGHTS_OF[e.as_is])] if e.as_is
+                 else ["--model", run_dir(e.run), "--seeds", seeds])  # fmt: skip
+        return ["camrepro", "extract", *model, "--dataset",
                 prepared(data_root, e.dataset), "--split", e.split, "--out", extraction_dir(e.id), "--size",
                 str(e.size), *(["--nwc"] if e.nwc else []), *(["--saliency"] if e.saliency else []),
                 "--transform", e.transform, "-q"]  # fmt: skip
@@ -226,7 +229,9 @@ def jobs(plan: Plan, config: dict, config_file: str, params_refs: bool = False) 
         add(Job("train", run_id, tuple(command(plan, "train", run_id, data, params_refs)), inputs,
                 tuple(model_paths(plan, run_id)), f"runs.{run_id}"))  # fmt: skip
     for ext_id, e in sorted(plan.extractions.items()):
-        inputs = {"models": tuple(model_paths(plan, e.run)), "data": (prepared(data, e.dataset),)}
+        models = (("weights", (weights_path(data, WEIGHTS_OF[e.as_is]),)) if e.as_is
+                  else ("models", tuple(model_paths(plan, e.run))))  # fmt: skip
+        inputs = dict([models]) | {"data": (prepared(data, e.dataset),)}
         add(Job("extract", ext_id, tuple(command(plan, "extract", ext_id, data)), inputs,
                 (extraction_dir(ext_id),), f"extractions.{ext_id}"))  # fmt: skip
     for ev_id, v in sorted(plan.evaluations.items()):
@@ -238,7 +243,7 @@ def jobs(plan: Plan, config: dict, config_file: str, params_refs: bool = False) 
                   "data": tuple(prepared(data, d) for d in j.datasets.values())}  # fmt: skip
         add(Job("svm", job_id, tuple(command(plan, "svm", job_id, data)), inputs, (metrics_path(job_id),),
                 f"svms.{job_id}", metrics=True))  # fmt: skip
-    if plan.runs:
+    if plan.runs or plan.extractions:  # a network used as it is has an extraction and no run
         metrics = tuple(metrics_path(j) for j in sorted([*plan.evaluations, *plan.svms]))
         tables = table_outputs()
         add(Job("tables", "tables", ("camrepro", "tables", "--config", config_file, "--out-dir", TABLES_DIR),

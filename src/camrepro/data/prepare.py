@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from camrepro.data.download import ARCHIVE_SUFFIXES, download, safe_extract, verify
 from camrepro.data.metadata import DatasetInfo, SplitMeta, write_split
+from camrepro.data.photos import prepare_photos
 from camrepro.data.sources import Source, get_source
 from camrepro.errors import DataError
 from camrepro.fsutil import atomic_dir, atomic_write_text
@@ -81,8 +82,11 @@ def prepare(
     preparer = PREPARERS[name]
     with atomic_dir(out) as tmp:
         info = preparer(source, paths, tmp, seed, progress)
-        # image_root is relative to the *final* folder, which is a sibling of tmp
-        info.image_root = os.path.relpath(info.image_root, out.resolve())
+        # image_root is relative to the *final* folder, which is a sibling of tmp (images copied into
+        # tmp, the bundled photos', are relative to tmp itself)
+        image_root = Path(info.image_root).resolve()
+        inside = image_root.is_relative_to(Path(tmp).resolve())
+        info.image_root = os.path.relpath(image_root, Path(tmp).resolve() if inside else out.resolve())
         info.params = {"protocol": source.protocol, "seed": seed} | info.params
         info.save(tmp)
     return info
@@ -410,6 +414,7 @@ def prepare_sunattribute(source, paths, out, seed, progress) -> DatasetInfo:
 
 
 PREPARERS: dict[str, Callable[..., DatasetInfo]] = {
+    "skimage-photos": prepare_photos,
     "cub": prepare_cub,
     "imagenet": prepare_imagenet,
     "sun397": prepare_sun397,

@@ -89,6 +89,17 @@ SOURCES: dict[str, Source] = {
             "the three files in {folder}.",
         ),
         Source(
+            name="skimage-photos",
+            title="scikit-image's bundled photos (4 images, ImageNet classes)",
+            homepage="https://scikit-image.org/docs/stable/api/skimage.data.html",
+            archives=(),  # the installed scikit-image wheel holds them: nothing to download
+            protocol="One test split of the 4 photos of skimage/data whose object is an ImageNet class "
+            "(chelsea.png, coffee.png, motorcycle_left.png, rocket.jpg), one GT box each drawn by hand "
+            "(camrepro.data.photos says how), labels and allowed classes in ImageNet's 1000 classes "
+            "(torchvision's order).",
+            task="wsol",
+        ),
+        Source(
             name="sun397",
             title="SUN397",
             homepage="https://vision.princeton.edu/projects/2010/SUN/",

@@ -112,3 +112,23 @@ def load_trained(path: str | os.PathLike, device: str | torch.device = "cpu") ->
     except RuntimeError as exc:
         raise CamreproError(f"{path} does not match model {cfg.model!r}: {exc}") from exc
     return model.to(device).eval(), state
+
+
+def load_as_is(
+    arch: str, weights: str | os.PathLike, dataset: str | os.PathLike, device: str | torch.device = "cpu"
+) -> tuple[WSOLModel, dict]:
+    """A registry network with its ImageNet weights file, classifier included, untrained here (eval
+    mode), and metadata like `load_trained`'s. The dataset's classes must be the network's: its
+    class indices are the network's outputs (ImageNet's 1000, torchvision's order)."""
+    from camrepro.data.metadata import DatasetInfo
+
+    info = DatasetInfo.load(dataset)
+    model = build_model(arch, info.num_classes, weights)
+    if not any(k.startswith("_fc.") or k.startswith("classifier.") for k in model.pretrained_names()):
+        raise CamreproError(
+            f"{arch} built for the {info.num_classes} classes of {dataset} takes no classifier from "
+            f"{weights}: only a network whose weights file holds its classifier for exactly the dataset's "
+            "classes (efficientnet-lite0, ImageNet's 1000 in torchvision's order) can be used as it is."
+        )
+    meta = {"config": {"model": arch, "weights": str(weights)}, "classes": info.classes}
+    return model.to(device).eval(), meta
