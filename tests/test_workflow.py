@@ -246,15 +246,17 @@ def test_paper_config_dry_run_has_every_job_of_the_registry(tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     stats = _job_stats(res.stdout + res.stderr)
     assert len(PAPER_NETWORKS) == 23  # 8 CAM + 3 more VGG16 (ablation) + 12 more backbone networks
-    # config/paper.yaml lists 10 datasets: CUB, ImageNet and the 8 transfer sets of CAM Table 5
-    assert stats["prepare_real_dataset"] == stats["verify_dataset"] == 10
+    # config/paper.yaml lists 11 datasets: CUB, ImageNet, the 8 transfer sets of CAM Table 5 and the photos
+    assert stats["prepare_real_dataset"] == stats["verify_dataset"] == 11
     # vgg16, googlenet, alexnet from torchvision (V1); se-resnet50 (SENet's release) and mobilenet-v1
-    # (timm's) for the Rethinking-CAM backbones: every one a download (camrepro.weights.CHECKPOINTS)
-    assert stats["weights"] == 5
+    # (timm's) for the Rethinking-CAM backbones: every one a download (camrepro.weights.CHECKPOINTS);
+    # efficientnet-lite0 from its package
+    assert stats["weights"] == 6
     # one training per network; one extraction and one evaluation (all of its settings) per network and
-    # paper's test-time transform: VGG16-GAP on ImageNet is in both papers (ten crops, centre crop)
+    # paper's test-time transform: VGG16-GAP on ImageNet is in both papers (ten crops, centre crop); the
+    # real network on the photos is extracted and evaluated as it is, untrained
     assert stats["train"] == 23
-    assert stats["extract"] == stats["evaluate"] == 24
+    assert stats["extract"] == stats["evaluate"] == 25
     # SVMs: CUB crops on GoogLeNet-GAP (Table 4), transfer on GoogLeNet-GAP, GoogLeNet, AlexNet (Table 5)
     assert stats["svm"] == 4
     assert stats["tables"] == stats["report"] == 1
@@ -263,10 +265,13 @@ def test_paper_config_dry_run_has_every_job_of_the_registry(tmp_path):
     settings = {}
     for ev in plan.evaluations.values():
         ext = plan.extractions[ev.extraction]
+        if ext.as_is:
+            continue
         run = plan.runs[ext.run]
         settings[(run.dataset, run.model, run.pool, ext.transform)] = set(ev.settings)
         assert ev.empty_box == ("zero" if ext.transform == "tencrop" else "full")  # CAM: (0,0,0,0); Rethinking
     assert settings == PAPER_EVALUATIONS
+    assert plan.as_is("real-photos").dataset == "skimage-photos"
     assert {(r.dataset, r.model, r.pool) for r in plan.runs.values()} == set(PAPER_NETWORKS)
     svms = {
         (j.kind, plan.runs[j.run].model, plan.runs[j.run].dataset, len(j.datasets))
@@ -363,7 +368,9 @@ def test_dvc_repro_on_a_fresh_clone_runs_then_does_nothing_then_reruns_only_what
     cub_runs = {r for r, run in plan.runs.items() if run.dataset == "synthetic-cub"}
     assert cub_runs and len(cub_runs) < len(plan.runs)
     assert changed == {f"train-{r}" for r in cub_runs} | {"tables", "report"}
-    some_metrics = repo / "results" / "metrics" / f"{sorted(plan.evaluations)[0]}.json"
+    cub_evaluation = next(v for v, x in sorted(plan.evaluations.items())
+                          if plan.extractions[x.extraction].run in cub_runs)  # fmt: skip
+    some_metrics = repo / "results" / "metrics" / f"{cub_evaluation}.json"
     before = some_metrics.stat().st_mtime_ns
     run(dvc, "repro", "--quiet")
     assert weights.stat().st_mtime_ns == stamp
