@@ -298,6 +298,30 @@ def _served_weights(file_server, name: str, state: dict) -> str:
     return filename
 
 
+def test_weights_listed_in_the_checksum_list_are_checked_against_it_not_their_name(
+    file_server, tmp_path, monkeypatch
+):
+    """Through a mirror (CAMREPRO_MIRROR) a stand-in file keeps torchvision's name; the list
+    (CAMREPRO_CHECKSUMS) says its digest, which replaces the name's hash prefix."""
+    state = torchvision.models.alexnet(weights=None).state_dict()
+    served = _served_weights(file_server, "alexnet-owt", state)
+    url = torchvision.models.get_model_weights("alexnet").DEFAULT.url  # .../alexnet-owt-7be5be79.pth
+    path = url.split("://", 1)[1]
+    file_server.files[path] = file_server.files[served]
+    sums = tmp_path / "SHA256SUMS"
+    sums.write_text(f"{hashlib.sha256(file_server.files[served]).hexdigest()}  {path}\n")
+    monkeypatch.setenv("CAMREPRO_MIRROR", file_server.base_url)
+    monkeypatch.setenv("CAMREPRO_CHECKSUMS", str(sums))
+    out = fetch_torchvision_weights("alexnet", tmp_path / "alexnet.pth", tmp_path / "dl", progress=False)
+    loaded, _ = read_weights(out)
+    assert all(torch.equal(loaded[k], state[k]) for k in state)
+    assert file_server.requests[-1][0] == path
+    sums.write_text(f"{'0' * 64}  {path}\n")  # a list that does not match the file is refused
+    (tmp_path / "dl" / url.rsplit("/", 1)[1]).unlink()
+    with pytest.raises(DownloadError, match="checksum mismatch"):
+        fetch_torchvision_weights("alexnet", tmp_path / "again.pth", tmp_path / "dl", progress=False)
+
+
 def test_weights_download_verifies_torchvisions_hash_prefix(file_server, tmp_path):
     state = torchvision.models.alexnet(weights=None).state_dict()
     good = _served_weights(file_server, "alexnet-owt", state)
