@@ -479,3 +479,32 @@ def test_sunattribute_is_multilabel_with_two_of_three_votes(file_server, monkeyp
             image_id, present = line.split(",")
             rows[image_id] = present
     assert rows == {names[0]: "0", names[1]: "0", names[2]: "1", names[3]: ""}
+
+
+def test_per_class_caps_every_split_of_random_and_listed_protocols(file_server, monkeypatch, tmp_path):
+    """The size override (`datasets.<name>.per_class`): a random-split protocol draws that many
+    train and test images per class instead of its published counts (Scene15: 100 train, which
+    these 4-image classes could not give); a listed split keeps its first ones per class."""
+    entries = {f"scene_categories/{c}/image_{i:04d}.jpg": _jpeg(8, 8, i) for c in ("bedroom", "coast")
+               for i in range(4)}  # fmt: skip
+    _serve_source(monkeypatch, file_server, "scene15", {"images": _zip(entries)})
+    with pytest.raises(DataError, match="more than 100"):
+        prepare_mod.prepare("scene15", root=tmp_path, progress=False)
+    info = prepare_mod.prepare("scene15", root=tmp_path, progress=False, per_class=2)
+    out = tmp_path / "prepared" / "scene15"
+    train, test = read_split(out, "train"), read_split(out, "test")
+    assert sorted(train.labels.values()) == sorted(test.labels.values()) == [0, 0, 1, 1]
+    assert not set(train.image_ids) & set(test.image_ids)
+    assert info.params["per_class"] == 2
+    assert json.loads((out / "dataset.json").read_text())["params"]["per_class"] == 2
+
+    images = {f"Images/{c}/{c}_{i}.jpg": _jpeg(8, 8, i) for c in ("bar", "kitchen") for i in range(4)}
+    _serve_source(monkeypatch, file_server, "indoor67", {
+        "images": _tgz(images),
+        "train_list": b"bar/bar_2.jpg\nbar/bar_0.jpg\nkitchen/kitchen_0.jpg\n",
+        "test_list": b"bar/bar_1.jpg\nbar/bar_3.jpg\nkitchen/kitchen_1.jpg\nkitchen/kitchen_3.jpg\n",
+    })  # fmt: skip
+    prepare_mod.prepare("indoor67", root=tmp_path, progress=False, per_class=1)
+    out = tmp_path / "prepared" / "indoor67"
+    assert read_split(out, "train").image_ids == ["bar/bar_2.jpg", "kitchen/kitchen_0.jpg"]
+    assert read_split(out, "test").labels == {"bar/bar_1.jpg": 0, "kitchen/kitchen_1.jpg": 1}

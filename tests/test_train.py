@@ -262,3 +262,26 @@ def test_only_the_layers_a_network_adds_train_at_the_higher_rate(name, new):
     assert added and all(any(part in n for part in new) for n in added), sorted(added)
     kept = {n for n, p in model.named_parameters() if id(p) in groups["pretrained"]}
     assert kept and not any(any(part in n for part in new) for n in kept), sorted(kept)
+
+
+def test_max_steps_ends_training_after_that_many_steps_in_all(cub, tmp_path):
+    """24 training images at batch 8 are 3 steps an epoch; max_steps 4 of 3 epochs runs epoch 1 whole
+    and one step of epoch 2, then saves the model; the log shows exactly those steps."""
+    cfg = TrainConfig(dataset=str(cub), epochs=3, max_steps=4, **TINY)
+    path = train(cfg, tmp_path / "run", progress=False)
+    assert path.exists()
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    steps = [(r["epoch"], r["step"]) for r in log if r["event"] == "step"]
+    assert steps == [(0, 0), (0, 1), (0, 2), (1, 0)]
+    assert [r["epoch"] for r in log if r["event"] == "epoch"] == [0, 1]
+    # rerun: resumes at the checkpoint after epoch 2, where the budget is already spent
+    before = path.read_bytes()
+    train(cfg, tmp_path / "run", progress=False)
+    assert [json.loads(x)["event"] for x in (tmp_path / "run" / "log.jsonl").read_text().splitlines()][-1] == "resume"
+    assert torch.equal(torch.load(path, weights_only=True)["model"]["classifier.weight"],
+                       torch.load(__import__("io").BytesIO(before), weights_only=True)["model"]["classifier.weight"])
+
+
+def test_max_steps_must_be_a_positive_integer():
+    with pytest.raises(CamreproError, match="training option max_steps: 0 is not a positive integer"):
+        TrainConfig("vgg16-gap", "d", max_steps=0)

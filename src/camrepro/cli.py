@@ -57,7 +57,8 @@ def _cmd_download(args: argparse.Namespace) -> None:
 def _cmd_prepare(args: argparse.Namespace) -> None:
     from camrepro.data.prepare import prepare
 
-    info = prepare(args.name, root=args.root, out=args.out, seed=args.seed, progress=not args.quiet)
+    info = prepare(args.name, root=args.root, out=args.out, seed=args.seed, progress=not args.quiet,
+                   per_class=args.per_class)  # fmt: skip
     out = args.out or Path(args.root) / "prepared" / args.name
     print(f"wrote {out}: {info.num_classes} classes, splits {', '.join(info.splits)}")
 
@@ -323,6 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "prepare":
             p.add_argument("--out", type=Path, help="default: <root>/prepared/<name>")
             p.add_argument("--seed", type=int, default=0, help="seed of random split protocols")
+            p.add_argument("--per-class", type=_positive, metavar="N",
+                           help="size override: at most N images per class in every split")  # fmt: skip
         p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
         p.set_defaults(func=func)
 
