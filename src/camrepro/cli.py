@@ -238,11 +238,17 @@ def _cmd_workflow_check(args: argparse.Namespace) -> None:
     from camrepro.config import load_config
     from camrepro.plan import build_plan
 
-    plan = build_plan(load_config(args.config))
+    from camrepro.cost import estimate, load_throughput
+
+    config = load_config(args.config)
+    plan = build_plan(config)
     print(
         f"{args.config}: valid; {len(plan.weights)} weights, {len(plan.runs)} training runs, "
         f"{len(plan.extractions)} extractions, {len(plan.evaluations)} evaluations, {len(plan.svms)} SVM jobs"
     )
+    if plan.runs:
+        throughput = load_throughput(args.throughput) if args.throughput else None
+        print("\n".join(estimate(plan, config, throughput).lines()))
 
 
 def _cmd_tables(args: argparse.Namespace) -> None:
@@ -453,8 +459,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     wf = sub.add_parser("workflow", help="the experiment registry: check a config, generate dvc.yaml")
     wsub = wf.add_subparsers(dest="workflow_command", metavar="ACTION", required=True)
-    p = wsub.add_parser("check", help="validate a config and count its jobs")
+    p = wsub.add_parser("check", help="validate a config, count its jobs, estimate their GPU-hours")
     p.add_argument("--config", type=Path, default=Path("config/config.yaml"))
+    p.add_argument("--throughput", type=Path, metavar="JSON",
+                   help="measured images/s from `bench/gpu_check.py --json` (default: estimated from FLOPs)")  # fmt: skip
     p.set_defaults(func=_cmd_workflow_check)
     p = wsub.add_parser("dvc", help="write dvc.yaml and params.yaml from the registry")
     p.add_argument("--config", type=Path, default=Path("config/config.yaml"))

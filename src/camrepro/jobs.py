@@ -48,7 +48,7 @@ CODE = {
     "svm": ("svm.py", "cam.py", "boxes.py", "models", "train.py", "layout.py", "data/reader.py",
             "protocol.py"),
     "tables": ("tables.py", "paper_values.yaml", "protocol.py"),
-    "report": ("report.py", "figures.py", "templates/replication.html.j2"),
+    "report": ("report.py", "figures.py", "cost.py", "templates/replication.html.j2"),
 }  # fmt: skip
 
 
