@@ -236,9 +236,8 @@ def _cmd_workflow_config_docs(args: argparse.Namespace) -> None:
 
 def _cmd_workflow_check(args: argparse.Namespace) -> None:
     from camrepro.config import load_config
-    from camrepro.plan import build_plan
-
     from camrepro.cost import estimate, load_throughput
+    from camrepro.plan import build_plan
 
     config = load_config(args.config)
     plan = build_plan(config)
@@ -462,7 +461,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = wsub.add_parser("check", help="validate a config, count its jobs, estimate their GPU-hours")
     p.add_argument("--config", type=Path, default=Path("config/config.yaml"))
     p.add_argument("--throughput", type=Path, metavar="JSON",
-                   help="measured images/s from `bench/gpu_check.py --json` (default: estimated from FLOPs)")  # fmt: skip
+                   help="measured images/s (`bench/gpu_check.py --json`); default: estimated")  # fmt: skip
     p.set_defaults(func=_cmd_workflow_check)
     p = wsub.add_parser("dvc", help="write dvc.yaml and params.yaml from the registry")
     p.add_argument("--config", type=Path, default=Path("config/config.yaml"))

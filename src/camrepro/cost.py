@@ -92,8 +92,8 @@ class Cost:
     def lines(self) -> list[str]:
         """What `camrepro workflow check` prints."""
         kind = "estimated" if self.estimated else "measured"
-        out = [f"GPU-hours ({kind}, one H200 per job): " + ", ".join(
-            f"{f} {self.hours[f]:.2f} ({self.jobs[f]} jobs)" for f in FAMILIES) + f"; total {self.total:.2f}"]  # fmt: skip
+        families = ", ".join(f"{f} {self.hours[f]:.2f} ({self.jobs[f]} jobs)" for f in FAMILIES)
+        out = [f"GPU-hours ({kind}, one H200 per job): {families}; total {self.total:.2f}"]
         out += [f"  {model}: {basis}" for model, basis in sorted(self.basis.items())]
         return out
 
