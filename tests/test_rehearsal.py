@@ -146,7 +146,8 @@ def cub_archives() -> dict[str, bytes]:
     return {"CUB_200_2011": _tar(entries, "w:gz")}
 
 
-IMAGENET_WNIDS = ["n01440764", "n01443537", "n01484850"]
+# five synsets: the report's top-5 CAM figure (figures.top5_cams) needs at least five classes
+IMAGENET_WNIDS = ["n01440764", "n01443537", "n01484850", "n01491361", "n01494475"]
 
 
 def imagenet_files() -> dict[str, bytes]:
@@ -160,7 +161,7 @@ def imagenet_files() -> dict[str, bytes]:
         w, h = SIZES[i % 4]
         val[f"{name}.JPEG"] = _jpeg(300 + i, (w, h))
         objs = "".join(
-            f"<object><name>{IMAGENET_WNIDS[i % 3]}</name><pose>Unspecified</pose><truncated>0</truncated>"
+            f"<object><name>{IMAGENET_WNIDS[i % len(IMAGENET_WNIDS)]}</name><pose>Unspecified</pose><truncated>0</truncated>"
             f"<difficult>0</difficult><bndbox><xmin>{x0}</xmin><ymin>{y0}</ymin><xmax>{x1}</xmax>"
             f"<ymax>{y1}</ymax></bndbox></object>"
             for x0, y0, x1, y1 in [(w // 8, h // 6, w // 2, h // 2), (w // 3, h // 3, w - 2, h - 2)][: 1 + i % 2]
