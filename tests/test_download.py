@@ -334,3 +334,47 @@ def test_safe_archive_extracts(tmp_path):
     archive = tar_with([file_member("a/b.txt")], tmp_path / "ok.tar")
     safe_extract(archive, tmp_path / "out")
     assert (tmp_path / "out" / "a" / "b.txt").read_bytes() == b"evil"
+
+# ----------------------------------------------------------------------------- mirror and checksum list
+
+
+def test_a_mirror_serves_every_url_under_its_host_and_path(file_server, tmp_path, monkeypatch):
+    """CAMREPRO_MIRROR=<base>: <scheme>://<host>/<path> is fetched from <base>/<host>/<path> (the
+    layout `wget -x` writes), so one local server can stand in for every publisher."""
+    file_server.files["data.caltech.edu/records/x/files/a.bin"] = b"mirrored bytes"
+    monkeypatch.setenv("CAMREPRO_MIRROR", file_server.base_url + "/")
+    dest = tmp_path / "a.bin"
+    download("https://data.caltech.edu/records/x/files/a.bin", dest, retries=0, progress=False)
+    assert dest.read_bytes() == b"mirrored bytes"
+    assert file_server.requests == [("data.caltech.edu/records/x/files/a.bin", None)]
+
+
+def test_a_checksum_list_replaces_the_published_checksum_of_the_files_it_names(file_server, tmp_path,
+                                                                               monkeypatch):  # fmt: skip
+    """CAMREPRO_CHECKSUMS names a sha256sum file; its digest of a file name is the one checked
+    (a mirror's repackaged or stand-in archives), and a file it does not name keeps the published one."""
+    body = b"a stand-in archive"
+    file_server.files["f.bin"] = body
+    sums = tmp_path / "SHA256SUMS"
+    sums.write_text(f"{hashlib.sha256(body).hexdigest()}  some/dir/f.bin\n")
+    monkeypatch.setenv("CAMREPRO_CHECKSUMS", str(sums))
+    published_md5 = "0" * 32  # what the registry says; the stand-in does not match it
+    out = download(file_server.url("f.bin"), tmp_path / "f.bin", md5=published_md5, retries=0, progress=False)
+    assert out.read_bytes() == body
+    verify(out, md5=published_md5)  # the list's digest, again
+    out.write_bytes(b"tampered")
+    with pytest.raises(DownloadError, match=f"f.bin has sha256 .*{sums}"):
+        verify(out, md5=published_md5)
+    other = tmp_path / "g.bin"
+    other.write_bytes(body)
+    with pytest.raises(DownloadError, match="g.bin has md5"):
+        verify(other, md5=published_md5)
+
+
+def test_a_malformed_checksum_list_is_a_clear_error(tmp_path, monkeypatch):
+    sums = tmp_path / "SHA256SUMS"
+    sums.write_text("not a digest line\n")
+    monkeypatch.setenv("CAMREPRO_CHECKSUMS", str(sums))
+    (tmp_path / "f.bin").write_bytes(b"x")
+    with pytest.raises(DownloadError, match=r"SHA256SUMS:1: expected '<sha256>  <file>'"):
+        verify(tmp_path / "f.bin", md5="0" * 32)

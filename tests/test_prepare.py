@@ -207,3 +207,32 @@ def test_caltech101_rerun_after_a_failed_run_is_not_poisoned_by_its_extraction(f
     safe_extract(inner / "Annotations.tar", inner / "Annotations")
     info = prepare_mod.prepare("caltech101", root=tmp_path, progress=False)
     assert info.classes == ["accordion", "airplanes"]
+
+
+def test_per_class_caps_every_split_of_random_and_listed_protocols(file_server, monkeypatch, tmp_path):
+    """The size override (`datasets.<name>.per_class`): a random-split protocol draws that many
+    train and test images per class instead of its published counts (Scene15: 100 train, which
+    these 4-image classes could not give); a listed split keeps its first ones per class."""
+    entries = {f"scene_categories/{c}/image_{i:04d}.jpg": jpeg_bytes(8, 8, i) for c in ("bedroom", "coast")
+               for i in range(4)}  # fmt: skip
+    serve_source(monkeypatch, file_server, "scene15", {"images": zip_bytes(entries)})
+    with pytest.raises(DataError, match="more than 100"):
+        prepare_mod.prepare("scene15", root=tmp_path, progress=False)
+    info = prepare_mod.prepare("scene15", root=tmp_path, progress=False, per_class=2)
+    out = tmp_path / "prepared" / "scene15"
+    train, test = read_split(out, "train"), read_split(out, "test")
+    assert sorted(train.labels.values()) == sorted(test.labels.values()) == [0, 0, 1, 1]
+    assert not set(train.image_ids) & set(test.image_ids)
+    assert info.params["per_class"] == 2
+    assert json.loads((out / "dataset.json").read_text())["params"]["per_class"] == 2
+
+    images = {f"Images/{c}/{c}_{i}.jpg": jpeg_bytes(8, 8, i) for c in ("bar", "kitchen") for i in range(4)}
+    serve_source(monkeypatch, file_server, "indoor67", {
+        "images": tgz_bytes(images),
+        "train_list": b"bar/bar_2.jpg\nbar/bar_0.jpg\nkitchen/kitchen_0.jpg\n",
+        "test_list": b"bar/bar_1.jpg\nbar/bar_3.jpg\nkitchen/kitchen_1.jpg\nkitchen/kitchen_3.jpg\n",
+    })  # fmt: skip
+    prepare_mod.prepare("indoor67", root=tmp_path, progress=False, per_class=1)
+    out = tmp_path / "prepared" / "indoor67"
+    assert read_split(out, "train").image_ids == ["bar/bar_2.jpg", "kitchen/kitchen_0.jpg"]
+    assert read_split(out, "test").labels == {"bar/bar_1.jpg": 0, "kitchen/kitchen_1.jpg": 1}

@@ -398,3 +398,25 @@ def test_ddp_with_two_processes_on_cpu(tiny_cub, tmp_path):
     assert [e["epoch"] for e in events if e["event"] == "epoch"] == [0, 1]
     model, meta = load_trained(tmp_path / "ddp" / "model.pt")
     assert meta["epochs"] == 2 and model.classifier.out_features == 12
+
+def test_max_steps_ends_training_after_that_many_steps_in_all(cub, tmp_path):
+    """24 training images at batch 8 are 3 steps an epoch; max_steps 4 of 3 epochs runs epoch 1 whole
+    and one step of epoch 2, then saves the model; the log shows exactly those steps."""
+    cfg = TrainConfig(dataset=str(cub), epochs=3, max_steps=4, **TINY)
+    path = train(cfg, tmp_path / "run", progress=False)
+    assert path.exists()
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    steps = [(r["epoch"], r["step"]) for r in log if r["event"] == "step"]
+    assert steps == [(0, 0), (0, 1), (0, 2), (1, 0)]
+    assert [r["epoch"] for r in log if r["event"] == "epoch"] == [0, 1]
+    # rerun: resumes at the checkpoint after epoch 2, where the budget is already spent
+    before = path.read_bytes()
+    train(cfg, tmp_path / "run", progress=False)
+    assert [json.loads(x)["event"] for x in (tmp_path / "run" / "log.jsonl").read_text().splitlines()][-1] == "resume"
+    assert torch.equal(torch.load(path, weights_only=True)["model"]["classifier.weight"],
+                       torch.load(__import__("io").BytesIO(before), weights_only=True)["model"]["classifier.weight"])
+
+
+def test_max_steps_must_be_a_positive_integer():
+    with pytest.raises(CamreproError, match="training option max_steps: 0 is not a positive integer"):
+        TrainConfig("vgg16-gap", "d", max_steps=0)

@@ -282,3 +282,27 @@ def test_pretrain_writes_weights_the_cam_networks_load(tmp_path):
              resize=56, progress=False)  # fmt: skip
     log = (tmp_path / "googlenet.pretrain" / "log.jsonl").read_text().splitlines()
     assert [json.loads(line)["epoch"] for line in log if json.loads(line)["event"] == "epoch"] == [0, 1]
+
+
+def test_weights_listed_in_the_checksum_list_are_checked_against_it_not_their_name(
+    file_server, tmp_path, monkeypatch
+):
+    """Through a mirror (CAMREPRO_MIRROR) a stand-in file keeps torchvision's name; the list
+    (CAMREPRO_CHECKSUMS) says its digest, which replaces the name's hash prefix."""
+    state = torchvision.models.alexnet(weights=None).state_dict()
+    served = _served_weights(file_server, "alexnet-owt", state)
+    url = torchvision.models.get_model_weights("alexnet").DEFAULT.url  # .../alexnet-owt-7be5be79.pth
+    path = url.split("://", 1)[1]
+    file_server.files[path] = file_server.files[served]
+    sums = tmp_path / "SHA256SUMS"
+    sums.write_text(f"{hashlib.sha256(file_server.files[served]).hexdigest()}  {path}\n")
+    monkeypatch.setenv("CAMREPRO_MIRROR", file_server.base_url)
+    monkeypatch.setenv("CAMREPRO_CHECKSUMS", str(sums))
+    out = fetch_weights("alexnet", tmp_path / "alexnet.pth", tmp_path / "dl", progress=False)
+    loaded, _ = read_weights(out)
+    assert all(torch.equal(loaded[k], state[k]) for k in state)
+    assert file_server.requests[-1][0] == path
+    sums.write_text(f"{'0' * 64}  {path}\n")  # a list that does not match the file is refused
+    (tmp_path / "dl" / url.rsplit("/", 1)[1]).unlink()
+    with pytest.raises(DownloadError, match="checksum mismatch"):
+        fetch_weights("alexnet", tmp_path / "again.pth", tmp_path / "dl", progress=False)

@@ -57,7 +57,8 @@ def _cmd_download(args: argparse.Namespace) -> None:
 def _cmd_prepare(args: argparse.Namespace) -> None:
     from camrepro.data.prepare import prepare
 
-    info = prepare(args.name, root=args.root, out=args.out, seed=args.seed, progress=not args.quiet)
+    info = prepare(args.name, root=args.root, out=args.out, seed=args.seed, progress=not args.quiet,
+                   per_class=args.per_class)  # fmt: skip
     out = args.out or Path(args.root) / "prepared" / args.name
     print(f"wrote {out}: {info.num_classes} classes, splits {', '.join(info.splits)}")
 
@@ -242,13 +243,18 @@ def _cmd_workflow_config_docs(args: argparse.Namespace) -> None:
 
 def _cmd_workflow_check(args: argparse.Namespace) -> None:
     from camrepro.config import load_config
+    from camrepro.cost import estimate, load_throughput
     from camrepro.plan import build_plan
 
-    plan = build_plan(load_config(args.config))
+    config = load_config(args.config)
+    plan = build_plan(config)
     print(
         f"{args.config}: valid; {len(plan.weights)} weights, {len(plan.runs)} training runs, "
         f"{len(plan.extractions)} extractions, {len(plan.evaluations)} evaluations, {len(plan.svms)} SVM jobs"
     )
+    if plan.runs:
+        throughput = load_throughput(args.throughput) if args.throughput else None
+        print("\n".join(estimate(plan, config, throughput).lines()))
 
 
 def _cmd_tables(args: argparse.Namespace) -> None:
@@ -330,6 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "prepare":
             p.add_argument("--out", type=Path, help="default: <root>/prepared/<name>")
             p.add_argument("--seed", type=int, default=0, help="seed of random split protocols")
+            p.add_argument("--per-class", type=_positive, metavar="N",
+                           help="size override: at most N images per class in every split")  # fmt: skip
         p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
         p.set_defaults(func=func)
 
@@ -469,8 +477,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     wf = sub.add_parser("workflow", help="the experiment registry: check a config, generate dvc.yaml")
     wsub = wf.add_subparsers(dest="workflow_command", metavar="ACTION", required=True)
-    p = wsub.add_parser("check", help="validate a config and count its jobs")
+    p = wsub.add_parser("check", help="validate a config, count its jobs, estimate their GPU-hours")
     p.add_argument("--config", type=Path, default=Path("config/config.yaml"))
+    p.add_argument("--throughput", type=Path, metavar="JSON",
+                   help="measured images/s (`bench/gpu_check.py --json`); default: estimated")  # fmt: skip
     p.set_defaults(func=_cmd_workflow_check)
     p = wsub.add_parser("dvc", help="write dvc.yaml and params.yaml from the registry")
     p.add_argument("--config", type=Path, default=Path("config/config.yaml"))

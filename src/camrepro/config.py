@@ -117,6 +117,9 @@ def validate_config(config: dict, name: str = "config") -> dict:
         if "synthetic" in spec and spec["synthetic"]["preset"] not in PRESETS:
             raise ConfigError(f"{name}: datasets.{ds}: unknown preset {spec['synthetic']['preset']!r}; "
                               f"known: {', '.join(PRESETS)}")  # fmt: skip
+        if "per_class" in spec and "source" not in spec:
+            raise ConfigError(f"{name}: datasets.{ds}.per_class: only a downloaded dataset (source) takes "
+                              "it; a synthetic one is sized by its scale.")  # fmt: skip
         if "source" in spec and spec["source"] not in SOURCES:
             raise ConfigError(
                 f"{name}: datasets.{ds}: unknown source {spec['source']!r}; known: {', '.join(SOURCES)}"

@@ -212,7 +212,8 @@ def jobs(plan: Plan, config: dict, config_file: str, params_refs: bool = False) 
             add(Job("synthetic_dataset", name, cmd, {}, (prepared(data, name),), f"datasets.{name}"))
         else:
             cmd = ("camrepro", "data", "prepare", spec["source"], "--root", data, "--out",
-                   prepared(data, name))  # fmt: skip
+                   prepared(data, name),
+                   *(("--per-class", str(spec["per_class"])) if "per_class" in spec else ()))  # fmt: skip
             add(Job("prepare_real_dataset", name, cmd, {}, (prepared(data, name),), f"datasets.{name}"))
         cmd = ("camrepro", "data", "verify", prepared(data, name), "--out", verify_report(name), "-q")
         add(Job("verify_dataset", name, cmd, {"data": (prepared(data, name),)}, (verify_report(name),)))

@@ -294,6 +294,7 @@ def render(plan: Plan, config: dict, config_path: str | os.PathLike, out: str | 
            benchmarks: str | os.PathLike = "benchmarks",
            templates: str | os.PathLike = TEMPLATES) -> Path:  # fmt: skip
     """Render the report to `out` (atomically); figures are written to `figures_dir` and embedded."""
+    from camrepro.cost import estimate
     from camrepro.figures import make_figures
 
     config_path, out, tables_dir = Path(config_path), Path(out), Path(tables_dir)
@@ -312,6 +313,7 @@ def render(plan: Plan, config: dict, config_path: str | os.PathLike, out: str | 
         strength=classifier_strength(tables_dir, config.get("data_root", "data")),
         facts=run_facts(Path(benchmarks), gpu=prov["gpu"] != "none"), seeds=list(plan.seeds), fmt=_fmt,
         photos=real_photos(plan, config, figures_dir),
+        cost=estimate(plan, config),
     )  # fmt: skip
     atomic_write_text(out, html)
     return out
