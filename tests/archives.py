@@ -179,12 +179,17 @@ def zip_bytes(entries: dict[str, bytes]) -> bytes:
     return buf.getvalue()
 
 
-def tgz_bytes(entries: dict[str, bytes]) -> bytes:
+def tar_bytes(entries: dict[str, bytes], mode: str = "w") -> bytes:
+    """A tar archive of `entries` (name -> bytes), in their order; mode "w:gz" compresses it."""
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+    with tarfile.open(fileobj=buf, mode=mode) as tf:
         for name, data in entries.items():
             add_member(tf, name, data)
     return buf.getvalue()
+
+
+def tgz_bytes(entries: dict[str, bytes]) -> bytes:
+    return tar_bytes(entries, "w:gz")
 
 
 def caltech101_zip(annotations_first: bool) -> bytes:

@@ -12,8 +12,6 @@ and that the report rendered at paper scale.
 Run it alone: `python3 dev.py test -m rehearsal` (CI runs it as its own step; it is deselected from
 the default run). About 18 minutes on 2 CPU cores (tests/README: bench/README.md, "Rehearsal").
 
-`SWITCHED_OFF` lists the parts that a known, open defect (issue 16) would break, each with its
-defect; delete an entry when its fix lands and the rehearsal covers that part too.
 """
 
 from __future__ import annotations
@@ -26,10 +24,8 @@ import re
 import shutil
 import subprocess
 import sys
-import tarfile
 import threading
 import time
-import zipfile
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -38,43 +34,29 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-import torchvision
 import yaml
 from PIL import Image
 
+from archives import tar_bytes, zip_bytes
 from camrepro.config import load_config
 from camrepro.data.sources import SOURCES
 from camrepro.jobs import jobs
-from camrepro.models import build_model
-from camrepro.models.pretrained import save_weights
 from camrepro.plan import build_plan
+from camrepro.weights import CHECKPOINTS
+from checkpoints import checkpoint_state
 
 pytestmark = pytest.mark.rehearsal
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = ROOT / "config" / "paper.yaml"
 
-# Parts of the paper DAG an open defect of issue 16 breaks; each is switched off here, named.
-SWITCHED_OFF = {
-    "sunattribute-svm": "defect 1: the transfer SVM cannot fit SUN Attribute's multilabel targets "
-    "(svm.py fit_svm: np.bincount of label -1), so the SUN Attribute column is left out of "
-    "roles.transfer (the dataset is still downloaded, prepared and verified)",
-    "caltech101-annotations": "defect 2: prepare extracts the first nested archive of caltech-101.zip "
-    "in unsorted order and fails when Annotations.tar comes first, so the stand-in zip leaves "
-    "Annotations.tar out",
-    "mobilenet-v1-weights": "defect 5: no download path for MobileNetV1 ImageNet weights, so "
-    "data/weights/mobilenet-v1.pth is supplied by hand (random, camrepro's weights format) and "
-    "the weights job of mobilenet-v1 does not run",
-}
-
 PER_CLASS = 2
-# The only changes to config/paper.yaml: sizes (and the switched-off parts above).
+DOWNLOADED = [name for name, source in SOURCES.items() if source.archives]  # the ten real datasets
+# The only changes to config/paper.yaml: sizes.
 SIZE_OVERRIDES = {
-    "datasets": {name: {"per_class": PER_CLASS} for name in SOURCES},
+    "datasets": {name: {"per_class": PER_CLASS} for name in DOWNLOADED},
     "training": {role: {"batch_size": 2, "max_steps": 1} for role in ("imagenet", "cub")},
 }
-
-TORCHVISION_ARCHS = ("vgg16", "alexnet", "googlenet", "resnet50")
 
 
 # ----------------------------------------------------------------------------- stand-in files
@@ -90,24 +72,6 @@ def _jpeg(seed: int, size: tuple[int, int] = (500, 375), gray: bool = False) -> 
 
 
 SIZES = [(500, 375), (375, 500), (500, 333), (333, 500)]
-
-
-def _tar(entries: dict[str, bytes], mode: str = "w") -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode=mode) as tf:
-        for name, data in entries.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
-def _zip(entries: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for name, data in entries.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
 
 
 def _mat(**arrays: object) -> bytes:
@@ -143,7 +107,7 @@ def cub_archives() -> dict[str, bytes]:
              "image_class_labels.txt": labels, "train_test_split.txt": split, "bounding_boxes.txt": boxes}
     entries |= {f"CUB_200_2011/{k}": "".join(v).encode() for k, v in files.items()}
     entries["attributes.txt"] = b"1 has_bill_shape::curved_(up_or_down)\n"
-    return {"CUB_200_2011": _tar(entries, "w:gz")}
+    return {"CUB_200_2011": tar_bytes(entries, "w:gz")}
 
 
 # five synsets: the report's top-5 CAM figure (figures.top5_cams) needs at least five classes
@@ -154,7 +118,7 @@ def imagenet_files() -> dict[str, bytes]:
     """ILSVRC2012_img_train.tar (one tar per synset), _img_val.tar (flat), _bbox_val_v3.tgz (val/*.xml)."""
     outer = {}
     for k, wnid in enumerate(IMAGENET_WNIDS):
-        outer[f"{wnid}.tar"] = _tar({f"{wnid}_{1000 + j}.JPEG": _jpeg(200 + 10 * k + j, SIZES[j]) for j in range(3)})
+        outer[f"{wnid}.tar"] = tar_bytes({f"{wnid}_{1000 + j}.JPEG": _jpeg(200 + 10 * k + j, SIZES[j]) for j in range(3)})
     val, xml = {}, {}
     for i in range(2 * len(IMAGENET_WNIDS)):
         name = f"ILSVRC2012_val_{i + 1:08d}"
@@ -171,7 +135,7 @@ def imagenet_files() -> dict[str, bytes]:
             f"</database></source><size><width>{w}</width><height>{h}</height><depth>3</depth></size>"
             f"<segmented>0</segmented>{objs}</annotation>"
         ).encode()
-    return {"train": _tar(outer), "val": _tar(val), "bbox_val": _tar(xml, "w:gz")}
+    return {"train": tar_bytes(outer), "val": tar_bytes(val), "bbox_val": tar_bytes(xml, "w:gz")}
 
 
 def _class_images(prefix: str, classes: list[str], per_class: int, seed: int, fmt: str = "{c}_{i:04d}.jpg",
@@ -191,20 +155,20 @@ def sun397_archives() -> dict[str, bytes]:
     for k in range(1, 11):  # ten partitions; the protocol takes the first
         parts[f"Partitions/Training_{k:02d}.txt"] = train if k == 1 else test
         parts[f"Partitions/Testing_{k:02d}.txt"] = test if k == 1 else train
-    return {"images": _tar(images, "w:gz"), "partitions": _zip(parts)}
+    return {"images": tar_bytes(images, "w:gz"), "partitions": zip_bytes(parts)}
 
 
 def indoor67_archives() -> dict[str, bytes]:
     classes = ["airport_inside", "kitchen"]
     images = _class_images("Images/", classes, 4, 500)
-    return {"images": _tar(images),
+    return {"images": tar_bytes(images),
             "train_list": "".join(f"{c}/{c}_{i:04d}.jpg\n" for c in classes for i in (1, 2, 3)).encode(),
             "test_list": "".join(f"{c}/{c}_{i:04d}.jpg\n" for c in classes for i in (4,)).encode()}  # fmt: skip
 
 
 def scene15_archives() -> dict[str, bytes]:
     # The real images are greyscale JPEGs.
-    return {"images": _zip(_class_images("scene_categories/", ["bedroom", "MITcoast"], 4, 600, "image_{i:04d}.jpg",
+    return {"images": zip_bytes(_class_images("scene_categories/", ["bedroom", "MITcoast"], 4, 600, "image_{i:04d}.jpg",
                                          gray=True))}  # fmt: skip
 
 
@@ -219,18 +183,17 @@ def sunattribute_archives() -> dict[str, bytes]:
               "SUNAttributeDB/attributes.mat": _mat(attributes=_cells(SUN_ATTRIBUTES)),
               "SUNAttributeDB/attributeLabels_continuous.mat": _mat(labels_cv=votes),
               "SUNAttributeDB/README.txt": b"SUN Attribute\n"}  # fmt: skip
-    return {"images": _tar(pics, "w:gz"), "labels": _tar(labels, "w:gz")}
+    return {"images": tar_bytes(pics, "w:gz"), "labels": tar_bytes(labels, "w:gz")}
 
 
 def caltech101_archives() -> dict[str, bytes]:
     """caltech-101.zip holds caltech-101/101_ObjectCategories.tar.gz and caltech-101/Annotations.tar."""
     classes = ["BACKGROUND_Google", "Faces_easy", "accordion"]
-    inner = _tar(_class_images("101_ObjectCategories/", classes, 4, 800, "image_{i:04d}.jpg"), "w:gz")
-    entries = {"caltech-101/101_ObjectCategories.tar.gz": inner, "caltech-101/show_annotation.m": b"% matlab\n"}
-    if "caltech101-annotations" not in SWITCHED_OFF:
-        entries["caltech-101/Annotations.tar"] = _tar({"Annotations/accordion/annotation_0001.mat": _mat(
-            box_coord=np.array([[2, 300, 2, 200]]))})  # fmt: skip
-    return {"images": _zip(entries)}
+    inner = tar_bytes(_class_images("101_ObjectCategories/", classes, 4, 800, "image_{i:04d}.jpg"), "w:gz")
+    annotations = tar_bytes({"Annotations/accordion/annotation_0001.mat": _mat(box_coord=np.array([[2, 300, 2, 200]]))})
+    entries = {"caltech-101/Annotations.tar": annotations,  # first: prepare must not take it for the images
+               "caltech-101/101_ObjectCategories.tar.gz": inner, "caltech-101/show_annotation.m": b"% matlab\n"}  # fmt: skip
+    return {"images": zip_bytes(entries)}
 
 
 def caltech256_archives() -> dict[str, bytes]:
@@ -238,7 +201,7 @@ def caltech256_archives() -> dict[str, bytes]:
     images = {f"256_ObjectCategories/{c}/{c[:3]}_{i + 1:04d}.jpg": _jpeg(900 + 10 * k + i, SIZES[i % 4])
               for k, c in enumerate(classes) for i in range(4)}  # fmt: skip
     images["256_ObjectCategories/198.spider/RENAME2"] = b""  # a stray non-image file of the real archive
-    return {"images": _tar(images)}
+    return {"images": tar_bytes(images)}
 
 
 def action40_archives() -> dict[str, bytes]:
@@ -251,7 +214,7 @@ def action40_archives() -> dict[str, bytes]:
         for a in actions:
             splits[f"ImageSplits/{a}_{split}.txt"] = "".join(f"{a}_{i:03d}.jpg\n" for i in ids).encode()
         splits[f"ImageSplits/{split}.txt"] = "".join(f"{a}_{i:03d}.jpg\n" for a in actions for i in ids).encode()
-    return {"images": _zip(images), "splits": _zip(splits)}
+    return {"images": zip_bytes(images), "splits": zip_bytes(splits)}
 
 
 def event8_extracted() -> dict[str, bytes]:
@@ -269,13 +232,6 @@ ARCHIVES = {"cub": cub_archives, "sun397": sun397_archives, "indoor67": indoor67
 def _mirror_path(url: str) -> str:
     """Where the mirror holds `url`: <host>/<path> (camrepro.data.download.mirrored)."""
     return url.split("://", 1)[1]
-
-
-def _torchvision_state(arch: str) -> dict[str, torch.Tensor]:
-    """A random state_dict in the layout of torchvision's released file for `arch`."""
-    if arch == "googlenet":  # the released file keeps the auxiliary classifiers
-        return torchvision.models.googlenet(weights=None, aux_logits=True, init_weights=True).state_dict()
-    return torchvision.models.get_model(arch, weights=None).state_dict()
 
 
 def build_inputs(work: Path, mirror: Path) -> list[str]:
@@ -300,15 +256,10 @@ def build_inputs(work: Path, mirror: Path) -> list[str]:
     for rel, data in event8_extracted().items():
         (target / rel).parent.mkdir(parents=True, exist_ok=True)
         (target / rel).write_bytes(data)
-    for arch in TORCHVISION_ARCHS:
-        url = torchvision.models.get_model_weights(arch).DEFAULT.url
+    for arch, ckpt in CHECKPOINTS.items():  # every published checkpoint, in its publisher's file format
         buf = io.BytesIO()
-        torch.save(_torchvision_state(arch), buf)
-        put(mirror / _mirror_path(url), buf.getvalue(), _mirror_path(url))
-    if "mobilenet-v1-weights" in SWITCHED_OFF:
-        module = build_model("mobilenet-v1", 1000).pretrained_module()
-        state = {k: v for k, v in module.state_dict().items() if k in module.torchvision_keys()}
-        save_weights(work / "data" / "weights" / "mobilenet-v1.pth", state, transform_input=False)
+        torch.save(checkpoint_state(arch), buf)
+        put(mirror / _mirror_path(ckpt.url), buf.getvalue(), _mirror_path(ckpt.url))
     return sums
 
 
@@ -317,8 +268,6 @@ def rehearsal_config() -> dict:
     for key, values in SIZE_OVERRIDES.items():
         for name, extra in values.items():
             config[key][name] = config[key].get(name, {}) | extra
-    if "sunattribute-svm" in SWITCHED_OFF:
-        del config["roles"]["transfer"]["sunattribute"]
     return config
 
 
@@ -379,13 +328,11 @@ def _ran(output: str) -> dict[str, set[str]]:
 
 
 def test_the_rehearsal_config_is_the_paper_config_with_size_overrides_only():
-    """What the rehearsal changes in config/paper.yaml: sizes, and the switched-off parts."""
+    """What the rehearsal changes in config/paper.yaml: sizes only."""
     paper, rehearsal = _flat(yaml.safe_load(PAPER.read_text())), _flat(rehearsal_config())
     changed = {k for k in paper.keys() | rehearsal.keys() if paper.get(k) != rehearsal.get(k)}
-    allowed = {f"datasets.{n}.per_class" for n in SOURCES}
+    allowed = {f"datasets.{n}.per_class" for n in DOWNLOADED}
     allowed |= {f"training.{r}.{k}" for r in ("imagenet", "cub") for k in ("batch_size", "max_steps")}
-    if "sunattribute-svm" in SWITCHED_OFF:
-        allowed.add("roles.transfer.sunattribute")
     assert changed == allowed
     assert rehearsal["models.width"] == 1.0 and rehearsal["models.size"] == 224
 
@@ -398,14 +345,14 @@ def test_every_job_of_the_paper_dag_runs_and_the_report_renders_at_paper_scale(r
     plan = build_plan(config)
     expected = {kind: set(js) for kind, js in jobs(plan, config, str(config_path)).items() if js}
     expected.pop("synthetic_dataset", None)
-    if "mobilenet-v1-weights" in SWITCHED_OFF:
-        expected["weights"].discard("mobilenet-v1")  # supplied by hand, so up to date
     assert _ran(output) == {**expected, "all": {"all"}}
-    # the paper DAG: 10 datasets, 23 networks, 4 SVM jobs (tests/test_workflow.py's dry run)
-    assert {k: len(v) for k, v in expected.items()} == {
-        "prepare_real_dataset": 10, "verify_dataset": 10,
-        "weights": 5 - ("mobilenet-v1-weights" in SWITCHED_OFF),
-        "train": 23, "extract": 23, "evaluate": 23, "svm": 4, "tables": 1, "report": 1}  # fmt: skip
+    # the paper DAG: every dataset prepared and verified, a weights job per architecture the
+    # networks start from, every table's job (tests/test_workflow.py's dry run counts them)
+    assert len(expected["prepare_real_dataset"]) == len(expected["verify_dataset"]) == len(SOURCES)
+    assert set(expected["weights"]) >= set(CHECKPOINTS)
+    assert {k: len(expected[k]) for k in ("train", "extract", "evaluate", "svm")} == {
+        "train": len(plan.runs), "extract": len(plan.extractions), "evaluate": len(plan.evaluations),
+        "svm": len(plan.svms)}  # fmt: skip
     # every download went through the mirror, every archive verified against the list
     for name in ARCHIVES:
         for a in SOURCES[name].archives:
@@ -422,18 +369,12 @@ def test_every_job_of_the_paper_dag_runs_and_the_report_renders_at_paper_scale(r
     for rule in ("weights", "train", "extract", "evaluate", "svm"):
         assert f'<td class="label">{rule}</td>' in facts, rule
     # every table row the paper reports has a reproduced value, except NIN (no torchvision model)
-    # and what is switched off
     for csv in (work / "results" / "tables").glob("*.csv"):
         if csv.name == "metrics.csv":
             continue
         table = pd.read_csv(csv)
-        unrun = table[(table["status"] == "not run")]
-        reasons = set(unrun["reason"].fillna(""))
-        allowed = {r for r in reasons if "NIN" in r}
-        if "sunattribute-svm" in SWITCHED_OFF and csv.stem == "cam-table5":
-            assert set(unrun["column"]) <= {"sunattribute"} | set(unrun[unrun["reason"].isin(allowed)]["column"])
-            allowed |= set(unrun[unrun["column"] == "sunattribute"]["reason"].fillna(""))
-        assert reasons <= allowed, (csv.name, reasons - allowed)
+        reasons = set(table[table["status"] == "not run"]["reason"].fillna(""))
+        assert all("NIN" in r for r in reasons), (csv.name, reasons)
         ran = table[table["status"].isin(["matches", "differs"])]
         assert ran["reproduced"].notna().all(), csv.name
     print(f"rehearsal: {sum(len(v) for v in expected.values())} jobs in {seconds:.0f} s")

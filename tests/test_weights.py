@@ -20,6 +20,7 @@ from camrepro.errors import DownloadError
 from camrepro.models import build_model
 from camrepro.models.pretrained import read_weights
 from camrepro.weights import CHECKPOINTS, fetch_weights, pretrain
+from checkpoints import SENET_BLOCKS, TIMM_STAGES, senet_se_resnet50_state, timm_mobilenetv1_state
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,56 +52,12 @@ def test_offline_weights_download_fails_once_with_one_hint(tmp_path):
 
 
 # ----------------------------------------------------------------------------- checkpoints' layouts
-# The source layouts are rebuilt here from their documented architectures: Cadene's
+# The source layouts are rebuilt in tests/checkpoints.py from their documented architectures: Cadene's
 # pretrainedmodels senet.py (se_resnet50: SENet(SEResNetBottleneck, [3, 4, 6, 3], reduction 16,
 # inplanes 64, 7x7 stem, 1x1 downsample)) and timm's efficientnet.py (_gen_mobilenet_v1: stem 32,
 # 'dsa' blocks r1 c64 / r2 s2 c128 / r2 s2 c256 / r6 s2 c512 / r2 s2 c1024, no head conv). Random
 # values; each checkpoint is served, fetched and converted by the real weights path, and the network
 # it feeds must compute what the source architecture computes with those tensors.
-
-
-def _bn(state: dict, prefix: str, c: int, g: torch.Generator) -> None:
-    state[prefix + "weight"] = torch.rand(c, generator=g) + 0.5
-    state[prefix + "bias"] = torch.randn(c, generator=g) * 0.1
-    state[prefix + "running_mean"] = torch.randn(c, generator=g) * 0.1
-    state[prefix + "running_var"] = torch.rand(c, generator=g) + 0.5
-    state[prefix + "num_batches_tracked"] = torch.tensor(7)
-
-
-def _conv(state: dict, key: str, cout: int, cin: int, k: int, g: torch.Generator, bias: bool = False) -> None:
-    state[key + "weight"] = torch.randn(cout, cin, k, k, generator=g) * (2.0 / (cin * k * k)) ** 0.5
-    if bias:
-        state[key + "bias"] = torch.randn(cout, generator=g) * 0.1
-
-
-SENET_BLOCKS = (3, 4, 6, 3)
-
-
-def senet_se_resnet50_state() -> dict[str, torch.Tensor]:
-    """A state_dict in the layout and shapes of Cadene's se_resnet50-ce0d4300.pth."""
-    g = torch.Generator().manual_seed(0)
-    s: dict[str, torch.Tensor] = {}
-    _conv(s, "layer0.conv1.", 64, 3, 7, g)
-    _bn(s, "layer0.bn1.", 64, g)
-    cin = 64
-    for n, (planes, blocks) in enumerate(zip((64, 128, 256, 512), SENET_BLOCKS, strict=True), 1):
-        for b in range(blocks):
-            p = f"layer{n}.{b}."
-            _conv(s, p + "conv1.", planes, cin, 1, g)
-            _bn(s, p + "bn1.", planes, g)
-            _conv(s, p + "conv2.", planes, planes, 3, g)
-            _bn(s, p + "bn2.", planes, g)
-            _conv(s, p + "conv3.", planes * 4, planes, 1, g)
-            _bn(s, p + "bn3.", planes * 4, g)
-            _conv(s, p + "se_module.fc1.", planes * 4 // 16, planes * 4, 1, g, bias=True)
-            _conv(s, p + "se_module.fc2.", planes * 4, planes * 4 // 16, 1, g, bias=True)
-            if b == 0:
-                _conv(s, p + "downsample.0.", planes * 4, cin, 1, g)
-                _bn(s, p + "downsample.1.", planes * 4, g)
-            cin = planes * 4
-    s["last_linear.weight"] = torch.randn(1000, 2048, generator=g) * 0.01
-    s["last_linear.bias"] = torch.zeros(1000)
-    return s
 
 
 def _f_bn(x: torch.Tensor, s: dict, p: str) -> torch.Tensor:
@@ -128,29 +85,6 @@ def senet_forward(s: dict, x: torch.Tensor) -> torch.Tensor:
                 residual = _f_bn(F.conv2d(x, s[p + "downsample.0.weight"], stride=stride), s, p + "downsample.1.")
             x = F.relu(out * gate + residual)
     return x
-
-
-TIMM_STAGES = ((64, 1, 1), (128, 2, 2), (256, 2, 2), (512, 6, 2), (1024, 2, 2))  # (channels, blocks, stride)
-
-
-def timm_mobilenetv1_state() -> dict[str, torch.Tensor]:
-    """A state_dict in the layout and shapes of timm's mobilenetv1_100 checkpoints."""
-    g = torch.Generator().manual_seed(1)
-    s: dict[str, torch.Tensor] = {}
-    _conv(s, "conv_stem.", 32, 3, 3, g)
-    _bn(s, "bn1.", 32, g)
-    cin = 32
-    for stage, (cout, blocks, _) in enumerate(TIMM_STAGES):
-        for b in range(blocks):
-            p = f"blocks.{stage}.{b}."
-            s[p + "conv_dw.weight"] = torch.randn(cin, 1, 3, 3, generator=g) * 0.4
-            _bn(s, p + "bn1.", cin, g)
-            _conv(s, p + "conv_pw.", cout, cin, 1, g)
-            _bn(s, p + "bn2.", cout, g)
-            cin = cout
-    s["classifier.weight"] = torch.randn(1000, 1024, generator=g) * 0.01
-    s["classifier.bias"] = torch.zeros(1000)
-    return s
 
 
 def timm_mobilenetv1_forward(s: dict, x: torch.Tensor) -> torch.Tensor:

@@ -34,18 +34,22 @@ GT, PRED = "#1fbf3f", "#e8202a"
 
 
 class Extraction:
-    """One seed's extraction of a run, with its images at the extraction size."""
+    """One seed's extraction (its folder of shards), with its images at the extraction size."""
 
-    def __init__(self, plan: Plan, data_root: str, run_id: str | None, seed: int,
-                 ext: PlanExtraction | None = None) -> None:  # fmt: skip
-        """`ext`: the plan's extraction (a network used as it is has no run), else the run's."""
-        ext = ext or plan.extraction_of(run_id)
-        self.manifest, self.arrays = load_extracted(seed_dir(extraction_dir(ext.id), seed))
-        self.dataset = Path(data_root) / "prepared" / ext.dataset
-        self.meta = read_split(self.dataset, ext.split)
+    def __init__(self, folder: str | Path, dataset: str | Path) -> None:
+        self.manifest, self.arrays = load_extracted(Path(folder))
+        self.dataset = Path(dataset)
+        self.meta = read_split(self.dataset, self.manifest["split"])
         self.info = DatasetInfo.load(self.dataset)
         self.size = self.manifest["size"]
         self.ids = [str(i) for i in self.arrays["image_ids"]]
+
+    @classmethod
+    def of(cls, plan: Plan, data_root: str, run_id: str | None, seed: int,
+           ext: PlanExtraction | None = None) -> Extraction:  # fmt: skip
+        """`ext`: the plan's extraction (a network used as it is has no run), else the run's."""
+        ext = ext or plan.extraction_of(run_id)
+        return cls(seed_dir(extraction_dir(ext.id), seed), Path(data_root) / "prepared" / ext.dataset)
 
     @property
     def centre_crop(self) -> bool:
@@ -124,21 +128,42 @@ def _grid(count: int, row_height: float, title_height: float, cols: int = 4) -> 
     return fig, axes
 
 
+def gallery_picks(labels: np.ndarray, top1: np.ndarray, count: int) -> list[int]:
+    """Up to `count` images, half classified right and half wrong where the split has them (the
+    rest from the other group), each group one image per class first, in split order: right first."""
+    right = [n for n in range(len(labels)) if int(top1[n]) == int(labels[n])]
+    wrong = [n for n in range(len(labels)) if int(top1[n]) != int(labels[n])]
+
+    def one_per_class_first(group: list[int]) -> list[int]:
+        firsts, seen = [], set()
+        for n in group:
+            if int(labels[n]) not in seen:
+                seen.add(int(labels[n]))
+                firsts.append(n)
+        return firsts + [n for n in group if n not in firsts]
+
+    right, wrong = one_per_class_first(right), one_per_class_first(wrong)
+    n_wrong = min(len(wrong), max(count // 2, count - len(right)))
+    n_right = min(len(right), count - n_wrong)
+    return right[:n_right] + wrong[:n_wrong]
+
+
 def cam_gallery(ext: Extraction, title: str, count: int = 8) -> plt.Figure:
-    """Figs. 3/6: CAM of the top-1 class over the image, GT boxes green, the CAM box red."""
-    picks = _distinct_classes(ext, count)
+    """Figs. 3/6: the GT class's CAM over the image, on images classified right and wrong (marked);
+    GT boxes green, the CAM box red."""
+    picks = gallery_picks(ext.arrays["labels"], ext.arrays["top5"][:, 0], count)
     fig, axes = _grid(len(picks), 2.6, 0.6)
     for ax, n in zip(axes, picks, strict=False):
         ax.axis("on")
-        sm = ext.scoremap(n, 1)
-        top1 = int(ext.arrays["top5"][n, 0])
-        ok = "right" if top1 == int(ext.arrays["labels"][n]) else "wrong"
-        _show(
-            ax,
-            ext.image(n),
-            sm,
-            f"{ext.class_name(ext.arrays['labels'][n])}\npredicted: {ext.class_name(top1)} ({ok})",
-        )
+        sm = ext.scoremap(n, 0)
+        label, top1 = int(ext.arrays["labels"][n]), int(ext.arrays["top5"][n, 0])
+        ok = top1 == label
+        _show(ax, ext.image(n), sm, f"GT: {ext.class_name(label)}\n"
+              f"{'RIGHT' if ok else 'WRONG'}: predicted {ext.class_name(top1)}")  # fmt: skip
+        ax.title.set_color(GT if ok else PRED)
+        for spine in ax.spines.values():
+            spine.set_edgecolor(GT if ok else PRED)
+            spine.set_linewidth(3)
         for b in ext.gt_boxes(n):
             _box(ax, b, GT)
         _box(ax, scoremap_boxes(sm, CAM_THRESHOLD, "max", "largest")[0], PRED)
@@ -194,17 +219,21 @@ def photo_cams(ext: Extraction) -> plt.Figure:
 
 
 def side_by_side(exts: list[tuple[str, Extraction, str]], title: str, count: int = 4) -> plt.Figure:
-    """Rows of the same images under several models' maps (GAP vs GMP; Backprop vs CAM).
+    """Rows of the same images under several models' maps (GAP vs GMP; Backprop vs CAM), the GT
+    class's map in every row. Images are matched by id: the extractions may order them differently.
 
     `exts`: (row label, extraction, map key: cams | saliency).
     """
-    picks = _distinct_classes(exts[0][1], count)
+    first = exts[0][1]
+    shared = set(first.ids).intersection(*(set(e.ids) for _, e, _ in exts[1:]))
+    picks = [first.ids[n] for n in _distinct_classes(first, len(first.ids)) if first.ids[n] in shared][:count]
     fig, axes = plt.subplots(
         len(exts), len(picks), figsize=(2.1 * len(picks), 2.2 * len(exts) + 0.4), squeeze=False
     )
     for r, (label, ext, key) in enumerate(exts):
-        for c, n in enumerate(picks):
-            sm = ext.scoremap(n, 0, key)  # the GT class's map: same class in every row
+        for c, image_id in enumerate(picks):
+            n = ext.ids.index(image_id)
+            sm = ext.scoremap(n, 0, key)
             _show(axes[r, c], ext.image(n), sm, label if c == 0 else "")
             for b in ext.gt_boxes(n):
                 _box(axes[r, c], b, GT)
@@ -322,7 +351,7 @@ def make_figures(plan: Plan, config: dict, tables: dict[str, pd.DataFrame], out_
         if rid is None:
             return None
         folder = Path(extraction_dir(plan.extraction_of(rid).id))
-        return Extraction(plan, data_root, rid, seed) if seed_dir(folder, seed).exists() else None
+        return Extraction.of(plan, data_root, rid, seed) if seed_dir(folder, seed).exists() else None
 
     def save(name: str, fig: plt.Figure | None, title: str, caption: str) -> None:
         if fig is None:
@@ -336,10 +365,11 @@ def make_figures(plan: Plan, config: dict, tables: dict[str, pd.DataFrame], out_
     if gap:
         save(
             "cam-gallery",
-            cam_gallery(gap, "GoogLeNet-GAP on ImageNet: CAM of the top-1 class"),
+            cam_gallery(gap, "GoogLeNet-GAP on ImageNet: CAM of the ground-truth class"),
             "CAM gallery (CAM paper Figs. 3 and 6a)",
-            f"One image per class, seed {seed}. The overlay is the top-1 class's CAM; the red box covers the "
-            "largest region above 20 % of its max.",
+            f"Seed {seed}: images the network classified right (green frame) and wrong (red frame), one per "
+            "class where it can. The overlay is the ground-truth class's CAM; the red box covers the largest "
+            "region above 20 % of its max.",
         )
         save(
             "top5-cams",

@@ -197,7 +197,7 @@ def real_photos(plan: Plan, config: dict, figures_dir: Path) -> list[dict]:
         e = plan.as_is(name)
         if e is None or not Path(metrics_path(e.id)).exists():
             continue
-        ext = Extraction(plan, data_root, None, AS_IS_SEED, ext=e)
+        ext = Extraction.of(plan, data_root, None, AS_IS_SEED, ext=e)
         allowed = read_allowed(ext.dataset / e.split)
         photos = []
         for n, image_id in enumerate(ext.ids):
