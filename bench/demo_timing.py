@@ -48,7 +48,8 @@ def snakemake_wall(log: Path) -> float | None:
 
 
 def kind_of(rule: str, job: str) -> str:
-    """The job kind of one benchmark file (the data folder holds generation and verification)."""
+    """The job kind of one benchmark file. The data folder holds verification and the making of a
+    dataset, generated (synthetic) or prepared (real); both start like `synthetic_dataset`."""
     if rule == "data":
         return "verify_dataset" if job.endswith(".verify") else "synthetic_dataset"
     return rule
@@ -71,7 +72,8 @@ def main() -> None:
         startup = startup_seconds(kind)
         total_startup += startup * len(seconds)
         share = startup * len(seconds) / sum(seconds)
-        print(f"{kind:<18}{len(seconds):>6}{sum(seconds):>9.0f}{startup:>12.2f}{share:>15.0%}")
+        label = "make_dataset" if kind == "synthetic_dataset" else kind
+        print(f"{label:<18}{len(seconds):>6}{sum(seconds):>9.0f}{startup:>12.2f}{share:>15.0%}")
     total = facts["total_seconds"]
     print(f"{'all':<18}{len(facts['jobs']):>6}{total:>9.0f}{'':>12}{total_startup / total:>15.0%}")
     if args.log:
