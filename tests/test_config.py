@@ -44,7 +44,7 @@ def test_the_base_config_is_valid(tmp_path):
          r"training\.imagenet\.weight_decay: inf is not a finite number"),
         ("imagenet: {epochs: 1, batch_size: 8}", "imagenet: {epochs: 1, batch_size: 8, max_steps: 0}",
          r"training\.imagenet\.max_steps: 0 is less than the minimum of 1"),
-        ("scale: 0.1}}\nroles", "scale: 0.1}, per_class: 2}\nroles",
+        ("preset: synthetic-cub, seed: 0, scale: 0.1}}", "preset: synthetic-cub, seed: 0, scale: 0.1}, per_class: 2}",
          r"datasets\.synthetic-cub\.per_class: only a downloaded dataset \(source\) takes it"),
     ],
 )  # fmt: skip
