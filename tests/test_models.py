@@ -15,7 +15,7 @@ torch.manual_seed(0)
 
 FEATURE_SIZE = {
     "vgg16-gap": 14, "googlenet-gap": 14, "googlenet-gmp": 14, "alexnet-gap": 13, "alexnet*-gap": 13,
-    "googlenet": 7, "resnet50-se": 14, "mobilenet-v1": 14, "googlenet-2conv": 14,
+    "googlenet": 7, "resnet50-se": 14, "mobilenet-v1": 14, "inception-v3-spg": 14,
 }  # fmt: skip
 
 
@@ -31,6 +31,22 @@ def test_every_model_builds_small_and_runs(name):
         else:
             logits = model(x)
     assert logits.shape == (2, 5)
+
+
+def test_spg_inception_v3_layers_and_map_sizes():
+    """wsolevaluation wsol/inception.py:156-163: two 3x3 convs of 1024 after Mixed_6e (768 deep);
+    maps of 14x14 at 224 px (large_feature_map False, its default: config.py:204-205) and, by the
+    same strides (stride 2 at Conv2d_1a and three pools, 3x3 valid convs at 2a and 4a), 4x4 at the
+    demo's 64 px: 64 -> 32 -> 30 -> 16 -> 14 -> 8 -> 4."""
+    model = build_model("inception-v3-spg", 3).eval()
+    convs = [m for m in model.features.extra if isinstance(m, nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels, c.kernel_size, c.padding) for c in convs] == [
+        (768, 1024, (3, 3), (1, 1)), (1024, 1024, (3, 3), (1, 1))]  # fmt: skip
+    assert sum(isinstance(m, nn.Dropout) for m in model.features.extra) == 3  # :192, :194, :196
+    small = build_model("inception-v3-spg", 3, width=0.125).eval()
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 224, 224), return_features=True)[1].shape[-2:] == (14, 14)
+        assert small(torch.randn(1, 3, 64, 64), return_features=True)[1].shape[-2:] == (4, 4)
 
 
 def test_width_multiplier_shrinks_the_network():

@@ -210,3 +210,68 @@ def test_torchvision_checkpoints_are_the_papers_era_v1_weights():
         assert CHECKPOINTS[arch].url == torchvision.models.get_model_weights(arch).IMAGENET1K_V1.url
     assert CHECKPOINTS["se-resnet50"].url.endswith("/se_resnet50-ce0d4300.pth")
     assert "mobilenetv1_100.ra4_e3600_r224_in1k" in CHECKPOINTS["mobilenet-v1"].url
+
+
+def _randomised(module: torch.nn.Module, seed: int) -> dict[str, torch.Tensor]:
+    """`module`'s state_dict with every float tensor drawn at random (BN statistics included), so a
+    tensor loaded into the wrong place shows in the forward pass; convs at He scale so activations
+    keep their size through the 40 layers."""
+    g = torch.Generator().manual_seed(seed)
+    state = module.state_dict()
+    for key, value in state.items():
+        if not value.is_floating_point():
+            continue
+        if value.dim() == 4:
+            fresh = torch.randn(value.shape, generator=g) * (2.0 / value[0].numel()) ** 0.5
+        elif key.endswith(("running_var", "bn.weight")):
+            fresh = torch.rand(value.shape, generator=g) * 0.5 + 0.75
+        else:
+            fresh = torch.randn(value.shape, generator=g) * 0.1
+        value.copy_(fresh)
+    return state
+
+
+def spg_inception_forward(tv: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """wsolevaluation wsol/inception.py:172-190 (InceptionCam.forward, large_feature_map False)
+    written with torchvision's Inception3 blocks: Conv2d_1a_3x3 at padding 1 (:140), both pools
+    after the stem at padding 1 in ceil mode (:175, :178), a third pool after Mixed_5d (:184),
+    Mixed_6a at stride 1 and padding 1 (InceptionB(288, 3, 1, 1), :150 and :73-89)."""
+
+    def conv(block, y, **kw):  # a BasicConv2d with other stride/padding, same tensors
+        return F.relu(block.bn(F.conv2d(y, block.conv.weight, **kw)))
+
+    x = tv._transform_input(x)
+    x = conv(tv.Conv2d_1a_3x3, x, stride=2, padding=1)
+    x = tv.Conv2d_2b_3x3(tv.Conv2d_2a_3x3(x))
+    x = F.max_pool2d(x, 3, 2, padding=1, ceil_mode=True)
+    x = tv.Conv2d_4a_3x3(tv.Conv2d_3b_1x1(x))
+    x = F.max_pool2d(x, 3, 2, padding=1, ceil_mode=True)
+    x = tv.Mixed_5d(tv.Mixed_5c(tv.Mixed_5b(x)))
+    x = F.max_pool2d(x, 3, 2, ceil_mode=True)
+    b = tv.Mixed_6a
+    x = torch.cat([conv(b.branch3x3, x, padding=1),
+                   conv(b.branch3x3dbl_3, b.branch3x3dbl_2(b.branch3x3dbl_1(x)), padding=1),
+                   F.max_pool2d(x, 3, 1, padding=1)], 1)  # fmt: skip
+    return tv.Mixed_6e(tv.Mixed_6d(tv.Mixed_6c(tv.Mixed_6b(x))))
+
+
+def test_inception_v3_key_map_loads_torchvision_inception_v3_into_the_spg_network(file_server, tmp_path):
+    """Rethinking CAM's "GoogleNet" is SPG's Inception-v3 (wsolevaluation wsol/inception.py): every
+    tensor of torchvision's inception_v3 through Mixed_6e is used, AuxLogits, Mixed_7* and fc are
+    dropped, and the network computes SPG's Mixed_6e on them."""
+    tv = torchvision.models.inception_v3(weights=None, aux_logits=True, init_weights=False, transform_input=True)
+    source = _randomised(tv, 3)
+    tv.eval()
+    url = _serve(file_server, "inception_v3_google-{sha}.pth", source)
+    out = fetch_weights("inception-v3", tmp_path / "inception-v3.pth", tmp_path / "dl", url=url, progress=False)
+    net = build_model("inception-v3-spg", 5, pretrained=out).eval()
+    assert net.transform_input  # torchvision's Inception-v3 weights expect (x - 0.5) / 0.5
+    ours = net.features.state_dict()
+    kept = {k for k in source if not k.startswith(("AuxLogits.", "Mixed_7", "fc."))}
+    assert {k for k in ours if not k.startswith("extra.")} == kept
+    assert all(torch.equal(ours[k], source[k]) for k in kept)
+    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        reference = spg_inception_forward(tv, x)
+        assert reference.shape[-2:] == (14, 14)  # 224 -> 112 -> 110 -> 56 -> 54 -> 28 -> 14
+        torch.testing.assert_close(net.features.trunk(x), reference, rtol=1e-4, atol=1e-4)

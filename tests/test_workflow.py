@@ -214,7 +214,7 @@ PAPER_NETWORKS = {
     **{
         (dataset, backbone, pool): {setting}
         for dataset in ("imagenet", "cub")
-        for backbone in ("resnet50-se", "mobilenet-v1", "googlenet-2conv")
+        for backbone in ("resnet50-se", "mobilenet-v1", "inception-v3-spg")
         for pool, setting in (("gap", "cam20"), ("tap", "nwc-pas"))
     },
 }  # fmt: skip

@@ -94,7 +94,7 @@ WEIGHTS_OF = {
     "vgg16-gap": "vgg16", "googlenet-gap": "googlenet", "googlenet-gmp": "googlenet",
     "alexnet-gap": "alexnet", "alexnet*-gap": "alexnet", "googlenet": "googlenet", "vgg16": "vgg16",
     "alexnet": "alexnet", "resnet50-se": "se-resnet50", "mobilenet-v1": "mobilenet-v1",
-    "googlenet-2conv": "googlenet",
+    "inception-v3-spg": "inception-v3",
 }  # fmt: skip
 
 # Box settings, by name: `camrepro evaluate` options. `source` picks the maps: cam, cam_nwc (negative
@@ -130,7 +130,7 @@ class Experiment:
 
 ABLATION_SETTINGS = ("cam20", "nwc", "pas", "nwc-pas")
 _CAM, _BACKPROP = ("cam20", "cam-code"), ("backprop", "backprop-code")  # text's and released boxes
-_BACKBONES = ("vgg16-gap", "resnet50-se", "mobilenet-v1", "googlenet-2conv")
+_BACKBONES = ("vgg16-gap", "resnet50-se", "mobilenet-v1", "inception-v3-spg")
 EXPERIMENTS: dict[str, Experiment] = {
     e.name: e
     for e in [

@@ -114,7 +114,7 @@ NIN = NotRun(
 # CAM Tables 1-2: every network of the registry's cam-imagenet experiment, with its head.
 _CAM_MODELS = {model: pool for model, pool, _ in EXPERIMENTS["cam-imagenet"].entries}
 _RETHINK = {"vgg16": "vgg16-gap", "resnet50-se": "resnet50-se", "mobilenet-v1": "mobilenet-v1",
-            "googlenet": "googlenet-2conv"}  # fmt: skip
+            "googlenet": "inception-v3-spg"}  # fmt: skip
 # Rethinking-CAM Table 3: paper row -> (head of the VGG16 run, box setting).
 ABLATION_ROWS = {"base": ("gap", "cam20"), "tap": ("tap", "cam20"), "nwc": ("gap", "nwc"),
                  "pas": ("gap", "pas"), "tap-nwc": ("tap", "nwc"), "tap-pas": ("tap", "pas"),

@@ -42,6 +42,7 @@ PRETRAIN_MODEL = {
     "googlenet": "googlenet",
     "se-resnet50": "resnet50-se",
     "mobilenet-v1": "mobilenet-v1",
+    "inception-v3": "inception-v3-spg",
 }
 
 
@@ -69,6 +70,13 @@ def senet_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         key = key.replace(".se_module.fc1.", ".se.1.").replace(".se_module.fc2.", ".se.3.")
         out[key] = value
     return out
+
+
+def inception_v3_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """torchvision's inception_v3 -> InceptionV3SPGFeatures: the names are kept; what SPG removes
+    is dropped, as wsolevaluation's loader does (wsol/inception.py:498-500: `Mixed_7`, `AuxLogits`,
+    `fc.`)."""
+    return {k: v for k, v in state.items() if not k.startswith(("Mixed_7", "AuxLogits.", "fc."))}
 
 
 def timm_mobilenet_v1_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -110,6 +118,12 @@ CHECKPOINTS: dict[str, Checkpoint] = {
                           identity_keys, top1="56.5 %"),
     "googlenet": Checkpoint(_torchvision_v1("googlenet"), "torchvision GoogLeNet_Weights.IMAGENET1K_V1",
                             identity_keys, transform_input=True, top1="69.8 %"),
+    # torchvision's Inception-v3 (inception_v3_google-0cc3c7bd.pth, Google's TF weights converted);
+    # wsolevaluation loads the older file of the same port, inception_v3_google-1a9a5a14.pth
+    # (wsol/inception.py:20-23). Trained on (x - 0.5) / 0.5 inputs (torchvision sets transform_input).
+    "inception-v3": Checkpoint(_torchvision_v1("inception_v3"),
+                               "torchvision Inception_V3_Weights.IMAGENET1K_V1", inception_v3_keys,
+                               transform_input=True, top1="77.3 %"),
     # SENet's authors' SE-ResNet50 (Hu et al. 2018), ported from Caffe by Cadene's pretrainedmodels
     # (pretrainedmodels/models/senet.py, pretrained_settings['se_resnet50']; timm's
     # legacy_seresnet50.in1k is the same file). RGB, ImageNet mean/std, 224 px.

@@ -29,6 +29,7 @@ from camrepro.models.backbones import (
     AlexNetFeatures,
     Backbone,
     GoogLeNetFeatures,
+    InceptionV3SPGFeatures,
     MobileNetV1Features,
     ResNet50SEFeatures,
     VGG16Features,
@@ -220,11 +221,10 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec("vgg16", _fc("vgg16"), default_pool="none"),
         ModelSpec("alexnet", _fc("alexnet"), default_pool="none"),
         # Rethinking CAM: ResNet50 + SE blocks, layer4 at stride 1; MobileNetV1, last stride removed;
-        # GoogLeNet with the last inception block replaced by two 3x3 conv 1024. GAP/TAP.
+        # "GoogleNet": SPG's Inception-v3 to Mixed_6e (6a at stride 1), + two 3x3 conv 1024. GAP/TAP.
         ModelSpec("resnet50-se", _cam(ResNet50SEFeatures, "gap")),
         ModelSpec("mobilenet-v1", _cam(MobileNetV1Features, "gap")),
-        ModelSpec("googlenet-2conv", _cam(lambda w, **kw: GoogLeNetFeatures(w, until="inception5a",
-                                                                           extra_layers=2, **kw), "gap")),
+        ModelSpec("inception-v3-spg", _cam(InceptionV3SPGFeatures, "gap")),
     ]
 }  # fmt: skip
 
@@ -263,9 +263,9 @@ def build_model(
 
     `pretrained` is a weights file (`camrepro.models.pretrained`): torchvision's state_dict for the
     backbone's architecture, or one camrepro wrote. The classifier always starts from scratch.
-    `transform_input` (GoogLeNet family, MobileNetV1): re-normalise the input to (x - 0.5) / 0.5; by
-    default on exactly when the weights file says its weights expect it (torchvision's GoogLeNet
-    weights and timm's MobileNetV1 weights do).
+    `transform_input` (GoogLeNet family, Inception-v3, MobileNetV1): re-normalise the input to
+    (x - 0.5) / 0.5; by default on exactly when the weights file says its weights expect it
+    (torchvision's GoogLeNet and Inception-v3 weights and timm's MobileNetV1 weights do).
     """
     from camrepro.models.pretrained import load_state_into, read_weights
 
@@ -282,7 +282,7 @@ def build_model(
         kwargs["pool"] = pool
     if spec.default_pool != "none":
         kwargs["theta_tap"] = theta_tap
-    if name.startswith(("googlenet", "mobilenet")):
+    if name.startswith(("googlenet", "mobilenet", "inception")):
         kwargs["transform_input"] = expects_transform if transform_input is None else transform_input
     model = spec.build(num_classes, width, **kwargs)
     init_weights(model)

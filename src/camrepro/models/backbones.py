@@ -134,8 +134,6 @@ class GoogLeNetFeatures(Backbone):
     until="inception4e": the CAM paper's GoogLeNet-GAP/GMP, 14x14 at 224 input, + the 3x3/1024 conv.
     until="inception5b": the original GoogLeNet, 7x7, whose own average pool + classifier give
     its CAM (no extra layer).
-    until="inception5a", two_conv=True: the Rethinking-CAM variant (after SPG), the last inception
-    block (5b) replaced by two 3x3/1024 conv layers; maxpool4 is dropped to keep 14x14.
     transform_input: torchvision's re-normalisation that its ImageNet weights expect.
     """
 
@@ -180,6 +178,136 @@ class GoogLeNetFeatures(Backbone):
         for name in self.blocks:
             x = getattr(self, name)(x)
         return self.extra(x)
+
+
+def _v3_conv(cin: int, cout: int, kernel: int | tuple[int, int], **kw) -> BasicConv2d:
+    """Inception-v3's conv + BN (eps 1e-3) + ReLU, torchvision's `BasicConv2d` (keys conv.*, bn.*)."""
+    return BasicConv2d(cin, cout, kernel_size=kernel, **kw)
+
+
+class InceptionV3A(nn.Module):
+    """Inception-v3's 35x35 block (torchvision InceptionA: the same layers and names), width-scaled."""
+
+    def __init__(self, cin: int, pool_features: int, width: float) -> None:
+        super().__init__()
+        c = [scaled(n, width) for n in (64, 48, 64, 96, pool_features)]
+        self.branch1x1 = _v3_conv(cin, c[0], 1)
+        self.branch5x5_1, self.branch5x5_2 = _v3_conv(cin, c[1], 1), _v3_conv(c[1], c[2], 5, padding=2)
+        self.branch3x3dbl_1 = _v3_conv(cin, c[0], 1)
+        self.branch3x3dbl_2 = _v3_conv(c[0], c[3], 3, padding=1)
+        self.branch3x3dbl_3 = _v3_conv(c[3], c[3], 3, padding=1)
+        self.branch_pool = _v3_conv(cin, c[4], 1)
+        self.out_channels = c[0] + c[2] + c[3] + c[4]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dbl = self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x)))
+        pool = self.branch_pool(nn.functional.avg_pool2d(x, 3, stride=1, padding=1))
+        return torch.cat([self.branch1x1(x), self.branch5x5_2(self.branch5x5_1(x)), dbl, pool], 1)
+
+
+class InceptionV3B(nn.Module):
+    """Inception-v3's grid reduction (torchvision InceptionB), here at stride 1 with padding 1 as
+    SPG builds Mixed_6a (wsolevaluation wsol/inception.py:71-89, :150), so the map stays 14x14."""
+
+    def __init__(self, cin: int, width: float) -> None:
+        super().__init__()
+        c384, c64, c96 = (scaled(n, width) for n in (384, 64, 96))
+        self.branch3x3 = _v3_conv(cin, c384, 3, padding=1)
+        self.branch3x3dbl_1 = _v3_conv(cin, c64, 1)
+        self.branch3x3dbl_2 = _v3_conv(c64, c96, 3, padding=1)
+        self.branch3x3dbl_3 = _v3_conv(c96, c96, 3, padding=1)
+        self.out_channels = c384 + c96 + cin
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dbl = self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x)))
+        return torch.cat([self.branch3x3(x), dbl, nn.functional.max_pool2d(x, 3, stride=1, padding=1)], 1)
+
+
+class InceptionV3C(nn.Module):
+    """Inception-v3's 17x17 block with factorised 7x7 convs (torchvision InceptionC), width-scaled."""
+
+    def __init__(self, cin: int, channels_7x7: int, width: float) -> None:
+        super().__init__()
+        c7, c192 = scaled(channels_7x7, width), scaled(192, width)
+        row, col = {"padding": (0, 3)}, {"padding": (3, 0)}
+        self.branch1x1 = _v3_conv(cin, c192, 1)
+        self.branch7x7_1 = _v3_conv(cin, c7, 1)
+        self.branch7x7_2 = _v3_conv(c7, c7, (1, 7), **row)
+        self.branch7x7_3 = _v3_conv(c7, c192, (7, 1), **col)
+        self.branch7x7dbl_1 = _v3_conv(cin, c7, 1)
+        self.branch7x7dbl_2 = _v3_conv(c7, c7, (7, 1), **col)
+        self.branch7x7dbl_3 = _v3_conv(c7, c7, (1, 7), **row)
+        self.branch7x7dbl_4 = _v3_conv(c7, c7, (7, 1), **col)
+        self.branch7x7dbl_5 = _v3_conv(c7, c192, (1, 7), **row)
+        self.branch_pool = _v3_conv(cin, c192, 1)
+        self.out_channels = 4 * c192
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b7 = self.branch7x7_3(self.branch7x7_2(self.branch7x7_1(x)))
+        d = self.branch7x7dbl_1(x)
+        for layer in (self.branch7x7dbl_2, self.branch7x7dbl_3, self.branch7x7dbl_4, self.branch7x7dbl_5):
+            d = layer(d)
+        pool = self.branch_pool(nn.functional.avg_pool2d(x, 3, stride=1, padding=1))
+        return torch.cat([self.branch1x1(x), b7, d, pool], 1)
+
+
+class InceptionV3SPGFeatures(Backbone):
+    """Rethinking CAM's "GoogleNet": SPG's Inception-v3 as wsolevaluation builds it for CAM
+    (wsol/inception.py:134-207, InceptionCam). The paper's text (rethinking_cam_bae_2020.md:166)
+    cites GoogLeNet [32] but builds it "based on SPG [39]", whose network is Inception-v3: the stem,
+    Mixed_5b-5d, a 3x3/2 max pool (:184; large_feature_map False, the default, config.py:204-205),
+    Mixed_6a at stride 1 (:150), Mixed_6b-6e; Mixed_7* (the last inception blocks) replaced by two
+    3x3/1024 conv + ReLU (:156-163), with dropout 0.5 before each and after (:192-196).
+
+    Maps: 14x14 at 224 px (28x28 only with large_feature_map True, which the pool at :184 skips);
+    4x4 at the demo's 64 px; it runs from 15 px up (1x1 maps; measured), below the schema's 32 px
+    minimum, so the demo runs it as it is. Layer names are torchvision's inception_v3 (weights
+    IMAGENET1K_V1), so its tensors load through Mixed_6e (camrepro.weights.inception_v3_keys).
+    Kept as SPG differs from torchvision's Inception3: Conv2d_1a at padding 1 (:140), the stem pools
+    with padding 1 in ceil mode (:175, :178). Input: SPG feeds ImageNet mean/std (data_loaders.py);
+    we re-normalise to (x - 0.5) / 0.5 when the weights expect it (`transform_input`), as for
+    torchvision's GoogLeNet: OUR CHOICE, the weights' own input.
+    """
+
+    torchvision_arch = "inception-v3"
+
+    def __init__(self, width: float = 1.0, extra_channels: int = 1024, transform_input: bool = False) -> None:
+        super().__init__()
+        self.transform_input = transform_input
+        c = {n: scaled(n, width) for n in (32, 64, 80, 192)}
+        self.Conv2d_1a_3x3 = _v3_conv(3, c[32], 3, stride=2, padding=1)
+        self.Conv2d_2a_3x3 = _v3_conv(c[32], c[32], 3)
+        self.Conv2d_2b_3x3 = _v3_conv(c[32], c[64], 3, padding=1)
+        self.Conv2d_3b_1x1 = _v3_conv(c[64], c[80], 1)
+        self.Conv2d_4a_3x3 = _v3_conv(c[80], c[192], 3)
+        cin = c[192]
+        self.blocks: list[str] = []
+        for name, pool_features in (("Mixed_5b", 32), ("Mixed_5c", 64), ("Mixed_5d", 64)):
+            setattr(self, name, InceptionV3A(cin, pool_features, width))
+            cin = getattr(self, name).out_channels
+        self.Mixed_6a = InceptionV3B(cin, width)
+        cin = self.Mixed_6a.out_channels
+        for name, c7 in (("Mixed_6b", 128), ("Mixed_6c", 160), ("Mixed_6d", 160), ("Mixed_6e", 192)):
+            setattr(self, name, InceptionV3C(cin, c7, width))
+            cin = getattr(self, name).out_channels
+        convs, self.out_channels = added_convs(cin, scaled(extra_channels, width), 2)
+        drop = [nn.Dropout(0.5)]
+        self.extra = nn.Sequential(*drop, *convs[:2], nn.Dropout(0.5), *convs[2:], nn.Dropout(0.5))
+
+    def trunk(self, x: torch.Tensor) -> torch.Tensor:
+        """Through Mixed_6e (768 channels at width 1)."""
+        if self.transform_input:
+            x = inception_input(x)
+        x = self.Conv2d_2b_3x3(self.Conv2d_2a_3x3(self.Conv2d_1a_3x3(x)))
+        x = nn.functional.max_pool2d(x, 3, stride=2, padding=1, ceil_mode=True)
+        x = self.Conv2d_4a_3x3(self.Conv2d_3b_1x1(x))
+        x = nn.functional.max_pool2d(x, 3, stride=2, padding=1, ceil_mode=True)
+        x = self.Mixed_5d(self.Mixed_5c(self.Mixed_5b(x)))
+        x = self.Mixed_6a(nn.functional.max_pool2d(x, 3, stride=2, ceil_mode=True))
+        return self.Mixed_6e(self.Mixed_6d(self.Mixed_6c(self.Mixed_6b(x))))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.extra(self.trunk(x))
 
 
 class SEBottleneck(Bottleneck):
