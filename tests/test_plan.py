@@ -43,3 +43,42 @@ def test_the_plan_trains_each_model_with_its_recipe_from_the_paper_config():
         200, 40, 0.003, [60, 120, 180])  # fmt: skip
     # a model without a recipe keeps its role's schedule
     assert plan.run("imagenet", "alexnet-gap", "gap").train["lr"] == config["training"]["imagenet"]["lr"]
+
+
+def test_the_cam_papers_originals_are_used_as_they_are_with_no_training_job():
+    """CAM Table 1's GoogLeNet, VGGnet and AlexNet are the ImageNet networks with their own heads
+    (and Table 5 their fixed features): one network each, no training job; extraction and SVM jobs
+    read the weights file itself (the published checkpoint, or in the demo the pretraining's)."""
+    from camrepro.jobs import jobs
+
+    for name in ("paper.yaml", "config.yaml"):
+        config = load_config(ROOT / "config" / name)
+        plan = build_plan(config)
+        generated = jobs(plan, config, str(ROOT / "config" / name))
+        for model, pool in (("googlenet", "gap"), ("vgg16", "fc"), ("alexnet", "fc")):
+            run = plan.run("imagenet", model, pool)
+            assert run.as_is and run.seeds == (0,) and run.id not in generated["train"], (name, model)
+            ext = plan.extraction_of(run.id)
+            job = generated["extract"][ext.id]
+            weights = f"data/weights/{run.weights}.pth"
+            assert job.inputs["weights"] == (weights,) and "models" not in job.inputs
+            assert job.command[job.command.index("--as-is") + 1] == model
+            assert job.command[job.command.index("--weights") + 1] == weights
+        for svm in ("cam-transfer-googlenet", "cam-transfer-alexnet"):
+            job = generated["svm"][plan.svm_of(svm).id]
+            assert "--as-is" in job.command and "models" not in job.inputs
+        # the trained CAM networks still train, every seed
+        gap = plan.run("imagenet", "googlenet-gap", "gap")
+        assert not gap.as_is and gap.seeds == plan.seeds and gap.id in generated["train"]
+
+
+def test_every_run_trains_on_its_roles_schedule():
+    """The first run of each architecture too (its weights job was once made with the role's name
+    overwritten by the stand-in dataset's, so that run fell back to the default 10 epochs)."""
+    config = load_config(ROOT / "config" / "config.yaml")
+    plan = build_plan(config)
+    for role, dataset in (("imagenet", "synthetic-imagenet"), ("cub", "synthetic-cub")):
+        runs = [r for r in plan.runs.values() if r.dataset == dataset and not r.as_is]
+        assert runs
+        for run in runs:
+            assert run.train["epochs"] == config["training"][role]["epochs"], run.id

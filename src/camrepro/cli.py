@@ -148,15 +148,32 @@ def _cmd_pretrain(args: argparse.Namespace) -> None:
     print(f"wrote {path}")
 
 
+def _as_is_weights(args: argparse.Namespace) -> Path:
+    if args.model is not None or args.weights is None:
+        raise CamreproError(f"{args.command}: --as-is {args.as_is} takes --weights FILE (its ImageNet "
+                            "weights), and no --model.")  # fmt: skip
+    return args.weights
+
+
+def _as_is_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--as-is", metavar="MODEL", help="instead of --model: this registry network used as it "
+                   "is, with its own ImageNet head (googlenet, vgg16, alexnet), into OUT/s0")  # fmt: skip
+    p.add_argument("--weights", type=Path, help="ImageNet weights file of --as-is (data/weights/ARCH.pth)")
+
+
 def _cmd_extract(args: argparse.Namespace) -> None:
-    from camrepro.extract import extract, extract_seeds
+    from camrepro.extract import extract, extract_as_is, extract_seeds
     from camrepro.models.io import claim_gpus
 
     claim_gpus(args.device, 1)
     options = dict(dataset=args.dataset, split=args.split, size=args.size, batch_size=args.batch_size,
                    nwc=args.nwc, saliency=args.saliency, device=args.device,
                    progress=not args.quiet, transform=args.transform)  # fmt: skip
-    if args.seeds is None:
+    if args.as_is:
+        out = extract_as_is(args.as_is, _as_is_weights(args), args.out, **options)
+    elif args.model is None:
+        raise CamreproError("extract: give --model (a trained run) or --as-is MODEL --weights FILE.")
+    elif args.seeds is None:
         out = extract(args.model, out_dir=args.out, **options)
     else:
         out = extract_seeds(args.model, args.seeds, args.out, **options)
@@ -200,7 +217,13 @@ def _cmd_svm(args: argparse.Namespace) -> None:
     if args.kind == "cub" and "cub" not in datasets:
         raise CamreproError("svm cub: pass the CUB dataset as --data cub=FOLDER")
     claim_gpus("auto", 1)
-    result = run_svm(args.kind, args.model, args.seeds, datasets, args.size, progress=not args.quiet)
+    if args.as_is:
+        result = run_svm(args.kind, _as_is_weights(args), [0], datasets, args.size, progress=not args.quiet,
+                         as_is=args.as_is)  # fmt: skip
+    elif args.model is None:
+        raise CamreproError("svm: give --model (a trained run) or --as-is MODEL --weights FILE.")
+    else:
+        result = run_svm(args.kind, args.model, args.seeds, datasets, args.size, progress=not args.quiet)
     atomic_write_text(args.out, json.dumps(result, indent=1) + "\n")
     print(f"wrote {args.out}")
 
@@ -398,8 +421,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_pretrain)
 
     p = sub.add_parser("extract", help="one forward pass: top-5, CAMs, feature vectors (sharded)")
-    p.add_argument("--model", required=True, type=Path, help="a run's model.pt (its folder with --seeds)")
+    p.add_argument("--model", type=Path, help="a run's model.pt (its folder with --seeds)")
     p.add_argument("--seeds", type=_seed_list, help="extract each seed's MODEL/s<seed> into OUT/s<seed>")
+    _as_is_options(p)
     p.add_argument("--dataset", required=True, type=Path)
     p.add_argument("--split", default="test")
     p.add_argument("--out", required=True, type=Path, help="output folder (replaced atomically)")
@@ -435,8 +459,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("svm", help="linear SVMs on fixed features: CAM Table 4 (cub) or Table 5 (transfer)")
     p.add_argument("kind", choices=["cub", "transfer"])
-    p.add_argument("--model", required=True, type=Path, help="run folder with s<seed>/model.pt")
+    p.add_argument("--model", type=Path, help="run folder with s<seed>/model.pt")
     p.add_argument("--seeds", type=_seed_list, default=[0])
+    _as_is_options(p)
     p.add_argument("--data", action="append", required=True, metavar="COLUMN=FOLDER",
                    help="prepared dataset per table column (repeatable)")
     p.add_argument("--size", type=int, default=224)

@@ -31,10 +31,11 @@ import torch
 from tqdm import tqdm
 
 from camrepro.cam import backprop_saliency, class_activation_maps
+from camrepro.data.metadata import DatasetInfo
 from camrepro.data.reader import TransformSpec, WSOLDataset, collate
 from camrepro.fsutil import atomic_dir
 from camrepro.layout import model_file, seed_dir
-from camrepro.models.io import load_trained, pick_device
+from camrepro.models.io import load_as_is, load_trained, pick_device
 from camrepro.shards import load_extracted  # noqa: F401 (re-exported)
 from camrepro.testtime import N_CROPS, TRANSFORMS, merge_ten_crops, resize_for, ten_crops
 
@@ -53,11 +54,17 @@ def extract(
     workers: int = 0,
     progress: bool = True,
     transform: str = "warp",
+    as_is: str | None = None,
 ) -> Path:
+    """`as_is`: `model_path` is the ImageNet weights file of that registry network, used as it is
+    (`camrepro.models.io.load_as_is`), instead of a trained model file."""
     if transform not in TRANSFORMS:
         raise ValueError(f"unknown test-time transform {transform!r}; use one of {', '.join(TRANSFORMS)}")
     dev = pick_device(device)
-    model, meta = load_trained(model_path, dev)
+    if as_is:
+        model, meta = load_as_is(as_is, model_path, DatasetInfo.load(dataset).classes, dev)
+    else:
+        model, meta = load_trained(model_path, dev)
     resize = resize_for(size)
     spec = {"warp": TransformSpec(train=False, crop=size, flip=False),
             "centercrop": TransformSpec(train=False, resize=resize, crop=size, eval_crop=True, flip=False),
@@ -157,4 +164,17 @@ def extract_seeds(
     with atomic_dir(out_dir) as tmp:
         for seed in seeds:
             extract(model_file(run_dir, seed), out_dir=seed_dir(tmp, seed), **options)
+    return out_dir
+
+
+AS_IS_SEED = 0  # a network used as it is is one network: stored as seed 0, a run's layout
+
+
+def extract_as_is(
+    model: str, weights: str | os.PathLike, out_dir: str | os.PathLike, **options: object
+) -> Path:
+    """`extract` of a network used as it is (`as_is`) into `out_dir`/s0."""
+    out_dir = Path(out_dir)
+    with atomic_dir(out_dir) as tmp:
+        extract(weights, out_dir=seed_dir(tmp, AS_IS_SEED), as_is=model, **options)
     return out_dir

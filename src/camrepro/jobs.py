@@ -176,7 +176,7 @@ def command(
                 "-q"]  # fmt: skip
     if kind == "extract":
         e = plan.extractions[job_id]
-        return ["camrepro", "extract", "--model", run_dir(e.run), "--seeds", seeds, "--dataset",
+        return ["camrepro", "extract", *_model_args(plan, e.run, seeds, data_root), "--dataset",
                 prepared(data_root, e.dataset), "--split", e.split, "--out", extraction_dir(e.id), "--size",
                 str(e.size), *(["--nwc"] if e.nwc else []), *(["--saliency"] if e.saliency else []),
                 "--transform", e.transform, "-q"]  # fmt: skip
@@ -188,9 +188,24 @@ def command(
     if kind == "svm":
         j = plan.svms[job_id]
         datasets = [a for col, d in j.datasets.items() for a in ("--data", f"{col}={prepared(data_root, d)}")]
-        return ["camrepro", "svm", j.kind, "--model", run_dir(j.run), "--seeds", seeds, *datasets, "--size",
+        return ["camrepro", "svm", j.kind, *_model_args(plan, j.run, seeds, data_root), *datasets, "--size",
                 str(j.size), "--out", metrics_path(j.id), "-q"]  # fmt: skip
     raise ValueError(kind)
+
+
+def _model_args(plan: Plan, run: str, seeds: str, data_root: str) -> list[str]:
+    """The networks a job reads: a run's trained models, or (as-is runs) the weights file itself."""
+    r = plan.runs[run]
+    if r.as_is:
+        return ["--as-is", r.model, "--weights", weights_path(data_root, r.weights)]
+    return ["--model", run_dir(run), "--seeds", seeds]
+
+
+def _model_inputs(plan: Plan, run: str, data_root: str) -> dict[str, tuple[str, ...]]:
+    r = plan.runs[run]
+    if r.as_is:
+        return {"weights": (weights_path(data_root, r.weights),)}
+    return {"models": tuple(model_paths(plan, run))}
 
 
 def jobs(plan: Plan, config: dict, config_file: str, params_refs: bool = False) -> dict[str, dict[str, Job]]:
@@ -220,13 +235,15 @@ def jobs(plan: Plan, config: dict, config_file: str, params_refs: bool = False) 
         add(Job("weights", arch, tuple(command(plan, "weights", arch, data, params_refs)), inputs,
                 (weights_path(data, arch),), f"weights.{arch}"))  # fmt: skip
     for run_id, r in sorted(plan.runs.items()):
+        if r.as_is:
+            continue  # used as it is: no training job
         inputs = {"data": (prepared(data, r.dataset),), "verified": (verify_report(r.dataset),)}
         if r.weights:
             inputs["weights"] = (weights_path(data, r.weights),)
         add(Job("train", run_id, tuple(command(plan, "train", run_id, data, params_refs)), inputs,
                 tuple(model_paths(plan, run_id)), f"runs.{run_id}"))  # fmt: skip
     for ext_id, e in sorted(plan.extractions.items()):
-        inputs = {"models": tuple(model_paths(plan, e.run)), "data": (prepared(data, e.dataset),)}
+        inputs = _model_inputs(plan, e.run, data) | {"data": (prepared(data, e.dataset),)}
         add(Job("extract", ext_id, tuple(command(plan, "extract", ext_id, data)), inputs,
                 (extraction_dir(ext_id),), f"extractions.{ext_id}"))  # fmt: skip
     for ev_id, v in sorted(plan.evaluations.items()):
@@ -234,8 +251,8 @@ def jobs(plan: Plan, config: dict, config_file: str, params_refs: bool = False) 
         add(Job("evaluate", ev_id, tuple(command(plan, "evaluate", ev_id, data)), inputs,
                 (metrics_path(ev_id),), f"evaluations.{ev_id}", metrics=True))  # fmt: skip
     for job_id, j in sorted(plan.svms.items()):
-        inputs = {"models": tuple(model_paths(plan, j.run)),
-                  "data": tuple(prepared(data, d) for d in j.datasets.values())}  # fmt: skip
+        datasets = tuple(prepared(data, d) for d in j.datasets.values())
+        inputs = _model_inputs(plan, j.run, data) | {"data": datasets}
         add(Job("svm", job_id, tuple(command(plan, "svm", job_id, data)), inputs, (metrics_path(job_id),),
                 f"svms.{job_id}", metrics=True))  # fmt: skip
     if plan.runs:

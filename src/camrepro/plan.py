@@ -50,6 +50,9 @@ class Run:
     seeds: tuple[int, ...]
     weights: str | None  # arch of the pretrained backbone
     train: dict = field(default_factory=dict, hash=False)  # TrainConfig options
+    # used as it is: the ImageNet network with its own head from its weights file (AS_IS), one
+    # network (seed 0), no training job; its extraction and SVM jobs read the weights file
+    as_is: bool = False
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ class Extraction:
     nwc: bool  # also store the CAMs with negative weights clamped (same forward pass)
     saliency: bool  # also store Backprop saliency maps
     transform: str = "warp"  # test-time transform (camrepro.testtime): each paper's own
+    as_is: str | None = None  # the registry model used as it is (its run's `as_is`), else None
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,14 @@ WEIGHTS_OF = {
     "alexnet": "alexnet", "resnet50-se": "se-resnet50", "mobilenet-v1": "mobilenet-v1",
     "inception-v3-spg": "inception-v3",
 }  # fmt: skip
+
+# The CAM paper's original networks, evaluated as the ImageNet classifiers they are, not fine-tuned:
+# Table 1's GoogLeNet, VGGnet, AlexNet rows (cam_zhou_2016.txt Sec. 3.1: "the original ... networks")
+# and Table 5's fixed features of GoogLeNet and AlexNet. At paper scale: torchvision's checkpoint with
+# its 1000-way head; in the embedded default: the network pretrained on the ImageNet stand-in, with
+# the head that pretraining trained (camrepro.weights.pretrain; for VGG16/AlexNet a GAP head:
+# PRETRAIN_MODEL). Loading: camrepro.models.io.load_as_is.
+AS_IS = ("googlenet", "vgg16", "alexnet")
 
 # Box settings, by name: `camrepro evaluate` options. `source` picks the maps: cam, cam_nwc (negative
 # weights clamped, Bae et al.) or saliency (Backprop, Simonyan et al., the CAM paper's baseline).
@@ -266,8 +278,8 @@ def build_plan(config: dict) -> Plan:
             # per architecture (models.weights); else pretrain all when models.pretrain is set
             method = sources_cfg.get(arch, "pretrain" if pretrain_cfg else "download")
             if method == "pretrain":
-                role = _role_dataset(config, "imagenet")
-                pre = dict(pretrain_cfg or {}) | {"dataset": role, "width": width, "size": size}
+                stand_in = _role_dataset(config, "imagenet")
+                pre = dict(pretrain_cfg or {}) | {"dataset": stand_in, "width": width, "size": size}
                 plan.weights[arch] = Weights(arch, "pretrain", pre)
             else:
                 plan.weights[arch] = Weights(arch, method)
@@ -279,7 +291,10 @@ def build_plan(config: dict) -> Plan:
             train = {"epochs": 10, "batch_size": 32, "lr": 0.01} | schedule | recipe
             train |= {"width": width, "crop": size, "resize": round(size * 8 / 7)}
             theta_tap = TAP_THETA.get(model, 0.0) if pool == "tap" else 0.0
-            plan.runs[rid] = Run(rid, dataset, model, pool, theta_tap, seeds, arch, train)
+            if model in AS_IS and role == "imagenet":  # as it is: nothing to train, one network
+                plan.runs[rid] = Run(rid, dataset, model, pool, theta_tap, (0,), arch, {}, as_is=True)
+            else:
+                plan.runs[rid] = Run(rid, dataset, model, pool, theta_tap, seeds, arch, train)
         return plan.runs[rid]
 
     for name in selected:
@@ -311,7 +326,8 @@ def build_plan(config: dict) -> Plan:
         ext_id = slug(f"{rid}-{split}-{transform}")
         nwc = any("nwc" in n for n in names)
         saliency = any(SETTINGS[n]["source"] == "saliency" for n in names)
-        plan.extractions[ext_id] = Extraction(ext_id, rid, run.dataset, split, size, nwc, saliency, transform)
+        plan.extractions[ext_id] = Extraction(ext_id, rid, run.dataset, split, size, nwc, saliency, transform,
+                                              run.model if run.as_is else None)
         chosen = {n: dict(SETTINGS[n]) for n in SETTINGS if n in names}
         plan.evaluations[ext_id] = Evaluation(ext_id, ext_id, run.dataset, chosen, empty_box)
     return plan

@@ -211,7 +211,10 @@ def pretrain(
     model, _ = load_trained(train(cfg, work, progress=progress, threads=threads, restart_if_changed=True))
     module = model.pretrained_module()
     state = {k: v for k, v in module.state_dict().items() if k in module.torchvision_keys()}
-    save_weights(out, state, transform_input=False)
+    # the whole network too: the embedded default's "original" networks are these, used as they are
+    network = {"model": cfg.model, "width": width, "pool": model.pool.kind if model.has_cam else None,
+               "transform_input": False, "state_dict": model.state_dict()}  # fmt: skip
+    save_weights(out, state, transform_input=False, network=network)
     return out
 
 

@@ -52,6 +52,7 @@ _REMEDY = {
     "checkpoint": "Delete it to train this model from scratch.",
     "model file": "Rerun the training job that writes it (delete the file first), or fetch it again from a "
     "source you trust.",
+    "weights file": "Write it again (`camrepro weights` or `camrepro pretrain`).",
 }
 
 
@@ -112,3 +113,61 @@ def load_trained(path: str | os.PathLike, device: str | torch.device = "cpu") ->
     except RuntimeError as exc:
         raise CamreproError(f"{path} does not match model {cfg.model!r}: {exc}") from exc
     return model.to(device).eval(), state
+
+
+# Where a published checkpoint keeps an original's own ImageNet head: our name -> the file's name
+# (torchvision's GoogLeNet: fc; VGG16/AlexNet: classifier.6, which our FC originals keep by name).
+OWN_HEAD = {
+    "googlenet": {"classifier.weight": "fc.weight", "classifier.bias": "fc.bias"},
+    "vgg16": {"classifier.6.weight": "classifier.6.weight", "classifier.6.bias": "classifier.6.bias"},
+    "alexnet": {"classifier.6.weight": "classifier.6.weight", "classifier.6.bias": "classifier.6.bias"},
+}
+
+
+def load_as_is(
+    model: str, weights: str | os.PathLike, classes: list[str] | None = None,
+    device: str | torch.device = "cpu",
+) -> tuple[WSOLModel, dict]:  # fmt: skip
+    """An ImageNet network used as it is, head included, trained nowhere here (eval mode), and
+    metadata like `load_trained`'s.
+
+    A weights file `camrepro pretrain` wrote holds the whole pretrained network (`network`: its
+    registry model, width, head and state): that network is returned, whichever head the
+    pretraining used. A published checkpoint holds `model`'s backbone and its own head (OWN_HEAD).
+    `classes` (the dataset's): its class indices must be the head's outputs, so their count must
+    match (ImageNet's 1000, in the sorted-wnid order torchvision's heads use).
+    """
+    from camrepro.models.pretrained import load_state_into, read_weights
+
+    weights = Path(weights)
+    raw = load_checkpoint(weights, "weights file") if weights.exists() else None
+    if isinstance(raw, dict) and isinstance(raw.get("network"), dict):
+        n = raw["network"]
+        rows = n["state_dict"]["classifier.weight"].shape[0]
+        net = build_model(n["model"], rows, None, n["width"], n["pool"], n.get("theta_tap", 0.0),
+                          n.get("transform_input", False))  # fmt: skip
+        net.load_state_dict(n["state_dict"])
+        arch = n["model"]
+    else:
+        if model not in OWN_HEAD:
+            raise CamreproError(f"{model} has no ImageNet head of its own; as is: {', '.join(OWN_HEAD)}")
+        state, _ = read_weights(weights)
+        head = OWN_HEAD[model]
+        missing = [k for k in head.values() if k not in state]
+        if missing:
+            raise CamreproError(
+                f"{weights} holds no ImageNet head for {model} (no {missing[0]}): use the published "
+                f"checkpoint (`camrepro weights`) or a file `camrepro pretrain` wrote."
+            )
+        rows = state[head[next(iter(head))]].shape[0]
+        net = build_model(model, rows, weights)
+        load_state_into(net, state, str(weights))
+        net.load_state_dict({ours: state[theirs] for ours, theirs in head.items()}, strict=False)
+        arch = model
+    if classes is not None and rows != len(classes):
+        raise CamreproError(
+            f"{weights}: {arch}'s own head has {rows} classes, the dataset {len(classes)}; an as-is network "
+            "is evaluated on the classes it was trained on (the imagenet role)."
+        )
+    meta = {"config": {"model": arch, "weights": str(weights)}, "classes": classes}
+    return net.to(device).eval(), meta
