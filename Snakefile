@@ -29,4 +29,4 @@ rule all:
     default_target: True
     input:
         expand("results/data/{dataset}.verify.json", dataset=list(config["datasets"])),
-        "reports/replication.html" if PLAN.runs else [],
+        "reports/replication.html" if PLAN.runs or PLAN.extractions else [],

@@ -3,11 +3,18 @@ line when the paper-text checks could not run."""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+
+from archives import (
+    build_cub_archive,
+)
+from camrepro.data import sources
 
 # Server faults, per path (FileServer.faults), each for every request until removed:
 #   "wrong_range"   answers a Range request with 206 and the body from offset 0 (Content-Range says so)
@@ -109,3 +116,43 @@ def pytest_terminal_summary(terminalreporter):
             red=True,
             bold=True,
         )
+
+
+@pytest.fixture(scope="session")
+def tiny_cub(tmp_path_factory):
+    """A quarter-size CUB stand-in (tests/tiny.py), generated once per session."""
+    from camrepro.data.synthetic import generate
+
+    out = tmp_path_factory.mktemp("data") / "cub"
+    generate("synthetic-cub", 0, out, scale=0.25, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_trained(tiny_cub, tmp_path_factory):
+    """A model trained 2 epochs on `tiny_cub` at tests/tiny.py's TINY_RUN options, once per session."""
+    from camrepro.train import TrainConfig, train
+    from tiny import TINY_RUN
+
+    run = tmp_path_factory.mktemp("run")
+    return train(TrainConfig(dataset=str(tiny_cub), epochs=2, **TINY_RUN), run, progress=False)
+
+
+@pytest.fixture
+def cub_served(file_server, monkeypatch):
+    """Serve a CUB-layout archive and point the registry's CUB entry at it."""
+    data = build_cub_archive()
+    file_server.files["CUB_200_2011.tgz"] = data
+    src = sources.SOURCES["cub"]
+    archive = dataclasses.replace(
+        src.archives[0], url=file_server.url("CUB_200_2011.tgz"), md5=hashlib.md5(data).hexdigest()
+    )
+    monkeypatch.setitem(sources.SOURCES, "cub", dataclasses.replace(src, archives=(archive,)))
+    return file_server, data
+
+
+@pytest.fixture
+def no_imagenet_checksums(monkeypatch):
+    src = sources.SOURCES["imagenet"]
+    archives = tuple(dataclasses.replace(a, md5=None) for a in src.archives)
+    monkeypatch.setitem(sources.SOURCES, "imagenet", dataclasses.replace(src, archives=archives))

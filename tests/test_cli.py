@@ -76,3 +76,15 @@ def test_a_bad_option_in_a_train_config_names_the_file(tmp_path, capsys):
     err = _exit_2(["train", "--config", str(config), "--out", str(tmp_path / "run")], capsys)
     assert f"camrepro: error: {config}: " in err and "epochs" in err and "-1" in err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [([], "give either --model (a trained run) or --as-is ARCH --weights FILE"),
+     (["--model", "m", "--as-is", "efficientnet-lite0"], "give either --model"),
+     (["--as-is", "efficientnet-lite0"], "extract --as-is needs --weights FILE")],
+)  # fmt: skip
+def test_extract_takes_a_trained_model_or_a_network_as_it_is(tmp_path, capsys, args, needle):
+    err = _exit_2(["extract", "--dataset", str(tmp_path / "d"), "--out", str(tmp_path / "out"), *args], capsys)
+    assert needle in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()

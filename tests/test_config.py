@@ -42,6 +42,10 @@ def test_the_base_config_is_valid(tmp_path):
         ("width: 0.0625", "width: .nan", r"models\.width: nan is not a finite number"),
         ("imagenet: {epochs: 1, batch_size: 8}", "imagenet: {epochs: 1, batch_size: 8, weight_decay: .inf}",
          r"training\.imagenet\.weight_decay: inf is not a finite number"),
+        ("imagenet: {epochs: 1, batch_size: 8}", "imagenet: {epochs: 1, batch_size: 8, max_steps: 0}",
+         r"training\.imagenet\.max_steps: 0 is less than the minimum of 1"),
+        ("scale: 0.1}}\nroles", "scale: 0.1}, per_class: 2}\nroles",
+         r"datasets\.synthetic-cub\.per_class: only a downloaded dataset \(source\) takes it"),
     ],
 )  # fmt: skip
 def test_bad_values_are_refused_naming_the_file_and_key(tmp_path, old, new, needle):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import os
@@ -11,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from archives import build_cub_archive, file_member, tar_with
+from camrepro.data import prepare as prepare_mod
+from camrepro.data import sources
 from camrepro.data.download import ExtractLimits, check_archive, download, safe_extract, verify
 from camrepro.errors import DownloadError, UnsafeArchiveError
 
@@ -229,3 +233,148 @@ def test_part_longer_than_the_file_is_discarded(file_server, tmp_path):
     assert (
         download(file_server.url("f.bin"), tmp_path / "f.bin", retries=0, progress=False).read_bytes() == data
     )
+
+
+def test_wrong_checksum_is_a_clear_error_and_leaves_no_output(cub_served, tmp_path, monkeypatch):
+    server, data = cub_served
+    src = sources.SOURCES["cub"]
+    bad = dataclasses.replace(src.archives[0], md5="0" * 32)
+    monkeypatch.setitem(sources.SOURCES, "cub", dataclasses.replace(src, archives=(bad,)))
+    with pytest.raises(DownloadError, match="checksum mismatch.*CUB_200_2011.tgz"):
+        prepare_mod.prepare("cub", root=tmp_path, progress=False)
+    assert not (tmp_path / "prepared" / "cub").exists()
+    assert not (tmp_path / "downloads" / "cub" / "CUB_200_2011.tgz").exists()
+    assert not (tmp_path / "raw" / "cub").exists()
+
+
+def test_truncated_download_errors_then_resumes(file_server, tmp_path):
+    data = build_cub_archive()
+    file_server.files["a.tgz"] = data
+    file_server.truncate_next["a.tgz"] = 1
+    dest = tmp_path / "a.tgz"
+    md5 = hashlib.md5(data).hexdigest()
+    with pytest.raises(DownloadError, match="interrupted.*run again to resume"):
+        download(file_server.url("a.tgz"), dest, md5=md5, retries=0, progress=False)
+    assert not dest.exists()  # nothing under the final name
+    part = tmp_path / "a.tgz.part"
+    assert 0 < part.stat().st_size < len(data)
+    have = part.stat().st_size
+    download(file_server.url("a.tgz"), dest, md5=md5, retries=0, progress=False)
+    assert dest.read_bytes() == data
+    assert file_server.requests[-1] == ("a.tgz", f"bytes={have}-")  # resumed, not restarted
+    assert not part.exists()
+
+
+def test_flaky_server_completes_within_one_call_with_retries(file_server, tmp_path):
+    data = b"x" * 5000 + b"y" * 5000
+    file_server.files["f.bin"] = data
+    file_server.truncate_next["f.bin"] = 2
+    out = download(
+        file_server.url("f.bin"),
+        tmp_path / "f.bin",
+        sha256=hashlib.sha256(data).hexdigest(),
+        retries=3,
+        progress=False,
+    )
+    assert out.read_bytes() == data
+
+
+def test_unknown_checksum_is_pinned_on_first_download(file_server, tmp_path):
+    file_server.files["g.bin"] = b"first version"
+    dest = tmp_path / "g.bin"
+    download(file_server.url("g.bin"), dest, progress=False)
+    pin = tmp_path / "g.bin.sha256"
+    assert pin.read_text().split()[0] == hashlib.sha256(b"first version").hexdigest()
+    dest.write_bytes(b"tampered")
+    with pytest.raises(DownloadError, match="g.bin has sha256"):
+        download(file_server.url("g.bin"), dest, progress=False)
+
+
+def test_offline_error_names_url_and_where_to_put_the_file(tmp_path):
+    # port 9 on loopback: nothing listens, the connection is refused at once
+    with pytest.raises(DownloadError, match=r"cannot reach http://127.0.0.1:9/x.tgz.*place it at"):
+        download("http://127.0.0.1:9/x.tgz", tmp_path / "x.tgz", retries=0, progress=False)
+
+
+@pytest.mark.parametrize("bad", ["../escape.txt", "ok/../../escape.txt", "{tmp}/abs_escape.txt"])
+def test_escaping_tar_member_is_refused_and_nothing_written(tmp_path, bad):
+    work = tmp_path / "work"
+    work.mkdir()
+    bad = bad.format(tmp=tmp_path)  # an absolute member name pointing into this test's own folder
+    archive = tar_with([file_member("good.txt"), file_member(bad)], work / "a.tar")
+    with pytest.raises(UnsafeArchiveError, match="refusing"):
+        safe_extract(archive, work / "out")
+    assert not (work / "out").exists()
+    # every target the members aim at (work/escape.txt, tmp_path/escape.txt, tmp_path/abs_escape.txt)
+    assert [p.name for p in tmp_path.iterdir()] == ["work"]
+    assert [p.name for p in work.iterdir()] == ["a.tar"]  # no temp folder left behind
+
+
+def test_link_out_of_target_is_refused(tmp_path):
+    link = tarfile.TarInfo("inner/link")
+    link.type = tarfile.SYMTYPE
+    link.linkname = "../../outside"
+    archive = tar_with([link], tmp_path / "l.tar")
+    with pytest.raises(UnsafeArchiveError, match="link"):
+        safe_extract(archive, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_zip_member_escaping_is_refused(tmp_path):
+    path = tmp_path / "z.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("fine.txt", "ok")
+        zf.writestr("../zip_escape.txt", "evil")
+    with pytest.raises(UnsafeArchiveError):
+        safe_extract(path, tmp_path / "out")
+    assert not (tmp_path / "out").exists() and not (tmp_path.parent / "zip_escape.txt").exists()
+
+
+def test_safe_archive_extracts(tmp_path):
+    archive = tar_with([file_member("a/b.txt")], tmp_path / "ok.tar")
+    safe_extract(archive, tmp_path / "out")
+    assert (tmp_path / "out" / "a" / "b.txt").read_bytes() == b"evil"
+
+# ----------------------------------------------------------------------------- mirror and checksum list
+
+
+def test_a_mirror_serves_every_url_under_its_host_and_path(file_server, tmp_path, monkeypatch):
+    """CAMREPRO_MIRROR=<base>: <scheme>://<host>/<path> is fetched from <base>/<host>/<path> (the
+    layout `wget -x` writes), so one local server can stand in for every publisher."""
+    file_server.files["data.caltech.edu/records/x/files/a.bin"] = b"mirrored bytes"
+    monkeypatch.setenv("CAMREPRO_MIRROR", file_server.base_url + "/")
+    dest = tmp_path / "a.bin"
+    download("https://data.caltech.edu/records/x/files/a.bin", dest, retries=0, progress=False)
+    assert dest.read_bytes() == b"mirrored bytes"
+    assert file_server.requests == [("data.caltech.edu/records/x/files/a.bin", None)]
+
+
+def test_a_checksum_list_replaces_the_published_checksum_of_the_files_it_names(file_server, tmp_path,
+                                                                               monkeypatch):  # fmt: skip
+    """CAMREPRO_CHECKSUMS names a sha256sum file; its digest of a file name is the one checked
+    (a mirror's repackaged or stand-in archives), and a file it does not name keeps the published one."""
+    body = b"a stand-in archive"
+    file_server.files["f.bin"] = body
+    sums = tmp_path / "SHA256SUMS"
+    sums.write_text(f"{hashlib.sha256(body).hexdigest()}  some/dir/f.bin\n")
+    monkeypatch.setenv("CAMREPRO_CHECKSUMS", str(sums))
+    published_md5 = "0" * 32  # what the registry says; the stand-in does not match it
+    out = download(file_server.url("f.bin"), tmp_path / "f.bin", md5=published_md5, retries=0, progress=False)
+    assert out.read_bytes() == body
+    verify(out, md5=published_md5)  # the list's digest, again
+    out.write_bytes(b"tampered")
+    with pytest.raises(DownloadError, match=f"f.bin has sha256 .*{sums}"):
+        verify(out, md5=published_md5)
+    other = tmp_path / "g.bin"
+    other.write_bytes(body)
+    with pytest.raises(DownloadError, match="g.bin has md5"):
+        verify(other, md5=published_md5)
+
+
+def test_a_malformed_checksum_list_is_a_clear_error(tmp_path, monkeypatch):
+    sums = tmp_path / "SHA256SUMS"
+    sums.write_text("not a digest line\n")
+    monkeypatch.setenv("CAMREPRO_CHECKSUMS", str(sums))
+    (tmp_path / "f.bin").write_bytes(b"x")
+    with pytest.raises(DownloadError, match=r"SHA256SUMS:1: expected '<sha256>  <file>'"):
+        verify(tmp_path / "f.bin", md5="0" * 32)

@@ -12,12 +12,14 @@ import pytest
 import torch
 
 import oracles
+from camrepro.data.metadata import read_split
 from camrepro.data.synthetic import generate
 from camrepro.errors import CamreproError
 from camrepro.evaluate import evaluate
 from camrepro.evaluator import reference_sweep_correct
 from camrepro.extract import extract
 from camrepro.train import TrainConfig, train
+from tiny import popen_cli
 
 
 @pytest.fixture(scope="module")
@@ -219,3 +221,39 @@ def test_evaluate_equals_the_image_by_image_oracle(tmp_path, name):
         np.testing.assert_allclose([curve[i] for i in expected["max_box_acc"]], expected[f"curve_{strategy}"])
     assert got["pxap"] == pytest.approx(expected["pxap"], abs=1e-9) and 0 < expected["pxap"] < 100
     assert max(expected["max_box_acc_v2"].values()) > 0  # the maps are not all wrong
+
+
+def test_evaluate_cli_writes_the_metrics(tiny_cub, tiny_trained, tmp_path):
+    ext = extract(tiny_trained, tiny_cub, "test", tmp_path / "ext", size=64, saliency=True, progress=False)
+    for source in ("cam", "saliency"):
+        out = tmp_path / f"{source}.json"
+        proc = popen_cli(
+            "evaluate", "--extracted", str(ext), "--dataset", str(tiny_cub), "--out", str(out), "--source", source
+        )
+        assert proc.wait(timeout=300) == 0
+        result = json.loads(out.read_text())
+        assert set(result) >= {
+            "classification_error",
+            "localization_error",
+            "gt_known_loc",
+            "top1_loc",
+            "max_box_acc",
+            "max_box_acc_v2",
+            "pxap",
+        }
+        assert result["images"] == 48
+        # Top-1 Loc can never exceed GT-known Loc, nor top-1 localization beat classification
+        assert result["top1_loc"] <= result["gt_known_loc"]
+        assert result["localization_error"]["top1"] >= result["classification_error"]["top1"]
+        assert 0.0 < result["box_area"] <= 100.0
+        # GT box area from the metadata, rescaled to the 64 px evaluation size with +1 pixel areas
+        meta = read_split(tiny_cub, "test")
+        areas = []
+        for image_id in meta.image_ids:
+            w, h = meta.sizes[image_id]
+            scaled = [
+                [int(v * 64 / (w if k % 2 == 0 else h)) for k, v in enumerate(b)]
+                for b in meta.boxes[image_id]
+            ]
+            areas.append(np.mean([(b[2] - b[0] + 1) * (b[3] - b[1] + 1) / 64**2 * 100 for b in scaled]))
+        assert result["gt_box_area"] == pytest.approx(np.mean(areas))

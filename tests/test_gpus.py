@@ -133,3 +133,49 @@ def test_a_bad_camrepro_num_gpus_names_the_variable(monkeypatch, value):
     monkeypatch.setenv("CAMREPRO_NUM_GPUS", value)
     with pytest.raises(CamreproError, match=rf"CAMREPRO_NUM_GPUS={value!r}"):
         gpus.device_count()
+
+
+CLAIM = """
+import os, sys, time, types
+from camrepro import gpus
+def retry_sleep(seconds, said=[]):  # claim_devices sleeps only when it found too few devices free
+    if not said:
+        print("waiting", flush=True)
+        said.append(True)
+    time.sleep(seconds)
+gpus.time = types.SimpleNamespace(monotonic=time.monotonic, sleep=retry_sleep)
+devices = gpus.claim_devices(int(sys.argv[1]), lock_dir=sys.argv[2], timeout=float(sys.argv[3]), poll=0.05)
+print(os.environ["CUDA_VISIBLE_DEVICES"], flush=True)
+time.sleep(float(sys.argv[4]))
+"""
+
+
+def _claim(count, lock_dir, timeout, hold):
+    env = os.environ | {"CAMREPRO_NUM_GPUS": "3"}
+    env.pop("CUDA_VISIBLE_DEVICES", None)
+    return subprocess.Popen(
+        [sys.executable, "-c", CLAIM, str(count), str(lock_dir), str(timeout), str(hold)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def test_concurrent_jobs_get_distinct_gpus_and_a_killed_job_frees_its_gpu(tmp_path):
+    jobs = [_claim(1, tmp_path, 30, 60) for _ in range(3)]  # held until killed below
+    seen = [job.stdout.readline().strip() for job in jobs]
+    assert sorted(seen) == ["0", "1", "2"]
+    waiting = _claim(1, tmp_path, 30, 0)  # all three taken: it finds none free and waits ...
+    assert waiting.stdout.readline().strip() == "waiting"
+    assert waiting.poll() is None  # it said so and is retrying: no device, no error
+    victim = seen.index("1")
+    os.kill(jobs[victim].pid, signal.SIGKILL)  # ... until a holder dies, however it dies
+    assert waiting.stdout.readline().strip() == "1"
+    waiting.wait(timeout=30)
+    for job in jobs:
+        job.kill()
+        job.wait()
+    pair = _claim(2, tmp_path, 10, 0)
+    assert sorted(pair.stdout.readline().strip().split(",")) == ["0", "1"]
+    pair.wait(timeout=30)
+    too_many = _claim(4, tmp_path, 1, 0)
+    _, err = too_many.communicate(timeout=30)
+    assert too_many.returncode != 0 and "needs 4 GPU(s) but 3 are visible" in err

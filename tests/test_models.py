@@ -1,5 +1,6 @@
 """Model registry, heads, CAMs and Backprop saliency."""
 
+
 import numpy as np
 import pytest
 import torch
@@ -10,6 +11,8 @@ from torch import nn
 from camrepro.cam import backprop_saliency, class_activation_maps, to_scoremap
 from camrepro.errors import CamreproError
 from camrepro.models import MODELS, CAMNet, GlobalPool, build_model
+from camrepro.train import TrainConfig, train
+from tiny import TINY_RUN
 
 torch.manual_seed(0)
 
@@ -310,3 +313,15 @@ def test_pretrained_part_is_the_backbone_of_a_cam_network_and_all_of_an_fc_origi
     assert fc.pretrained_module() is fc
     assert {n for n in fc.state_dict() if n not in fc.pretrained_names()} == {"classifier.6.weight",
                                                                              "classifier.6.bias"}  # fmt: skip
+
+
+def test_weights_for_the_wrong_architecture_are_refused(tiny_cub, tmp_path):
+    path = tmp_path / "alexnet.pth"
+    torch.save(torchvision.models.alexnet(weights=None).state_dict(), path)
+    with pytest.raises(CamreproError, match="does not fit this backbone"):
+        train(
+            TrainConfig(dataset=str(tiny_cub), epochs=1, pretrained=str(path), **(TINY_RUN | {"width": 1.0})),
+            tmp_path / "r",
+            progress=False,
+        )
+    assert not (tmp_path / "r" / "model.pt").exists()

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from camrepro.config import load_config
+from camrepro.errors import CamreproError
+from camrepro.jobs import jobs
 from camrepro.plan import build_plan
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,3 +86,28 @@ def test_every_run_trains_on_its_roles_schedule():
         assert runs
         for run in runs:
             assert run.train["epochs"] == config["training"][role]["epochs"], run.id
+
+
+def test_real_photos_extract_the_packaged_network_as_it_is_with_no_training_job():
+    config = load_config(ROOT / "config" / "config.yaml")
+    plan = build_plan(config)
+    ext = plan.as_is("real-photos")
+    assert (ext.run, ext.as_is, ext.dataset, ext.split, ext.size, ext.nwc) == (
+        None, "efficientnet-lite0", "skimage-photos", "test", 224, True)  # fmt: skip
+    assert set(plan.evaluations[ext.id].settings) == {"cam20", "nwc", "pas", "nwc-pas"}
+    assert plan.weights["efficientnet-lite0"].method == "package"
+    assert not any(r.model == "efficientnet-lite0" for r in plan.runs.values())
+    job = jobs(plan, config, "config/config.yaml")["extract"][ext.id]
+    assert job.inputs["weights"] == ("data/weights/efficientnet-lite0.pth",) and "models" not in job.inputs
+    assert job.command[:6] == ("camrepro", "extract", "--as-is", "efficientnet-lite0", "--weights",
+                               "data/weights/efficientnet-lite0.pth")  # fmt: skip
+    # a config that runs only the real network still gets its tables and report
+    only = {"datasets": {"p": {"source": "skimage-photos"}}, "roles": {"photos": "p"}, "experiments": ["real-photos"]}
+    only_jobs = jobs(build_plan(only), only, "c.yaml")
+    assert only_jobs["report"] and not only_jobs["train"] and set(only_jobs["weights"]) == {"efficientnet-lite0"}
+
+
+def test_real_photos_without_a_photos_role_names_the_key():
+    config = {"datasets": {"p": {"source": "skimage-photos"}}, "roles": {"cub": "p"}, "experiments": ["real-photos"]}
+    with pytest.raises(CamreproError, match=r"roles\.photos"):
+        build_plan(config)

@@ -236,3 +236,48 @@ def test_box_areas_stand_beside_localization_rows_only(tmp_path):
     t1, t2 = tables["cam-table1"], tables["cam-table2"]
     assert "maxboxacc_v2" in set(t1["column"]) and "box_area" not in set(t1["column"])  # classification
     assert {"box_area", "gt_box_area"} <= set(t2[t2["row"] == "googlenet-gap"]["column"])  # localization
+
+
+def test_real_photos_section_comes_first_with_top5_cams_and_metrics_of_the_real_network(tmp_path, monkeypatch):
+    """The packaged EfficientNet-Lite0 on scikit-image's photos, through the real weights, prepare,
+    extract and evaluate code: the section stands before the claims, lists each photo's top-5
+    ImageNet classes with probabilities, embeds the CAM figure and the four box settings' metrics."""
+    from camrepro.data.prepare import prepare
+    from camrepro.evaluate import evaluate_settings
+    from camrepro.extract import extract_as_is
+    from camrepro.plan import SETTINGS
+    from camrepro.shards import load_extracted
+    from camrepro.weights import packaged_weights
+
+    monkeypatch.chdir(tmp_path)
+    config = {"scale": "synthetic", "data_root": "data", "datasets": {"skimage-photos": {"source": "skimage-photos"}},
+              "roles": {"photos": "skimage-photos"}, "experiments": ["real-photos"]}  # fmt: skip
+    config_path = tmp_path / "config.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    plan = build_plan(config)
+    ext = plan.as_is("real-photos")
+    prepare("skimage-photos", root="data", progress=False)
+    weights = packaged_weights("efficientnet-lite0", "data/weights/efficientnet-lite0.pth")
+    extract_as_is("efficientnet-lite0", weights, f"results/cams/{ext.id}", dataset="data/prepared/skimage-photos",
+                  split="test", size=ext.size, nwc=True, progress=False, device="cpu")  # fmt: skip
+    settings = {k: SETTINGS[k] for k in plan.evaluations[ext.id].settings}
+    doc = evaluate_settings(f"results/cams/{ext.id}", "data/prepared/skimage-photos", settings)
+    Path(metrics_path(ext.id)).parent.mkdir(parents=True)
+    Path(metrics_path(ext.id)).write_text(json.dumps(doc))
+    write_tables(plan, config, "results/tables")
+    html = render(plan, config, config_path, "reports/replication.html", benchmarks=tmp_path / "none").read_text()
+
+    assert html.index('<h2 id="real-photos">A real ImageNet network on real photos</h2>') < html.index('id="claims"')
+    assert "4 images only" in html and "EfficientNet-Lite0" in html
+    manifest, arrays = load_extracted(f"results/cams/{ext.id}/s0")
+    for n, image_id in enumerate(arrays["image_ids"]):
+        assert f"<code>{image_id}</code>" in html
+        for c, p in zip(arrays["top5"][n], arrays["top5_scores"][n], strict=True):
+            name = manifest["classes"][int(c)].replace("'", "&#39;")
+            assert name in html and f"p = {p:.3f}" in html
+    assert 'alt="A real ImageNet network on real photos: CAMs and boxes"' in html
+    gt_known = doc["seeds"]["0"]["nwc-pas"]["gt_known_loc"]
+    assert f"<td>{gt_known:.0f}</td>" in html
+    for label in ("CAM, 20 % of max (Zhou et al.)", "NWC + PaS (Bae et al.)"):
+        assert label in html
+    assert "skimage-photos" not in html.split('id="claims"')[1].split("</table>")[0]  # not a trained network

@@ -12,12 +12,13 @@ import torch
 from PIL import Image
 from scipy.io import savemat
 
+from archives import serve_source as _serve_source
+from archives import tgz_bytes as _tgz
 from camrepro.data import prepare as prepare_mod
 from camrepro.layout import model_file
 from camrepro.models import build_model
-from camrepro.svm import run_svm
+from camrepro.svm import fit_svm, run_svm, svm_cam_weights
 from camrepro.train import TrainConfig
-from test_download_prepare import _serve_source, _tgz
 
 N_IMAGES = 48
 
@@ -91,3 +92,17 @@ def test_sun_attribute_is_one_svm_per_attribute_scored_by_mean_average_precision
     # "rare" has one positive image, so it cannot be cross-validated and scored: it is left out, and said so
     assert result["attributes_scored"] == {"sunattribute": 2}
     json.dumps(out)  # the job writes it as JSON
+
+
+def test_svm_cam_weights_give_maps_whose_mean_is_the_decision_function_up_to_a_constant():
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(3), 12)
+    maps = rng.normal(size=(36, 8, 4, 4)).astype(np.float32) * rng.uniform(0.5, 5, size=(1, 8, 1, 1))
+    maps[np.arange(36), labels] += 2.0  # class c lights up channel c
+    features = maps.mean(axis=(2, 3))  # GAP
+    search = fit_svm(features, labels)
+    weights = svm_cam_weights(search).numpy()
+    cams = np.einsum("ck,nkhw->nchw", weights, maps)
+    offset = search.decision_function(features) - cams.mean(axis=(2, 3))
+    assert np.allclose(offset, offset[0], atol=1e-4)  # the same constant for every image, per class
+    assert search.score(features, labels) > 0.9

@@ -2,8 +2,12 @@
 
 import json
 import math
+import os
+import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +20,7 @@ from camrepro.layout import model_file
 from camrepro.models import build_model
 from camrepro.models.io import load_trained
 from camrepro.train import TrainConfig, _save, param_groups, train, train_seeds
+from tiny import TINY_RUN, popen_cli, set_args
 
 TINY = {"model": "vgg16-gap", "width": 0.0625, "batch_size": 8, "resize": 56, "crop": 48, "log_every": 1}
 
@@ -282,3 +287,136 @@ def test_lr_milestones_decay_at_those_epochs(cub, tmp_path):
     logged = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     lrs = [e["lr"][0] for e in logged if "lr" in e]  # logged after each epoch's scheduler step
     assert lrs == pytest.approx([0.0005, 0.00025, 0.00025])  # epochs 0-2 ran at 0.001, 0.0005, 0.00025
+
+
+def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(tiny_cub, tmp_path):
+    cfg = dict(TINY_RUN, dataset=str(tiny_cub), epochs=4)
+    reference = train(TrainConfig(**cfg), tmp_path / "reference", progress=False)
+
+    run = tmp_path / "killed"
+    proc = popen_cli("train", "--out", str(run), "-q", "--threads", str(torch.get_num_threads()), *set_args(cfg),
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    log = run / "log.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # kill inside epoch 2 (index 1), after its second step
+        lines = log.read_text().splitlines() if log.exists() else []
+        if any('"event": "step", "epoch": 1, "step": 2' in line for line in lines):
+            break
+        time.sleep(0.005)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (run / "model.pt").exists()
+    state = torch.load(run / "checkpoint.pt", weights_only=True)
+    assert 1 <= state["epoch"] < 4  # the last complete epoch, never a partial one
+    killed_log = [json.loads(line) for line in log.read_text().splitlines()]
+    assert killed_log[-1]["event"] == "step"  # the kill landed inside an epoch
+
+    resumed = train(TrainConfig(**cfg), run, progress=False)
+    events = [json.loads(line)["event"] for line in (run / "log.jsonl").read_text().splitlines()]
+    assert "resume" in events
+    a, b = (
+        torch.load(reference, weights_only=True)["model"],
+        torch.load(resumed, weights_only=True)["model"],
+    )
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_corrupt_checkpoint_and_foreign_checkpoint_give_clear_errors(tiny_cub, tmp_path):
+    cfg = TrainConfig(dataset=str(tiny_cub), epochs=1, **TINY_RUN)
+    (tmp_path / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CamreproError, match="unreadable.*Delete it"):
+        train(cfg, tmp_path, progress=False)
+    assert not (tmp_path / "model.pt").exists()
+    other = tmp_path / "other"
+    train(cfg, other, progress=False)
+    (other / "model.pt").unlink()
+    changed = TrainConfig(dataset=str(tiny_cub), epochs=2, **TINY_RUN)
+    with pytest.raises(CamreproError, match="another training config"):
+        train(changed, other, progress=False)
+    # the workflow's way (camrepro train --restart-if-changed): the new config trains from scratch
+    model = train(changed, other, progress=False, restart_if_changed=True)
+    assert torch.load(model, weights_only=True)["epochs"] == 2
+    epochs = [json.loads(line)["epoch"] for line in (other / "log.jsonl").read_text().splitlines()
+              if json.loads(line)["event"] == "epoch"]  # fmt: skip
+    assert epochs == [0, 1]  # started over: no resume from the other config's epoch
+
+
+def test_a_checkpoint_of_other_data_is_never_resumed(tiny_cub, tmp_path):
+    """Snakemake reruns a training job when its data was regenerated; the finished checkpoint of the
+    old data must not be taken as the new run's result."""
+    data = tmp_path / "cub"
+    shutil.copytree(tiny_cub, data)
+    cfg = TrainConfig(dataset=str(data), epochs=1, **TINY_RUN)
+    run = tmp_path / "run"
+    train(cfg, run, progress=False)
+    (run / "model.pt").unlink()  # what Snakemake does before rerunning the job
+    shutil.rmtree(data)
+    generate("synthetic-cub", 1, data, scale=0.25, progress=False)  # same path, other images
+    with pytest.raises(CamreproError, match="another data or pretrained weights"):
+        train(cfg, run, progress=False)
+    train(cfg, run, progress=False, restart_if_changed=True)
+    events = [json.loads(line)["event"] for line in (run / "log.jsonl").read_text().splitlines()]
+    assert "resume" not in events and events.count("epoch") == 1  # trained anew on the new data
+
+
+@pytest.mark.parametrize(
+    "sets, needle",
+    [
+        ({"model": "vgg17-gap"}, "unknown model 'vgg17-gap'"),
+        ({"dataset": "/nonexistent/cub"}, "dataset.json not found"),
+        ({"learning_rate": 0.1}, "unknown training option(s): learning_rate"),
+    ],
+)
+def test_bad_training_input_is_a_clear_cli_error(tiny_cub, tmp_path, sets, needle):
+    cfg = dict(TINY_RUN, dataset=str(tiny_cub), epochs=1) | sets
+    proc = popen_cli(
+        "train",
+        "--out",
+        str(tmp_path / "run"),
+        "-q",
+        *set_args(cfg),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and needle in err, err
+    assert not (tmp_path / "run" / "model.pt").exists()
+
+
+def test_ddp_with_two_processes_on_cpu(tiny_cub, tmp_path):
+    """--processes 2 launches torchrun (gloo on CPU): one log, one checkpoint, one model."""
+    cfg = dict(TINY_RUN, dataset=str(tiny_cub), epochs=2, batch_size=8, device="cpu")
+    proc = popen_cli("train", "--out", str(tmp_path / "ddp"), "--processes", "2", "--threads", "1", "-q", *set_args(cfg),
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert out.count("wrote") == 1
+    events = [json.loads(line) for line in (tmp_path / "ddp" / "log.jsonl").read_text().splitlines()]
+    assert [e["epoch"] for e in events if e["event"] == "epoch"] == [0, 1]
+    model, meta = load_trained(tmp_path / "ddp" / "model.pt")
+    assert meta["epochs"] == 2 and model.classifier.out_features == 12
+
+def test_max_steps_ends_training_after_that_many_steps_in_all(cub, tmp_path):
+    """24 training images at batch 8 are 3 steps an epoch; max_steps 4 of 3 epochs runs epoch 1 whole
+    and one step of epoch 2, then saves the model; the log shows exactly those steps."""
+    cfg = TrainConfig(dataset=str(cub), epochs=3, max_steps=4, **TINY)
+    path = train(cfg, tmp_path / "run", progress=False)
+    assert path.exists()
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    steps = [(r["epoch"], r["step"]) for r in log if r["event"] == "step"]
+    assert steps == [(0, 0), (0, 1), (0, 2), (1, 0)]
+    assert [r["epoch"] for r in log if r["event"] == "epoch"] == [0, 1]
+    # rerun: resumes at the checkpoint after epoch 2, where the budget is already spent
+    before = path.read_bytes()
+    train(cfg, tmp_path / "run", progress=False)
+    assert [json.loads(x)["event"] for x in (tmp_path / "run" / "log.jsonl").read_text().splitlines()][-1] == "resume"
+    assert torch.equal(torch.load(path, weights_only=True)["model"]["classifier.weight"],
+                       torch.load(__import__("io").BytesIO(before), weights_only=True)["model"]["classifier.weight"])
+
+
+def test_max_steps_must_be_a_positive_integer():
+    with pytest.raises(CamreproError, match="training option max_steps: 0 is not a positive integer"):
+        TrainConfig("vgg16-gap", "d", max_steps=0)

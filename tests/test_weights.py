@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import socket
 import subprocess
 import sys
@@ -14,8 +15,11 @@ import torch
 import torch.nn.functional as F
 import torchvision
 
+from camrepro.data.synthetic import generate
+from camrepro.errors import DownloadError
 from camrepro.models import build_model
-from camrepro.weights import CHECKPOINTS, fetch_weights
+from camrepro.models.pretrained import read_weights
+from camrepro.weights import CHECKPOINTS, fetch_weights, pretrain
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -275,3 +279,95 @@ def test_inception_v3_key_map_loads_torchvision_inception_v3_into_the_spg_networ
         reference = spg_inception_forward(tv, x)
         assert reference.shape[-2:] == (14, 14)  # 224 -> 112 -> 110 -> 56 -> 54 -> 28 -> 14
         torch.testing.assert_close(net.features.trunk(x), reference, rtol=1e-4, atol=1e-4)
+
+
+def _served_weights(file_server, name: str, state: dict) -> str:
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    body = buf.getvalue()
+    digest = hashlib.sha256(body).hexdigest()[:8]
+    filename = f"{name}-{digest}.pth"
+    file_server.files[filename] = body
+    return filename
+
+
+def test_weights_download_verifies_torchvisions_hash_prefix(file_server, tmp_path):
+    state = torchvision.models.alexnet(weights=None).state_dict()
+    good = _served_weights(file_server, "alexnet-owt", state)
+    out = fetch_weights(
+        "alexnet", tmp_path / "alexnet.pth", tmp_path / "dl", url=file_server.url(good), progress=False
+    )
+    loaded, transform = read_weights(out)
+    assert not transform and all(torch.equal(loaded[k], state[k]) for k in state)
+    build_model("alexnet-gap", 5, pretrained=out)  # the artifact feeds the model registry
+    file_server.files["alexnet-owt-00000000.pth"] = file_server.files[good]
+    with pytest.raises(DownloadError, match="does not start with 00000000"):
+        fetch_weights(
+            "alexnet",
+            tmp_path / "bad.pth",
+            tmp_path / "dl",
+            url=file_server.url("alexnet-owt-00000000.pth"),
+            progress=False,
+        )
+    assert not (tmp_path / "dl" / "alexnet-owt-00000000.pth").exists() and not (tmp_path / "bad.pth").exists()
+    with pytest.raises(DownloadError, match=r"place it at .*vgg16-397923af.pth"):
+        fetch_weights(
+            "vgg16",
+            tmp_path / "v.pth",
+            tmp_path / "dl",
+            url="http://127.0.0.1:9/vgg16-397923af.pth",
+            progress=False,
+        )
+
+
+def test_pretrain_writes_weights_the_cam_networks_load(tmp_path):
+    imagenet = tmp_path / "imagenet"
+    generate("synthetic-imagenet", 0, imagenet, scale=0.1, progress=False)
+    out = pretrain(
+        "googlenet",
+        imagenet,
+        tmp_path / "googlenet.pth",
+        width=0.0625,
+        epochs=1,
+        batch_size=16,
+        crop=48,
+        resize=56,
+        progress=False,
+    )
+    state, transform = read_weights(out)
+    assert transform is False and "inception5b.branch1.conv.weight" in state
+    model = build_model("googlenet-gap", 3, pretrained=out, width=0.0625)
+    assert model.features.transform_input is False
+    assert torch.equal(
+        model.features.inception4e.branch1.conv.weight, state["inception4e.branch1.conv.weight"]
+    )
+    # Its work folder is a cache: new options (here two epochs) start over instead of failing on
+    # the finished checkpoint of the old ones, as a changed `models.pretrain` config needs.
+    pretrain("googlenet", imagenet, tmp_path / "googlenet.pth", width=0.0625, epochs=2, batch_size=16, crop=48,
+             resize=56, progress=False)  # fmt: skip
+    log = (tmp_path / "googlenet.pretrain" / "log.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in log if json.loads(line)["event"] == "epoch"] == [0, 1]
+
+
+def test_weights_listed_in_the_checksum_list_are_checked_against_it_not_their_name(
+    file_server, tmp_path, monkeypatch
+):
+    """Through a mirror (CAMREPRO_MIRROR) a stand-in file keeps torchvision's name; the list
+    (CAMREPRO_CHECKSUMS) says its digest, which replaces the name's hash prefix."""
+    state = torchvision.models.alexnet(weights=None).state_dict()
+    served = _served_weights(file_server, "alexnet-owt", state)
+    url = torchvision.models.get_model_weights("alexnet").DEFAULT.url  # .../alexnet-owt-7be5be79.pth
+    path = url.split("://", 1)[1]
+    file_server.files[path] = file_server.files[served]
+    sums = tmp_path / "SHA256SUMS"
+    sums.write_text(f"{hashlib.sha256(file_server.files[served]).hexdigest()}  {path}\n")
+    monkeypatch.setenv("CAMREPRO_MIRROR", file_server.base_url)
+    monkeypatch.setenv("CAMREPRO_CHECKSUMS", str(sums))
+    out = fetch_weights("alexnet", tmp_path / "alexnet.pth", tmp_path / "dl", progress=False)
+    loaded, _ = read_weights(out)
+    assert all(torch.equal(loaded[k], state[k]) for k in state)
+    assert file_server.requests[-1][0] == path
+    sums.write_text(f"{'0' * 64}  {path}\n")  # a list that does not match the file is refused
+    (tmp_path / "dl" / url.rsplit("/", 1)[1]).unlink()
+    with pytest.raises(DownloadError, match="checksum mismatch"):
+        fetch_weights("alexnet", tmp_path / "again.pth", tmp_path / "dl", progress=False)

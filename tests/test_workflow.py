@@ -97,7 +97,10 @@ def test_snakemake_runs_the_test_config_end_to_end_and_a_rerun_does_nothing(test
     assert set(table["evaluation"]) == set(plan.evaluations)
     # one row per run x seed x setting the registry asks for
     assert len(table) == sum(len(e.settings) * len(plan.seeds) for e in plan.evaluations.values())
-    assert table["gt_known_loc"].between(0, 100).all() and table["pxap"].notna().all()
+    synthetic = table["dataset"].str.startswith("synthetic-")  # the real photos have no masks, so no PxAP
+    assert table["gt_known_loc"].between(0, 100).all() and table[synthetic]["pxap"].notna().all()
+    photos = table[table["dataset"] == "skimage-photos"]  # the real network, extracted as it is
+    assert set(photos["model"]) == {"efficientnet-lite0"} and set(photos["seed"]) == {0}
     ablation = pd.read_csv(tmp_path / "results" / "tables" / "rethinking-table3.csv")
     cub = ablation[ablation["column"].str.startswith("cub_") & ablation["paper"].notna()]
     assert cub["reproduced"].notna().all() and set(cub["status"]) <= {"matches", "differs"}
@@ -106,10 +109,12 @@ def test_snakemake_runs_the_test_config_end_to_end_and_a_rerun_does_nothing(test
     html = (tmp_path / "reports" / "replication.html").read_text()
     assert "EMBEDDED SYNTHETIC BENCHMARK" in html and "Rethinking-CAM Table 3" in html
     assert (tmp_path / "reports" / "replication-figures" / "cub-crops.png").exists()
+    assert "A real ImageNet network on real photos" in html
+    assert (tmp_path / "reports" / "replication-figures" / "real-photos.png").exists()
     for name in ("synthetic-cub", "synthetic-imagenet"):
         report = json.loads((tmp_path / "results" / "data" / f"{name}.verify.json").read_text())
         assert all(s["images"] > 0 and s["decoded"] for s in report["splits"].values())
-    for run in plan.runs:
+    for run in (r for r, v in plan.runs.items() if not v.as_is):
         assert (tmp_path / "benchmarks" / "train" / f"{run}.tsv").exists()
         assert re.search(
             r"claimed GPU\(s\) \[[01]\]", (tmp_path / "logs" / "train" / f"{run}.log").read_text()
@@ -241,15 +246,18 @@ def test_paper_config_dry_run_has_every_job_of_the_registry(tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     stats = _job_stats(res.stdout + res.stderr)
     assert len(PAPER_NETWORKS) == 23  # 8 CAM + 3 more VGG16 (ablation) + 12 more backbone networks
-    # config/paper.yaml lists 10 datasets: CUB, ImageNet and the 8 transfer sets of CAM Table 5
-    assert stats["prepare_real_dataset"] == stats["verify_dataset"] == 10
-    # vgg16, googlenet, alexnet from torchvision (V1); se-resnet50 (SENet's release) and mobilenet-v1
-    # (timm's) for the Rethinking-CAM backbones: every one a download (camrepro.weights.CHECKPOINTS)
-    assert stats["weights"] == 5
-    # one training per network; one extraction and one evaluation (all of its settings) per network and
-    # paper's test-time transform: VGG16-GAP on ImageNet is in both papers (ten crops, centre crop)
-    assert stats["train"] == 23
-    assert stats["extract"] == stats["evaluate"] == 24
+    # config/paper.yaml lists 11 datasets: CUB, ImageNet, the 8 transfer sets of CAM Table 5 and the photos
+    assert stats["prepare_real_dataset"] == stats["verify_dataset"] == 11
+    # vgg16, googlenet, alexnet from torchvision (V1); se-resnet50 (SENet's release), mobilenet-v1
+    # (timm's) and inception-v3 (torchvision's, SPG's Inception-v3) for the Rethinking-CAM backbones:
+    # every one a download (camrepro.weights.CHECKPOINTS); efficientnet-lite0 from its package
+    assert stats["weights"] == 7
+    # one training per network but the CAM paper's originals (GoogLeNet, VGGnet, AlexNet: the ImageNet
+    # networks with their own heads, used as they are); one extraction and one evaluation (all of its
+    # settings) per network and paper's test-time transform: VGG16-GAP on ImageNet is in both papers
+    # (ten crops, centre crop); the real network on the photos is extracted and evaluated as it is
+    assert stats["train"] == 23 - 3
+    assert stats["extract"] == stats["evaluate"] == 25
     # SVMs: CUB crops on GoogLeNet-GAP (Table 4), transfer on GoogLeNet-GAP, GoogLeNet, AlexNet (Table 5)
     assert stats["svm"] == 4
     assert stats["tables"] == stats["report"] == 1
@@ -258,10 +266,14 @@ def test_paper_config_dry_run_has_every_job_of_the_registry(tmp_path):
     settings = {}
     for ev in plan.evaluations.values():
         ext = plan.extractions[ev.extraction]
+        if ext.run is None:  # the photos' network
+            continue
         run = plan.runs[ext.run]
+        assert bool(ext.as_is) == run.as_is == (run.model in ("googlenet", "vgg16", "alexnet")), run.id
         settings[(run.dataset, run.model, run.pool, ext.transform)] = set(ev.settings)
         assert ev.empty_box == ("zero" if ext.transform == "tencrop" else "full")  # CAM: (0,0,0,0); Rethinking
     assert settings == PAPER_EVALUATIONS
+    assert plan.as_is("real-photos").dataset == "skimage-photos"
     assert {(r.dataset, r.model, r.pool) for r in plan.runs.values()} == set(PAPER_NETWORKS)
     svms = {
         (j.kind, plan.runs[j.run].model, plan.runs[j.run].dataset, len(j.datasets))
@@ -358,7 +370,9 @@ def test_dvc_repro_on_a_fresh_clone_runs_then_does_nothing_then_reruns_only_what
     cub_runs = {r for r, run in plan.runs.items() if run.dataset == "synthetic-cub"}
     assert cub_runs and len(cub_runs) < len(plan.runs)
     assert changed == {f"train-{r}" for r in cub_runs} | {"tables", "report"}
-    some_metrics = repo / "results" / "metrics" / f"{sorted(plan.evaluations)[0]}.json"
+    cub_evaluation = next(v for v, x in sorted(plan.evaluations.items())
+                          if plan.extractions[x.extraction].run in cub_runs)  # fmt: skip
+    some_metrics = repo / "results" / "metrics" / f"{cub_evaluation}.json"
     before = some_metrics.stat().st_mtime_ns
     run(dvc, "repro", "--quiet")
     assert weights.stat().st_mtime_ns == stamp

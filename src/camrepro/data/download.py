@@ -8,6 +8,15 @@ SHA-256 of the first complete download is recorded beside the file (`<dest>.sha2
 first use) and every later run is checked against it; an archive is read through to its end before
 its bytes are trusted that way, so a short or corrupt body is never pinned.
 
+Two environment variables point the downloads elsewhere (a local mirror, the rehearsal test):
+
+* `CAMREPRO_MIRROR=<base URL>`: every `<scheme>://<host>/<path>` is fetched from
+  `<base>/<host>/<path>`, the layout `wget -x <url>` writes, so `python -m http.server -d <folder>`
+  over such a folder mirrors every publisher at once (`mirrored`).
+* `CAMREPRO_CHECKSUMS=<file>`: a `sha256sum` file (`<sha256>  <path>`, one a line); the digest it
+  gives for a file name replaces the registry's published checksum of that file (a mirror's
+  repackaged or stand-in archives). Files it does not name keep the published checksum.
+
 `safe_extract` refuses, before writing anything, archive members with absolute paths, paths or
 links that end outside the target (following the links the archive itself creates, as the file
 system would during extraction), device files, and archives that would extract to more than
@@ -28,6 +37,7 @@ import stat
 import tarfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import zipfile
 import zlib
@@ -75,6 +85,41 @@ class ExtractLimits:
 EXTRACT_LIMITS = ExtractLimits()
 
 
+MIRROR_ENV, CHECKSUMS_ENV = "CAMREPRO_MIRROR", "CAMREPRO_CHECKSUMS"
+
+
+def mirrored(url: str) -> str:
+    """`url` as fetched: from the mirror named by CAMREPRO_MIRROR, if set (module docstring)."""
+    base = os.environ.get(MIRROR_ENV)
+    if not base:
+        return url
+    parts = urllib.parse.urlsplit(url)
+    return f"{base.rstrip('/')}/{parts.netloc}{parts.path}"
+
+
+def listed_checksum(path: str | os.PathLike) -> str | None:
+    """The sha256 CAMREPRO_CHECKSUMS gives for `path`'s file name, if the variable is set and names it."""
+    listing = os.environ.get(CHECKSUMS_ENV)
+    if not listing:
+        return None
+    found = None
+    try:
+        lines = Path(listing).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DownloadError(f"{CHECKSUMS_ENV}={listing}: cannot read it ({exc}); fix or unset it.") from None
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        m = re.fullmatch(r"([0-9a-fA-F]{64}) [ *](.+)", line.strip())
+        if m is None:
+            raise DownloadError(
+                f"{listing}:{lineno}: expected '<sha256>  <file>' (sha256sum's format), got {line!r}."
+            )
+        if PurePosixPath(m.group(2)).name == Path(path).name:
+            found = m.group(1).lower()
+    return found
+
+
 def _pin_path(path: Path) -> Path:
     return path.with_name(path.name + ".sha256")
 
@@ -87,6 +132,9 @@ def recovery_hint(path: Path) -> str:
 
 
 def _expected(md5: str | None, sha256: str | None, dest: Path) -> tuple[str, str] | None:
+    listed = listed_checksum(dest)
+    if listed:
+        return "sha256", listed
     if sha256:
         return "sha256", sha256.lower()
     if md5:
@@ -115,8 +163,9 @@ def verify(path: Path, md5: str | None = None, sha256: str | None = None, url: s
     algo, digest = want
     got = file_digest(path, algo)
     if got != digest:
+        listed = f" (from {os.environ[CHECKSUMS_ENV]})" if listed_checksum(path) else ""
         raise DownloadError(
-            f"{path} has {algo} {got}, expected {digest}"
+            f"{path} has {algo} {got}, expected {digest}{listed}"
             + (f" (source: {url})" if url else "")
             + f". The file is corrupt or not the published archive. {recovery_hint(path)}"
         )
@@ -135,11 +184,13 @@ def download(
     timeout: float = 60.0,
     progress: bool = True,
 ) -> Path:
-    """Download `url` to `dest` with resume, verification and an atomic final rename.
+    """Download `url` (or its mirror: `mirrored`) to `dest` with resume, verification and an atomic
+    final rename.
 
     A transfer cut short is retried `retries` times (resuming); an unreachable host is not
     (`UnreachableError` at once: offline, every retry would fail the same way, only later)."""
     dest = Path(dest)
+    url = mirrored(url)
     dest.parent.mkdir(parents=True, exist_ok=True)
     if dest.exists():
         verify(dest, md5, sha256, url)

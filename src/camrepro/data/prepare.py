@@ -12,6 +12,7 @@ folder is written atomically, so an interrupted run is simply run again.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import xml.etree.ElementTree as ET
@@ -23,7 +24,8 @@ from PIL import Image
 from tqdm import tqdm
 
 from camrepro.data.download import ARCHIVE_SUFFIXES, download, safe_extract, verify
-from camrepro.data.metadata import DatasetInfo, SplitMeta, write_split
+from camrepro.data.metadata import DatasetInfo, SplitMeta, read_split, write_split
+from camrepro.data.photos import prepare_photos
 from camrepro.data.sources import Source, get_source
 from camrepro.errors import DataError
 from camrepro.fsutil import atomic_dir, atomic_write_text
@@ -72,20 +74,60 @@ def prepare(
     out: str | Path | None = None,
     seed: int = 0,
     progress: bool = True,
+    per_class: int | None = None,
 ) -> DatasetInfo:
-    """Fetch and prepare dataset `name` into `out` (default `<root>/prepared/<name>`)."""
+    """Fetch and prepare dataset `name` into `out` (default `<root>/prepared/<name>`).
+
+    `per_class` is a size override (rehearsals, a quick look): at most that many images per class
+    in every split. A random-split protocol draws that many train and test images per class
+    instead of its published counts; a listed split keeps its first ones per class. Multilabel
+    splits (SUN Attribute, whose images have no single class) are left whole.
+    """
     source = get_source(name)
     root = Path(root)
     out = Path(out) if out is not None else root / "prepared" / name
     paths = fetch(source, root, progress)
     preparer = PREPARERS[name]
+    if per_class is not None and "train_per_class" in source.params:
+        n_test = source.params["test_per_class"]
+        source = dataclasses.replace(source, params=source.params | {
+            "train_per_class": min(per_class, source.params["train_per_class"]),
+            "test_per_class": per_class if n_test is None else min(per_class, n_test)})  # fmt: skip
     with atomic_dir(out) as tmp:
         info = preparer(source, paths, tmp, seed, progress)
-        # image_root is relative to the *final* folder, which is a sibling of tmp
-        info.image_root = os.path.relpath(info.image_root, out.resolve())
+        # image_root is relative to the *final* folder, which is a sibling of tmp (images copied into
+        # tmp, the bundled photos', are relative to tmp itself)
+        image_root = Path(info.image_root).resolve()
+        inside = image_root.is_relative_to(Path(tmp).resolve())
+        info.image_root = os.path.relpath(image_root, Path(tmp).resolve() if inside else out.resolve())
         info.params = {"protocol": source.protocol, "seed": seed} | info.params
+        if per_class is not None:
+            _cap_per_class(tmp, info.splits, per_class)
+            info.params["per_class"] = per_class
         info.save(tmp)
     return info
+
+
+def _cap_per_class(folder: Path, splits: list[str], n: int) -> None:
+    """Keep the first `n` images of each class in each split (labels -1, multilabel: all)."""
+    for split in splits:
+        meta = read_split(folder, split)
+        seen: dict[int, int] = {}
+        keep = []
+        for i in meta.image_ids:
+            label = meta.labels[i]
+            seen[label] = seen.get(label, 0) + 1
+            if label < 0 or seen[label] <= n:
+                keep.append(i)
+        if len(keep) == len(meta.image_ids):
+            continue
+        kept = set(keep)
+
+        def only(d: dict, kept: set = kept) -> dict:
+            return {k: v for k, v in d.items() if k in kept}
+
+        write_split(folder, split, SplitMeta(keep, only(meta.labels), only(meta.sizes), only(meta.boxes),
+                                             only(meta.masks), only(meta.ignore)))  # fmt: skip
 
 
 def _need(path: Path, what: str) -> Path:
@@ -410,6 +452,7 @@ def prepare_sunattribute(source, paths, out, seed, progress) -> DatasetInfo:
 
 
 PREPARERS: dict[str, Callable[..., DatasetInfo]] = {
+    "skimage-photos": prepare_photos,
     "cub": prepare_cub,
     "imagenet": prepare_imagenet,
     "sun397": prepare_sun397,

@@ -89,6 +89,17 @@ SOURCES: dict[str, Source] = {
             "the three files in {folder}.",
         ),
         Source(
+            name="skimage-photos",
+            title="scikit-image's bundled photos (4 images, ImageNet classes)",
+            homepage="https://scikit-image.org/docs/stable/api/skimage.data.html",
+            archives=(),  # the installed scikit-image wheel holds them: nothing to download
+            protocol="One test split of the 4 photos of skimage/data whose object is an ImageNet class "
+            "(chelsea.png, coffee.png, motorcycle_left.png, rocket.jpg), one GT box each drawn by hand "
+            "(camrepro.data.photos says how), labels and allowed classes in ImageNet's 1000 classes "
+            "(torchvision's order).",
+            task="wsol",
+        ),
+        Source(
             name="sun397",
             title="SUN397",
             homepage="https://vision.princeton.edu/projects/2010/SUN/",
@@ -244,3 +255,20 @@ def get_source(name: str) -> Source:
     if name not in SOURCES:
         raise CamreproError(f"unknown dataset {name!r}; choose one of: {', '.join(SOURCES)}.")
     return SOURCES[name]
+
+
+# Published image counts per split (and classes) under each protocol above, for estimates before
+# a dataset is prepared (camrepro.cost). Caltech101's test split is at most 50 per class: its
+# upper bound is given.
+SPLIT_SIZES: dict[str, dict[str, int]] = {
+    "imagenet": {"train": 1_281_167, "val": 50_000, "classes": 1000},
+    "cub": {"train": 5_994, "test": 5_794, "classes": 200},
+    "sun397": {"train": 19_850, "test": 19_850, "classes": 397},
+    "indoor67": {"train": 5_360, "test": 1_340, "classes": 67},
+    "scene15": {"train": 1_500, "test": 2_985, "classes": 15},
+    "sunattribute": {"train": 7_170, "test": 7_170, "classes": 102},
+    "caltech101": {"train": 3_030, "test": 5_050, "classes": 101},
+    "caltech256": {"train": 15_360, "test": 14_420, "classes": 256},
+    "action40": {"train": 4_000, "test": 5_532, "classes": 40},
+    "event8": {"train": 560, "test": 480, "classes": 8},
+}

@@ -201,6 +201,13 @@ def _fc(arch: str):  # noqa: ANN202
     return build
 
 
+def _efficientnet_lite0(num_classes: int, width: float, pool: str = "gap", theta_tap: float = 0.0,
+                        **kw) -> nn.Module:  # fmt: skip
+    from camrepro.models.efficientnet import EfficientNetLite0  # imports Outputs from this module
+
+    return EfficientNetLite0(num_classes, width, pool, theta_tap, **kw)
+
+
 # Each comment: the paper a network comes from (CAM: Zhou et al. 2016; Rethinking CAM: Bae et al.
 # 2020) and its architecture.
 MODELS: dict[str, ModelSpec] = {
@@ -225,6 +232,9 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec("resnet50-se", _cam(ResNet50SEFeatures, "gap")),
         ModelSpec("mobilenet-v1", _cam(MobileNetV1Features, "gap")),
         ModelSpec("inception-v3-spg", _cam(InceptionV3SPGFeatures, "gap")),
+        # Beside the papers: EfficientNet-Lite0, a real ImageNet GAP network whose weights a package
+        # ships (models/efficientnet.py); its own names, ImageNet classifier included
+        ModelSpec("efficientnet-lite0", _efficientnet_lite0),
     ]
 }  # fmt: skip
 
@@ -262,7 +272,8 @@ def build_model(
     """Build a registered network; optionally load ImageNet weights into its backbone.
 
     `pretrained` is a weights file (`camrepro.models.pretrained`): torchvision's state_dict for the
-    backbone's architecture, or one camrepro wrote. The classifier always starts from scratch.
+    backbone's architecture, or one camrepro wrote. The classifier starts from scratch, except
+    efficientnet-lite0's built with ImageNet's 1000 classes (its file's classifier is the network's).
     `transform_input` (GoogLeNet family, Inception-v3, MobileNetV1): re-normalise the input to
     (x - 0.5) / 0.5; by default on exactly when the weights file says its weights expect it
     (torchvision's GoogLeNet and Inception-v3 weights and timm's MobileNetV1 weights do).

@@ -125,49 +125,65 @@ OWN_HEAD = {
 
 
 def load_as_is(
-    model: str, weights: str | os.PathLike, classes: list[str] | None = None,
+    arch: str, weights: str | os.PathLike, dataset: str | os.PathLike | None = None,
     device: str | torch.device = "cpu",
 ) -> tuple[WSOLModel, dict]:  # fmt: skip
-    """An ImageNet network used as it is, head included, trained nowhere here (eval mode), and
-    metadata like `load_trained`'s.
+    """A registry network with its ImageNet weights file, classifier included, trained nowhere here
+    (eval mode), and metadata like `load_trained`'s.
 
-    A weights file `camrepro pretrain` wrote holds the whole pretrained network (`network`: its
-    registry model, width, head and state): that network is returned, whichever head the
-    pretraining used. A published checkpoint holds `model`'s backbone and its own head (OWN_HEAD).
-    `classes` (the dataset's): its class indices must be the head's outputs, so their count must
-    match (ImageNet's 1000, in the sorted-wnid order torchvision's heads use).
+    Three kinds of file: one `camrepro pretrain` wrote holds the whole pretrained network
+    (`network`: registry model, width, head, state; the embedded default's "originals"), which is
+    returned whichever head the pretraining used; a published checkpoint of a CAM-paper original
+    holds its backbone and its own head (OWN_HEAD); efficientnet-lite0's file is the network's own
+    names, classifier included. `dataset` (a prepared folder; None for fixed features, as the SVMs
+    use them): its class indices must be the head's outputs, so their count must match (ImageNet's
+    1000, in the sorted-wnid order torchvision's heads use).
     """
+    from camrepro.data.metadata import DatasetInfo
     from camrepro.models.pretrained import load_state_into, read_weights
 
     weights = Path(weights)
+    info = DatasetInfo.load(dataset) if dataset is not None else None
     raw = load_checkpoint(weights, "weights file") if weights.exists() else None
     if isinstance(raw, dict) and isinstance(raw.get("network"), dict):
         n = raw["network"]
-        rows = n["state_dict"]["classifier.weight"].shape[0]
+        head = "classifier.weight" if "classifier.weight" in n["state_dict"] else "classifier.6.weight"
+        rows = n["state_dict"][head].shape[0]
         net = build_model(n["model"], rows, None, n["width"], n["pool"], n.get("theta_tap", 0.0),
                           n.get("transform_input", False))  # fmt: skip
         net.load_state_dict(n["state_dict"])
-        arch = n["model"]
-    else:
-        if model not in OWN_HEAD:
-            raise CamreproError(f"{model} has no ImageNet head of its own; as is: {', '.join(OWN_HEAD)}")
+        built = n["model"]
+    elif arch in OWN_HEAD:
         state, _ = read_weights(weights)
-        head = OWN_HEAD[model]
+        head = OWN_HEAD[arch]
         missing = [k for k in head.values() if k not in state]
         if missing:
             raise CamreproError(
-                f"{weights} holds no ImageNet head for {model} (no {missing[0]}): use the published "
-                f"checkpoint (`camrepro weights`) or a file `camrepro pretrain` wrote."
+                f"{weights} holds no ImageNet head for {arch} (no {missing[0]}): use the published "
+                "checkpoint (`camrepro weights`) or a file `camrepro pretrain` wrote."
             )
-        rows = state[head[next(iter(head))]].shape[0]
-        net = build_model(model, rows, weights)
+        rows = state[next(iter(head.values()))].shape[0]
+        net = build_model(arch, rows, weights)
         load_state_into(net, state, str(weights))
         net.load_state_dict({ours: state[theirs] for ours, theirs in head.items()}, strict=False)
-        arch = model
-    if classes is not None and rows != len(classes):
+        built = arch
+    else:
+        if info is None:
+            raise CamreproError(f"{arch} used as it is needs the dataset whose classes its classifier has.")
+        rows = info.num_classes
+        net = build_model(arch, rows, weights)
+        if not any(k.startswith("_fc.") or k.startswith("classifier.") for k in net.pretrained_names()):
+            raise CamreproError(
+                f"{arch} built for the {info.num_classes} classes of {dataset} takes no classifier from "
+                f"{weights}: only a network whose weights file holds its classifier for exactly the "
+                f"dataset's classes ({', '.join(['efficientnet-lite0', *OWN_HEAD])}: ImageNet's 1000 in "
+                "torchvision's order) can be used as it is."
+            )
+        built = arch
+    if info is not None and rows != info.num_classes:
         raise CamreproError(
-            f"{weights}: {arch}'s own head has {rows} classes, the dataset {len(classes)}; an as-is network "
-            "is evaluated on the classes it was trained on (the imagenet role)."
+            f"{weights}: {built}'s own head has {rows} classes, {dataset} {info.num_classes}; a network "
+            "used as it is is evaluated on the classes it was trained on (the imagenet role)."
         )
-    meta = {"config": {"model": arch, "weights": str(weights)}, "classes": classes}
+    meta = {"config": {"model": built, "weights": str(weights)}, "classes": info.classes if info else None}
     return net.to(device).eval(), meta
