@@ -150,6 +150,35 @@ def test_torchvision_key_mapping(tmp_path, arch, name):
             assert torch.allclose(model.features(x), tv.features(x))
 
 
+def test_an_original_used_as_it_is_is_the_published_network_with_its_own_head(tmp_path):
+    """CAM Table 1's AlexNet (and VGGnet, the same mapping: OWN_HEAD) is torchvision's network with its
+    1000-way head, trained nowhere here: load_as_is computes torchvision's logits from the file."""
+    from camrepro.data.metadata import DatasetInfo
+    from camrepro.models.io import load_as_is
+
+    tv = torchvision.models.alexnet(weights=None).eval()
+    with torch.no_grad():
+        tv.classifier[6].weight.mul_(50)  # logits of unit size, so a head left at random would show
+    path = _save(tv.state_dict(), tmp_path, "alexnet")
+    net, meta = load_as_is("alexnet", path)
+    assert not net.training and meta["classes"] is None
+    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        ref = tv(x)
+        assert ref.abs().max() > 0.5
+        torch.testing.assert_close(net(x), ref, rtol=1e-4, atol=1e-4 * float(ref.abs().max()))
+    # the evaluation set's classes must be the head's
+    other = tmp_path / "other"
+    other.mkdir()
+    DatasetInfo("other", [f"c{i}" for i in range(5)], ["test"]).save(other)
+    with pytest.raises(CamreproError, match="own head has 1000 classes"):
+        load_as_is("alexnet", path, other)
+    # a file without the head (a backbone `camrepro pretrain` once wrote) cannot be used as it is
+    headless = _save({k: v for k, v in tv.state_dict().items() if not k.startswith("classifier.6")}, tmp_path, "h")
+    with pytest.raises(CamreproError, match="holds no ImageNet head for alexnet"):
+        load_as_is("alexnet", headless)
+
+
 def test_wrong_weights_file_gives_a_clear_error(tmp_path):
     tv = torchvision.models.alexnet(weights=None)
     path = _save(tv.state_dict(), tmp_path, "alexnet")

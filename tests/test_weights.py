@@ -371,3 +371,32 @@ def test_weights_listed_in_the_checksum_list_are_checked_against_it_not_their_na
     (tmp_path / "dl" / url.rsplit("/", 1)[1]).unlink()
     with pytest.raises(DownloadError, match="checksum mismatch"):
         fetch_weights("alexnet", tmp_path / "again.pth", tmp_path / "dl", progress=False)
+
+
+def test_a_pretrained_network_is_used_as_it_is_with_the_head_its_pretraining_trained(
+    tiny_pretrained, tiny_cub, tmp_path
+):
+    """The embedded default's CAM-paper originals are the networks the weights job pretrained on the
+    ImageNet stand-in, head included: the file holds the whole network (AlexNet: its BatchNorm folded,
+    the GAP head of PRETRAIN_MODEL), and load_as_is returns exactly the pretraining's trained model."""
+    from camrepro.data.metadata import DatasetInfo
+    from camrepro.errors import CamreproError
+    from camrepro.models.io import load_as_is, load_trained
+
+    trained, _ = load_trained(next((tiny_pretrained.parent / "alexnet.pretrain").rglob("model.pt")))
+    net, meta = load_as_is("alexnet", tiny_pretrained, tiny_cub)
+    assert not net.training and meta["config"]["model"] == "alexnet-gap"
+    assert meta["classes"] == DatasetInfo.load(tiny_cub).classes
+    x = torch.randn(4, 3, 48, 48, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.equal(net(x), trained(x))
+    # the same file still gives the backbone to the networks trained from it
+    model = build_model("alexnet-gap", 3, pretrained=tiny_pretrained, width=0.0625)
+    assert torch.equal(model.features.features[0].weight, net.features.features[0].weight)
+    # its head's classes are the stand-in's: a dataset of other classes is refused
+    other = tmp_path / "other"
+    other.mkdir()
+    DatasetInfo("other", [f"c{i}" for i in range(5)], ["test"]).save(other)
+    n = len(meta["classes"])
+    with pytest.raises(CamreproError, match=rf"own head has {n} classes, .*other 5"):
+        load_as_is("alexnet", tiny_pretrained, other)

@@ -171,9 +171,12 @@ TABLES = _table_sources()
 # Protocol notes under each table (the report prints them).
 NOTES = {
     "cam-table1": "Evaluation split: ILSVRC val (the stand-in's test split in the demo). NIN: not reproduced "
-                  "(no torchvision "
-                  "model). The FC originals (VGGnet, AlexNet) are read from their Backprop evaluation, whose "
-                  "classification is the same forward pass.",
+                  "(no torchvision model). The originals (GoogLeNet, VGGnet, AlexNet) are the ImageNet "
+                  "networks with their own 1000-way heads, used as they are (no training job): torchvision's "
+                  "checkpoints at paper scale; in the embedded benchmark the networks the weights job "
+                  "pretrained on the stand-in, head included (VGGnet and AlexNet there with a GAP head, "
+                  "camrepro.weights.PRETRAIN_MODEL). The FC originals are read from their Backprop "
+                  "evaluation, whose classification is the same forward pass.",
     "cam-table2": "Test-time: the CAM code's ten crops of the 256 warp (scores averaged, CAMs "
                   f"merged). Columns top1/top5: the text's boxes, {CAM_THRESHOLD:.0%} of the max of each "
                   "top-5 class's merged CAM, largest connected region, the reference evaluator's "
@@ -197,9 +200,10 @@ NOTES = {
                   "the SVM's weights (GT class on train, predicted class on test).",
     "cam-cub-localization": "Test images whose CAM crop box (predicted class) has IoU >= 0.5 with a GT box.",
     "cam-table5": "LinearSVC on fixed features of the ImageNet-trained networks, C by cross-validation on "
-                  "train only; each dataset's train/test split as prepared (camrepro data sources). SUN "
-                  "Attribute is multilabel: one SVM per attribute, mean average precision (the other "
-                  "columns: accuracy).",
+                  "train only; GoogLeNet and AlexNet are the originals used as they are (Table 1's), "
+                  "GoogLeNet-GAP the trained CAM network; each dataset's train/test split as prepared "
+                  "(camrepro data sources). SUN Attribute is multilabel: one SVM per attribute, mean "
+                  "average precision (the other columns: accuracy).",
     "rethinking-table2": f"Ours = TAP (theta_tap {TAP_THETA['vgg16-gap']} for VGG16 and MobileNetV1, "
                          f"{TAP_THETA['resnet50-se']} otherwise) + NWC + PaS ({PAS_PERCENTILE:.0f}th "
                          f"percentile, theta_loc {PAS_THRESHOLD}). Baseline = vanilla CAM, "
