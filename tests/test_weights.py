@@ -20,6 +20,7 @@ from camrepro.errors import DownloadError
 from camrepro.models import build_model
 from camrepro.models.pretrained import read_weights
 from camrepro.weights import CHECKPOINTS, fetch_weights, pretrain
+from tiny import randomised
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -216,25 +217,6 @@ def test_torchvision_checkpoints_are_the_papers_era_v1_weights():
     assert "mobilenetv1_100.ra4_e3600_r224_in1k" in CHECKPOINTS["mobilenet-v1"].url
 
 
-def _randomised(module: torch.nn.Module, seed: int) -> dict[str, torch.Tensor]:
-    """`module`'s state_dict with every float tensor drawn at random (BN statistics included), so a
-    tensor loaded into the wrong place shows in the forward pass; convs at He scale so activations
-    keep their size through the 40 layers."""
-    g = torch.Generator().manual_seed(seed)
-    state = module.state_dict()
-    for key, value in state.items():
-        if not value.is_floating_point():
-            continue
-        if value.dim() == 4:
-            fresh = torch.randn(value.shape, generator=g) * (2.0 / value[0].numel()) ** 0.5
-        elif key.endswith(("running_var", "bn.weight")):
-            fresh = torch.rand(value.shape, generator=g) * 0.5 + 0.75
-        else:
-            fresh = torch.randn(value.shape, generator=g) * 0.1
-        value.copy_(fresh)
-    return state
-
-
 def spg_inception_forward(tv: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     """wsolevaluation wsol/inception.py:172-190 (InceptionCam.forward, large_feature_map False)
     written with torchvision's Inception3 blocks: Conv2d_1a_3x3 at padding 1 (:140), both pools
@@ -264,7 +246,7 @@ def test_inception_v3_key_map_loads_torchvision_inception_v3_into_the_spg_networ
     tensor of torchvision's inception_v3 through Mixed_6e is used, AuxLogits, Mixed_7* and fc are
     dropped, and the network computes SPG's Mixed_6e on them."""
     tv = torchvision.models.inception_v3(weights=None, aux_logits=True, init_weights=False, transform_input=True)
-    source = _randomised(tv, 3)
+    source = randomised(tv, 3)
     tv.eval()
     url = _serve(file_server, "inception_v3_google-{sha}.pth", source)
     out = fetch_weights("inception-v3", tmp_path / "inception-v3.pth", tmp_path / "dl", url=url, progress=False)

@@ -102,7 +102,7 @@ class SVMJob:
 
 # Which backbone weights each model starts from.
 WEIGHTS_OF = {
-    "vgg16-gap": "vgg16", "googlenet-gap": "googlenet", "googlenet-gmp": "googlenet",
+    "vgg16-gap": "vgg16", "vgg16-cam": "vgg16", "googlenet-gap": "googlenet", "googlenet-gmp": "googlenet",
     "alexnet-gap": "alexnet", "alexnet*-gap": "alexnet", "googlenet": "googlenet", "vgg16": "vgg16",
     "alexnet": "alexnet", "resnet50-se": "se-resnet50", "mobilenet-v1": "mobilenet-v1",
     "inception-v3-spg": "inception-v3", "efficientnet-lite0": "efficientnet-lite0",
@@ -157,7 +157,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         Experiment(
             "cam-imagenet", "CAM Tables 1-3: GAP/GMP networks, the originals and Backprop on ImageNet",
             "imagenet",
-            (("vgg16-gap", "gap", _CAM), ("googlenet-gap", "gap", (*_CAM, "heuristic", "heuristic-code")),
+            (("vgg16-cam", "gap", _CAM), ("googlenet-gap", "gap", (*_CAM, "heuristic", "heuristic-code")),
              ("alexnet-gap", "gap", _CAM), ("alexnet*-gap", "gap", _CAM),
              ("googlenet-gmp", "gmp", _CAM), ("googlenet", "gap", (*_CAM, *_BACKPROP)),
              ("vgg16", "fc", _BACKPROP), ("alexnet", "fc", _BACKPROP)),

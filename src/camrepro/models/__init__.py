@@ -28,6 +28,7 @@ from camrepro.errors import CamreproError
 from camrepro.models.backbones import (
     AlexNetFeatures,
     Backbone,
+    CaffeInit,
     GoogLeNetFeatures,
     InceptionV3SPGFeatures,
     MobileNetV1Features,
@@ -78,17 +79,33 @@ class CAMNet(nn.Module):
     has_cam = True
 
     def __init__(
-        self, backbone: Backbone, num_classes: int, pool: str = "gap", theta_tap: float = 0.0
-    ) -> None:
+        self, backbone: Backbone, num_classes: int, pool: str = "gap", theta_tap: float = 0.0,
+        dropout: float = 0.0, classifier_init: str | None = None,
+    ) -> None:  # fmt: skip
         super().__init__()
         self.features = backbone
         self.pool = GlobalPool(pool, theta_tap)
+        # a released prototxt's dropout between the pooled vector and the classifier (training only:
+        # no parameters, so the CAM, sum_k W[c, k] F_k, is unchanged)
+        self.dropout = nn.Dropout(dropout) if dropout else nn.Identity()
         self.classifier = nn.Linear(backbone.out_channels, num_classes)
+        self.classifier_init = classifier_init  # "xavier": Caffe's xavier filler; None: init_weights'
+
+    def init_added_layers(self) -> None:
+        """The released prototxt's fillers for the layers CAM adds, after `init_weights`: the
+        backbone's `extra` convs (`Backbone.added_init`) and, where it says so, the classifier
+        (Caffe's xavier: U(-a, a), a = sqrt(3 / fan_in), bias 0)."""
+        if self.features.added_init is not None:
+            self.features.added_init.apply(self.features.extra)
+        if self.classifier_init == "xavier":
+            bound = (3.0 / self.classifier.in_features) ** 0.5
+            nn.init.uniform_(self.classifier.weight, -bound, bound)
+            nn.init.zeros_(self.classifier.bias)
 
     def outputs(self, x: torch.Tensor) -> Outputs:
         features = self.features(x)
         pooled = self.pool(features)
-        return Outputs(self.classifier(pooled), pooled, features)
+        return Outputs(self.classifier(self.dropout(pooled)), pooled, features)
 
     def forward(self, x: torch.Tensor, return_features: bool = False):  # noqa: ANN201
         logits, _, features = self.outputs(x)
@@ -187,9 +204,10 @@ class ModelSpec:
     default_pool: str = "gap"  # "none": an FC original, no pooling head
 
 
-def _cam(backbone_factory: Callable[..., Backbone], pool: str):  # noqa: ANN202
+def _cam(backbone_factory: Callable[..., Backbone], pool: str, dropout: float = 0.0,  # noqa: ANN202
+         classifier_init: str | None = None):  # fmt: skip
     def build(num_classes: int, width: float, pool: str = pool, theta_tap: float = 0.0, **kw) -> CAMNet:
-        return CAMNet(backbone_factory(width, **kw), num_classes, pool, theta_tap)
+        return CAMNet(backbone_factory(width, **kw), num_classes, pool, theta_tap, dropout, classifier_init)
 
     return build
 
@@ -213,14 +231,21 @@ def _efficientnet_lite0(num_classes: int, width: float, pool: str = "gap", theta
 MODELS: dict[str, ModelSpec] = {
     s.name: s
     for s in [
-        # CAM, Rethinking CAM: VGG16 to conv5_3, + 3x3 conv 1024, GAP/TAP, linear
+        # Rethinking CAM: VGG16 to conv5_3, + 3x3 conv 1024, GAP/TAP, linear
         ModelSpec("vgg16-gap", _cam(VGG16Features, "gap")),
-        # CAM: GoogLeNet to inception4e, + 3x3 conv 1024, GAP (GMP), linear
-        ModelSpec("googlenet-gap", _cam(GoogLeNetFeatures, "gap")),
-        ModelSpec("googlenet-gmp", _cam(GoogLeNetFeatures, "gmp"), default_pool="gmp"),
-        # CAM: AlexNet to conv5, + 3x3 conv 1024 (alexnet*: two more conv layers before GAP), linear
-        ModelSpec("alexnet-gap", _cam(lambda w: AlexNetFeatures(w, extra_layers=1), "gap")),
-        ModelSpec("alexnet*-gap", _cam(lambda w: AlexNetFeatures(w, extra_layers=3), "gap")),
+        # CAM (VGGnet-GAP as released, models/deploy_vgg16CAM.prototxt:327-373): the same with the
+        # conv in 2 groups, N(0, 0.01), bias 0, and dropout 0.5 before the classifier
+        ModelSpec("vgg16-cam", _cam(lambda w: VGG16Features(w, groups=2, added_init=CaffeInit(0.01, 0.0)),
+                                    "gap", dropout=0.5)),
+        # CAM: GoogLeNet to inception4e, + 3x3 conv 1024 in 2 groups, GAP (GMP), linear with Caffe's
+        # xavier filler (models/train_val_googlenetCAM.prototxt:1703-1770; no dropout there)
+        ModelSpec("googlenet-gap", _cam(GoogLeNetFeatures, "gap", classifier_init="xavier")),
+        ModelSpec("googlenet-gmp", _cam(GoogLeNetFeatures, "gmp", classifier_init="xavier"),
+                  default_pool="gmp"),
+        # CAM: AlexNet to conv5, + 3x3 conv 1024 in 2 groups (alexnet*: conv5 at 384, pool5 3x3/1, two
+        # 3x3/512 convs, models/deploy_alexnetplusCAM_imagenet.prototxt), dropout 0.5 (:282-288), linear
+        ModelSpec("alexnet-gap", _cam(lambda w: AlexNetFeatures(w, extra_layers=1), "gap", dropout=0.5)),
+        ModelSpec("alexnet*-gap", _cam(lambda w: AlexNetFeatures(w, star=True), "gap", dropout=0.5)),
         # CAM: the original GoogLeNet; its CAM at 7x7 from its own average pool + classifier
         ModelSpec("googlenet", _cam(lambda w, **kw: GoogLeNetFeatures(w, until="inception5b", extra_layers=0,
                                                                      keep_maxpool4=True, **kw), "gap")),
@@ -297,6 +322,8 @@ def build_model(
         kwargs["transform_input"] = expects_transform if transform_input is None else transform_input
     model = spec.build(num_classes, width, **kwargs)
     init_weights(model)
+    if isinstance(model, CAMNet):
+        model.init_added_layers()
     if state is not None:
         load_state_into(model, state, str(pretrained))
     return model

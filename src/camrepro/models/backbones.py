@@ -10,6 +10,7 @@ trains at width 1/8 on two CPU cores); torchvision weights only fit at width 1.0
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 
 import torch
 import torchvision.models.googlenet  # noqa: F401  (the module, for Inception and BasicConv2d)
@@ -34,15 +35,40 @@ def scaled(channels: int, width: float) -> int:
     return max(4, int(round(channels * width)))
 
 
-def added_convs(cin: int, cout: int, layers: int) -> tuple[nn.Sequential, int]:
+def added_convs(cin: int, cout: int, layers: int, groups: int = 1) -> tuple[nn.Sequential, int]:
     """The layers a CAM network adds before pooling: `layers` x (3x3 conv, stride 1, pad 1, ReLU)
-    with `cout` channels (the CAM paper's "3x3 conv with 1024 units"). Returns the stack and
-    its output depth (`cin` when there are none)."""
+    with `cout` channels (the CAM paper's "3x3 conv with 1024 units"), in `groups` groups (the
+    released CAM prototxts' `group: 2`). Returns the stack and its output depth (`cin` when there
+    are none)."""
     modules: list[nn.Module] = []
     for _ in range(layers):
-        modules += [nn.Conv2d(cin, cout, kernel_size=3, padding=1), nn.ReLU(inplace=True)]
+        modules += [grouped_conv(cin, cout, groups), nn.ReLU(inplace=True)]
         cin = cout
     return nn.Sequential(*modules), cin
+
+
+def grouped_conv(cin: int, cout: int, groups: int) -> nn.Conv2d:
+    """A 3x3, stride 1, pad 1 convolution in `groups` groups (Caffe's `group`)."""
+    if cin % groups or cout % groups:
+        raise ValueError(f"a conv of {cin} -> {cout} channels cannot be split in {groups} groups; pick a "
+                         f"width whose channel counts are multiples of {groups}")  # fmt: skip
+    return nn.Conv2d(cin, cout, kernel_size=3, padding=1, groups=groups)
+
+
+@dataclass(frozen=True)
+class CaffeInit:
+    """A released prototxt's fillers for the layers a CAM network adds: weights N(0, std^2) (Caffe's
+    `gaussian` weight_filler), biases `bias` (its `constant` bias_filler). Applied after
+    `camrepro.models.init_weights` to every conv of the backbone's `extra`."""
+
+    std: float = 0.01
+    bias: float = 0.0
+
+    def apply(self, module: nn.Module) -> None:
+        for m in module.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.normal_(m.weight, 0.0, self.std)
+                nn.init.constant_(m.bias, self.bias)
 
 
 class Backbone(nn.Module):
@@ -50,6 +76,7 @@ class Backbone(nn.Module):
 
     out_channels: int
     torchvision_arch: str | None = None  # the torchvision model whose weights fit at width 1.0
+    added_init: CaffeInit | None = None  # the released prototxt's fillers for `extra`, if it gives them
 
     def torchvision_keys(self) -> set[str]:
         """Names of this backbone's parameters/buffers that come from the torchvision model."""
@@ -66,17 +93,23 @@ def vgg16_trunk(width: float = 1.0) -> tuple[nn.Sequential, int]:
 
 
 class VGG16Features(Backbone):
-    """VGG16 through conv5_3 + ReLU (pool5 and the FC layers removed): 14x14 at 224 input.
+    """VGG16 through conv5_3 + ReLU (pool5 and the FC layers removed): 14x14 at 224 input, + the
+    CAM layer (`extra`): a 3x3 conv with 1024 units.
 
-    CAM paper: "+ a 3x3 conv with 1024 units" (`extra`). Rethinking CAM uses the same network.
+    Rethinking CAM's (`vgg16-gap`): one group, the default init (won-bae/rethinkingCAM
+    src/core/models/vgg.py:15, :70-78; wsolevaluation wsol/vgg.py builds the same conv6). The CAM
+    paper's (`vgg16-cam`), as released (zhoubolei/CAM models/deploy_vgg16CAM.prototxt:327-341):
+    `group: 2`, weights N(0, 0.01), biases 0.
     """
 
     torchvision_arch = "vgg16"
 
-    def __init__(self, width: float = 1.0, extra_channels: int = 1024) -> None:
+    def __init__(self, width: float = 1.0, extra_channels: int = 1024, groups: int = 1,
+                 added_init: CaffeInit | None = None) -> None:  # fmt: skip
         super().__init__()
         self.features, depth = vgg16_trunk(width)
-        self.extra, self.out_channels = added_convs(depth, scaled(extra_channels, width), 1)
+        self.extra, self.out_channels = added_convs(depth, scaled(extra_channels, width), 1, groups)
+        self.added_init = added_init
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.extra(self.features(x))
@@ -86,20 +119,29 @@ ALEXNET_SPECS = [(64, 11, 4, 2), "M", (192, 5, 1, 2), "M", (384, 3, 1, 1), (256,
 
 
 class AlexNetFeatures(Backbone):
-    """AlexNet through conv5 + ReLU (pool5 onwards removed): 13x13 at 224 input.
+    """torchvision's AlexNet, truncated, + the CAM layers (`extra`).
 
-    alexnet-gap adds the CAM paper's 3x3 conv with 1024 units; alexnet*-gap adds two more conv
-    layers before GAP ("we add two convolutional layers just before GAP", Zhou et al. Sec. 3.1),
-    which we take to be two further 3x3/1024 conv + ReLU.
+    `alexnet-gap` (Zhou et al. Sec. 3.1: "we removed the layers after conv5 ... 13x13", "+ a 3x3
+    conv with 1024 units"): conv1-conv5 + ReLU, then that conv. No released prototxt exists for it
+    (zhoubolei/CAM ships AlexNet*-GAP's only), so OUR ASSUMPTION: its CAM conv is built as the
+    released AlexNet*-GAP's added convs are, `group: 2`, N(0, 0.01), bias 1.
+
+    `alexnet*-gap` (`star`), as released in models/deploy_alexnetplusCAM_imagenet.prototxt: conv1-4
+    as AlexNet's, then conv5 at 384 units in 2 groups (:170-190, where AlexNet's conv5 has 256, so
+    this conv5 is a new layer, not torchvision's), pool5 a 3x3 max pool at stride 1 (:200-208: 13x13
+    -> 11x11 at 224 px), two 3x3/512 convs in 2 groups (conv6 :211-231, conv7 :241-261), every one
+    N(0, 0.01) with bias 1. (The backbone before conv5 is torchvision's AlexNet, not the Caffe one
+    the prototxt describes: 64 conv1 units, no groups, no LRN.)
     """
 
     torchvision_arch = "alexnet"
 
-    def __init__(self, width: float = 1.0, extra_layers: int = 1, extra_channels: int = 1024) -> None:
+    def __init__(self, width: float = 1.0, extra_layers: int = 1, extra_channels: int = 1024,
+                 star: bool = False) -> None:  # fmt: skip
         super().__init__()
         layers: list[nn.Module] = []
         cin = 3
-        for spec in ALEXNET_SPECS:
+        for spec in ALEXNET_SPECS[:-1] if star else ALEXNET_SPECS:
             if spec == "M":
                 layers.append(nn.MaxPool2d(kernel_size=3, stride=2))
                 continue
@@ -108,7 +150,13 @@ class AlexNetFeatures(Backbone):
             layers += [nn.Conv2d(cin, cout, kernel_size=k, stride=s, padding=p), nn.ReLU(inplace=True)]
             cin = cout
         self.features = nn.Sequential(*layers)
-        self.extra, self.out_channels = added_convs(cin, scaled(extra_channels, width), extra_layers)
+        if star:
+            conv5, c5 = added_convs(cin, scaled(384, width), 1, groups=2)
+            convs, self.out_channels = added_convs(c5, scaled(512, width), 2, groups=2)
+            self.extra = nn.Sequential(*conv5, nn.MaxPool2d(kernel_size=3, stride=1), *convs)
+        else:
+            self.extra, self.out_channels = added_convs(cin, scaled(extra_channels, width), extra_layers, 2)
+        self.added_init = CaffeInit(0.01, 1.0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.extra(self.features(x))
@@ -131,9 +179,13 @@ INCEPTIONS = {
 class GoogLeNetFeatures(Backbone):
     """torchvision's GoogLeNet (BN variant), truncated.
 
-    until="inception4e": the CAM paper's GoogLeNet-GAP/GMP, 14x14 at 224 input, + the 3x3/1024 conv.
+    until="inception4e": the CAM paper's GoogLeNet-GAP/GMP, 14x14 at 224 input, + the 3x3/1024
+    conv as released (zhoubolei/CAM models/train_val_googlenetCAM.prototxt:1703-1730: `group: 2`,
+    weights N(0, 0.01), bias 1; GMP: no prototxt released, taken to be the same).
     until="inception5b": the original GoogLeNet, 7x7, whose own average pool + classifier give
-    its CAM (no extra layer).
+    its CAM (no extra layer); maxpool4 is torchvision's, 2x2 at stride 2 (ceil mode), so the
+    network is torchvision's (torchvision/models/googlenet.py: `self.maxpool4 = nn.MaxPool2d(2, 2,
+    ceil_mode=True)`).
     transform_input: torchvision's re-normalisation that its ImageNet weights expect.
     """
 
@@ -161,7 +213,8 @@ class GoogLeNetFeatures(Backbone):
             if name in ("inception4a", "inception5a"):
                 pool = "maxpool3" if name == "inception4a" else "maxpool4"
                 if pool == "maxpool3" or keep_maxpool4:
-                    setattr(self, pool, nn.MaxPool2d(3, stride=2, ceil_mode=True))
+                    size = 3 if pool == "maxpool3" else 2
+                    setattr(self, pool, nn.MaxPool2d(size, stride=2, ceil_mode=True))
                     self.blocks.append(pool)
             chs = [scaled(c, width) for c in chs]
             setattr(self, name, Inception(cin, *chs))
@@ -169,7 +222,8 @@ class GoogLeNetFeatures(Backbone):
             cin = chs[0] + chs[2] + chs[4] + chs[5]
             if name == until:
                 break
-        self.extra, self.out_channels = added_convs(cin, scaled(extra_channels, width), extra_layers)
+        self.extra, self.out_channels = added_convs(cin, scaled(extra_channels, width), extra_layers, 2)
+        self.added_init = CaffeInit(0.01, 1.0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.transform_input:
