@@ -320,7 +320,8 @@ def train(
     inputs = input_fingerprint(cfg)
     own = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     fits = state is not None and {k: tuple(v.shape) for k, v in state["model"].items()} == own
-    if state is not None and (state.get("config") != asdict(cfg) or state.get("inputs") != inputs or not fits):
+    changed = state is not None and (state.get("config") != asdict(cfg) or state.get("inputs") != inputs)
+    if state is not None and (changed or not fits):
         what = ("training config" if state.get("config") != asdict(cfg) else
                 "data or pretrained weights" if state.get("inputs") != inputs else
                 "network (its layers changed in the code)")  # fmt: skip
