@@ -84,7 +84,7 @@ def test_the_cam_layers_are_the_released_prototxts():
     for name in ("googlenet-gap", "googlenet-gmp"):  # Caffe's xavier: U(-a, a), a = sqrt(3 / fan_in)
         head = build_model(name, 50, width=0.5).classifier
         bound = (3 / head.in_features) ** 0.5
-        assert 0.95 * bound < float(head.weight.abs().max()) <= bound and torch.all(head.bias == 0)
+        assert 0.95 * bound < float(head.weight.detach().abs().max()) <= bound and torch.all(head.bias == 0)
     rethinking = build_model("vgg16-gap", 5, width=0.5)
     assert [c.groups for c in _convs(rethinking.features.extra)] == [1] and isinstance(rethinking.dropout, nn.Identity)
 
