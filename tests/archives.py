@@ -116,9 +116,16 @@ def file_member(name: str) -> tarfile.TarInfo:
     return m
 
 
-def imagenet_files(folder: Path) -> None:
-    """Tiny ILSVRC2012 train/val/bbox archives in the real layout."""
+IMAGENET_BLACKLIST = "2\n50000\n"  # val image 2 and one beyond the tiny val set
+
+
+def imagenet_files(folder: Path, blacklist: str = IMAGENET_BLACKLIST) -> None:
+    """Tiny ILSVRC2012 train/val/bbox archives and devkit in the real layout (the devkit's
+    data/ILSVRC2012_validation_blacklist.txt: one 1-based val image number a line)."""
     folder.mkdir(parents=True)
+    with tarfile.open(folder / "ILSVRC2012_devkit_t12.tar.gz", "w:gz") as tf:
+        add_member(tf, "ILSVRC2012_devkit_t12/data/ILSVRC2012_validation_blacklist.txt", blacklist.encode())
+        add_member(tf, "ILSVRC2012_devkit_t12/data/ILSVRC2012_validation_ground_truth.txt", b"2\n1\n")
     wnids = ["n01440764", "n01443537"]
     with tarfile.open(folder / "ILSVRC2012_img_train.tar", "w") as outer:
         for k, w in enumerate(wnids):

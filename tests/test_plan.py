@@ -111,3 +111,30 @@ def test_real_photos_without_a_photos_role_names_the_key():
     config = {"datasets": {"p": {"source": "skimage-photos"}}, "roles": {"cub": "p"}, "experiments": ["real-photos"]}
     with pytest.raises(CamreproError, match=r"roles\.photos"):
         build_plan(config)
+
+
+def test_the_imagenet_val_blacklist_is_left_out_as_each_paper_did():
+    """`datasets.<imagenet>.val_blacklist`: paper (CAM's localization without the devkit's blacklisted
+    val images, Rethinking CAM's with all 50,000), exclude, keep; the evaluate jobs say so."""
+    config = load_config(ROOT / "config" / "paper.yaml")
+    assert config["datasets"]["imagenet"]["val_blacklist"] == "paper"
+    for choice in ("paper", "exclude", "keep"):
+        config["datasets"]["imagenet"]["val_blacklist"] = choice
+        plan = build_plan(config)
+        generated = jobs(plan, config, "config/paper.yaml")["evaluate"]
+        for ev in plan.evaluations.values():
+            ext = plan.extractions[ev.extraction]
+            cam_paper = ext.transform == "tencrop"  # CAM Tables 1-3; Rethinking CAM: centercrop
+            expected = ext.dataset == "imagenet" and {"paper": cam_paper, "exclude": True, "keep": False}[choice]
+            assert ev.blacklist == expected, (choice, ev.id)
+            assert ("--exclude-blacklisted" in generated[ev.id].command) == expected
+        assert any(ev.blacklist for ev in plan.evaluations.values()) == (choice != "keep")
+    # the embedded default's stand-in has no devkit: nothing is left out
+    assert not any(ev.blacklist for ev in build_plan(load_config(ROOT / "config" / "config.yaml")).evaluations.values())
+
+
+def test_a_val_blacklist_on_another_dataset_is_refused(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("scale: synthetic\ndatasets:\n  cub: {source: cub, val_blacklist: exclude}\n")
+    with pytest.raises(CamreproError, match=r"datasets\.cub\.val_blacklist: only an ImageNet dataset"):
+        load_config(path)

@@ -195,7 +195,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         if unknown:
             raise CamreproError(f"unknown setting(s) {unknown}; known: {', '.join(SETTINGS)}")
         result = evaluate_settings(args.extracted, args.dataset, {s: SETTINGS[s] for s in args.setting},
-                                   empty_box=args.empty_box)  # fmt: skip
+                                   empty_box=args.empty_box, blacklist=args.exclude_blacklisted)  # fmt: skip
         atomic_write_text(args.out, json.dumps(result, indent=1) + "\n")
         print(f"wrote {args.out}")
         return
@@ -203,6 +203,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         args.extracted, args.dataset, theta=args.theta, standard=args.standard, percentile=args.percentile,
         strategy=args.strategy, source=args.source, heuristic=args.heuristic, iou_thresholds=tuple(args.iou),
         cam_curve_interval=args.cam_curve_interval, empty_box=args.empty_box,
+        blacklist=args.exclude_blacklisted,
     )  # fmt: skip
     atomic_write_text(args.out, json.dumps(result, indent=1) + "\n")
     print(f"wrote {args.out}")
@@ -469,6 +470,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--empty-box", choices=["zero", "full"], default="zero",
                    help="box when no region is found: (0,0,0,0) (wsolevaluation) or the whole image "
                    "(Rethinking-CAM)")
+    p.add_argument("--exclude-blacklisted", action="store_true",
+                   help="leave the split's blacklisted images (ILSVRC devkit: 1,762 val images) out of "
+                   "localization, as the CAM paper's released evaluation does")
     p.add_argument("--iou", type=int, nargs="+", default=list(protocol.IOU_THRESHOLDS))
     p.add_argument("--cam-curve-interval", type=float, default=protocol.CAM_CURVE_INTERVAL)
     p.set_defaults(func=_cmd_evaluate)

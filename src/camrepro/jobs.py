@@ -185,6 +185,7 @@ def command(
         v = plan.evaluations[job_id]
         return ["camrepro", "evaluate", "--extracted", extraction_dir(v.extraction), "--dataset",
                 prepared(data_root, v.dataset), "--out", metrics_path(v.id), "--empty-box", v.empty_box,
+                *(["--exclude-blacklisted"] if v.blacklist else []),
                 *[a for name in v.settings for a in ("--setting", name)]]  # fmt: skip
     if kind == "svm":
         j = plan.svms[job_id]

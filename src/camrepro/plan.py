@@ -86,6 +86,7 @@ class Evaluation:
     dataset: str
     settings: dict = field(default_factory=dict, hash=False)  # name -> camrepro evaluate options
     empty_box: str = "zero"  # box when nothing is found: (0,0,0,0) (CAM, wsolevaluation) | full (Rethinking)
+    blacklist: bool = False  # leave the split's blacklisted images out of localization (`val_blacklist`)
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,12 @@ class Experiment:
     entries: tuple[tuple[str, str, tuple[str, ...]], ...]  # (model, pool, settings)
     transform: str = "centercrop"  # the paper's test-time transform (camrepro.testtime)
     empty_box: str = "full"  # the paper's box when nothing is found (camrepro.evaluate)
+    # whether the paper's localization leaves out the ILSVRC devkit's 1,762 blacklisted val images:
+    # the CAM paper's released evaluation does (zhoubolei/CAM ILSVRC_evaluate_bbox.m:142-152 ->
+    # evaluation/simpleEvaluation.m:7, :102-143; its text is silent); Rethinking CAM scores all
+    # 50,000 (its text, Sec. 5.1: "the numbers of images in ... validation sets are ... 50,000";
+    # its code reads the whole val.txt, src/core/datasets.py:142-145)
+    blacklist: bool = False
 
 
 ABLATION_SETTINGS = ("cam20", "nwc", "pas", "nwc-pas")
@@ -161,7 +168,7 @@ EXPERIMENTS: dict[str, Experiment] = {
              ("alexnet-gap", "gap", _CAM), ("alexnet*-gap", "gap", _CAM),
              ("googlenet-gmp", "gmp", _CAM), ("googlenet", "gap", (*_CAM, *_BACKPROP)),
              ("vgg16", "fc", _BACKPROP), ("alexnet", "fc", _BACKPROP)),
-            "tencrop", "zero",
+            "tencrop", "zero", True,
         ),
         *(
             Experiment(
@@ -376,8 +383,9 @@ def build_plan(config: dict) -> Plan:
         exp = EXPERIMENTS[name]
         for model, pool, settings in exp.entries:
             run = add_run(exp.role, model, pool)
-            settings_of.setdefault((run.id, exp.transform, exp.empty_box), set()).update(settings)
-    for (rid, transform, empty_box), names in settings_of.items():
+            blacklist = _blacklist(config, run.dataset, exp.blacklist)
+            settings_of.setdefault((run.id, exp.transform, exp.empty_box, blacklist), set()).update(settings)
+    for (rid, transform, empty_box, blacklist), names in settings_of.items():
         run = plan.runs[rid]
         split = _evaluation_split(config, run.dataset)
         ext_id = slug(f"{rid}-{split}-{transform}")
@@ -386,8 +394,19 @@ def build_plan(config: dict) -> Plan:
         plan.extractions[ext_id] = Extraction(ext_id, rid, run.dataset, split, size, nwc, saliency, transform,
                                               run.model if run.as_is else None)
         chosen = {n: dict(SETTINGS[n]) for n in SETTINGS if n in names}
-        plan.evaluations[ext_id] = Evaluation(ext_id, ext_id, run.dataset, chosen, empty_box)
+        plan.evaluations[ext_id] = Evaluation(ext_id, ext_id, run.dataset, chosen, empty_box, blacklist)
     return plan
+
+
+def _blacklist(config: dict, dataset: str, paper_excludes: bool) -> bool:
+    """Whether an evaluation on `dataset` leaves out its blacklisted val images: an ImageNet
+    dataset's `val_blacklist` (paper: as the experiment's paper did, Experiment.blacklist; exclude;
+    keep); never for another dataset."""
+    spec = config["datasets"][dataset]
+    if spec.get("source") != "imagenet":
+        return False
+    choice = spec.get("val_blacklist", "paper")
+    return paper_excludes if choice == "paper" else choice == "exclude"
 
 
 def _evaluation_split(config: dict, dataset: str) -> str:
