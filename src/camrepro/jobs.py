@@ -52,7 +52,7 @@ ENTRY = {
     "evaluate": ("evaluate.py",),
     "svm": ("svm.py",),
     "tables": ("tables.py", "paper_values.yaml"),
-    "report": ("report.py", "templates/replication.html.j2"),
+    "report": ("report.py", "templates/replication.html.j2", "protocols.yaml", "paper_values.yaml"),
 }
 PACKAGE = Path(__file__).resolve().parent
 

@@ -398,6 +398,9 @@ def build_plan(config: dict) -> Plan:
     return plan
 
 
+VAL_BLACKLIST_DEFAULT = "paper"  # datasets.<imagenet>.val_blacklist: as each paper did
+
+
 def _blacklist(config: dict, dataset: str, paper_excludes: bool) -> bool:
     """Whether an evaluation on `dataset` leaves out its blacklisted val images: an ImageNet
     dataset's `val_blacklist` (paper: as the experiment's paper did, Experiment.blacklist; exclude;
@@ -405,7 +408,7 @@ def _blacklist(config: dict, dataset: str, paper_excludes: bool) -> bool:
     spec = config["datasets"][dataset]
     if spec.get("source") != "imagenet":
         return False
-    choice = spec.get("val_blacklist", "paper")
+    choice = spec.get("val_blacklist", VAL_BLACKLIST_DEFAULT)
     return paper_excludes if choice == "paper" else choice == "exclude"
 
 
