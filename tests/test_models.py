@@ -236,6 +236,31 @@ def test_an_original_used_as_it_is_is_the_published_network_with_its_own_head(tm
         load_as_is("alexnet", headless)
 
 
+def test_an_imagenet_subset_is_scored_by_the_head_rows_of_its_classes(tmp_path):
+    """A prepared ImageNet of some of the classes (a rehearsal's) lists the head's classes from the
+    devkit (imagenet_classes.txt); a network used as it is keeps the rows of its own classes, in the
+    dataset's class order."""
+    from camrepro.data.metadata import IMAGENET_CLASSES_FILE, DatasetInfo
+    from camrepro.models.io import load_as_is
+
+    head = ["n01440764", "n01443537", "n01484850", "n01491361"]
+    tv = torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=True, num_classes=4,
+                                      transform_input=True).eval()  # fmt: skip
+    randomised(tv, 2)
+    path = _save(tv.state_dict(), tmp_path, "g")
+    subset = tmp_path / "subset"
+    subset.mkdir()
+    DatasetInfo("imagenet", ["n01443537", "n01491361"], ["val"], source="imagenet").save(subset)
+    with pytest.raises(CamreproError, match="own head has 4 classes"):
+        load_as_is("googlenet", path, subset)  # the dataset does not say which classes the head has
+    (subset / IMAGENET_CLASSES_FILE).write_text("".join(f"{w}\n" for w in head))
+    net, meta = load_as_is("googlenet", path, subset)
+    x = torch.randn(2, 3, 96, 96, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), tv(x)[:, [1, 3]], rtol=1e-4, atol=1e-4)
+    assert meta["classes"] == ["n01443537", "n01491361"]
+
+
 def test_wrong_weights_file_gives_a_clear_error(tmp_path):
     tv = torchvision.models.alexnet(weights=None)
     path = _save(tv.state_dict(), tmp_path, "alexnet")

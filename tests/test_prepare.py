@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from archives import (
+    IMAGENET_HEAD_CLASSES,
     caltech101_zip,
     expected_cub_metadata,
     imagenet_files,
@@ -21,7 +22,7 @@ from archives import (
 from camrepro.data import prepare as prepare_mod
 from camrepro.data import sources
 from camrepro.data.download import safe_extract
-from camrepro.data.metadata import read_blacklist, read_split
+from camrepro.data.metadata import read_blacklist, read_head_classes, read_split
 from camrepro.errors import DataError, DownloadError
 
 
@@ -74,6 +75,8 @@ def test_imagenet_prepares_every_val_box(tmp_path, no_imagenet_checksums):
     # the devkit's blacklist, as image ids of the val images there are (its 50000 is not among them)
     assert read_blacklist(out, "val") == {"val/ILSVRC2012_val_00000002.JPEG"}
     assert read_blacklist(out, "train") is None
+    # the devkit's 1,000 (here 4) classes in sorted-wnid order, the order of a published head
+    assert read_head_classes(out) == sorted(IMAGENET_HEAD_CLASSES)
     train = read_split(out, "train")
     assert train.image_ids == [
         "train/n01440764/n01440764_0.JPEG",

@@ -181,9 +181,33 @@ def load_as_is(
             )
         built = arch
     if info is not None and rows != info.num_classes:
+        net, rows = _subset_head(net, rows, Path(dataset), info.classes)
+    if info is not None and rows != info.num_classes:
         raise CamreproError(
             f"{weights}: {built}'s own head has {rows} classes, {dataset} {info.num_classes}; a network "
             "used as it is is evaluated on the classes it was trained on (the imagenet role)."
         )
     meta = {"config": {"model": built, "weights": str(weights)}, "classes": info.classes if info else None}
     return net.to(device).eval(), meta
+
+
+def _subset_head(net: WSOLModel, rows: int, dataset: Path, classes: list[str]) -> tuple[WSOLModel, int]:
+    """A dataset of some of ImageNet's classes (a rehearsal's, a subset's) is scored by the rows of
+    the network's head for those classes, when the dataset lists the head's classes (a prepared
+    ImageNet: the devkit's 1,000, `IMAGENET_CLASSES_FILE`); unchanged otherwise."""
+    from torch import nn
+
+    from camrepro.data.metadata import read_head_classes
+
+    head_classes = read_head_classes(dataset)
+    if not head_classes or len(head_classes) != rows or not set(classes) <= set(head_classes):
+        return net, rows
+    index = torch.tensor([head_classes.index(c) for c in classes])
+    owner, name = (net, "classifier") if isinstance(net.classifier, nn.Linear) else (net.classifier, "6")
+    old = getattr(owner, name)
+    new = nn.Linear(old.in_features, len(classes))
+    with torch.no_grad():
+        new.weight.copy_(old.weight[index])
+        new.bias.copy_(old.bias[index])
+    setattr(owner, name, new)
+    return net, len(classes)
