@@ -116,9 +116,32 @@ def file_member(name: str) -> tarfile.TarInfo:
     return m
 
 
-def imagenet_files(folder: Path) -> None:
-    """Tiny ILSVRC2012 train/val/bbox archives in the real layout."""
+IMAGENET_BLACKLIST = "2\n50000\n"  # val image 2 and one beyond the tiny val set
+# the leaf synsets of the tiny devkit's meta.mat (a head's classes), in the devkit's own (unsorted) order
+IMAGENET_HEAD_CLASSES = ["n01443537", "n01530575", "n01440764", "n01484850"]
+
+
+def devkit_meta_mat(wnids: list[str]) -> bytes:
+    """The devkit's data/meta.mat: a `synsets` struct array (ILSVRC2012_ID, WNID, words, gloss,
+    num_children, ...), here the leaf synsets `wnids` and one parent synset (children: not a class)."""
+    from scipy.io import savemat
+
+    dtype = [("ILSVRC2012_ID", "O"), ("WNID", "O"), ("words", "O"), ("gloss", "O"), ("num_children", "O")]
+    rows = [(i + 1, w, w, "", 0) for i, w in enumerate(wnids)] + [(len(wnids) + 1, "n00001740", "entity", "", 3)]
+    synsets = np.array(rows, dtype=dtype).reshape(-1, 1)
+    buf = io.BytesIO()
+    savemat(buf, {"synsets": synsets})
+    return buf.getvalue()
+
+
+def imagenet_files(folder: Path, blacklist: str = IMAGENET_BLACKLIST) -> None:
+    """Tiny ILSVRC2012 train/val/bbox archives and devkit in the real layout (the devkit's
+    data/ILSVRC2012_validation_blacklist.txt: one 1-based val image number a line)."""
     folder.mkdir(parents=True)
+    with tarfile.open(folder / "ILSVRC2012_devkit_t12.tar.gz", "w:gz") as tf:
+        add_member(tf, "ILSVRC2012_devkit_t12/data/ILSVRC2012_validation_blacklist.txt", blacklist.encode())
+        add_member(tf, "ILSVRC2012_devkit_t12/data/ILSVRC2012_validation_ground_truth.txt", b"2\n1\n")
+        add_member(tf, "ILSVRC2012_devkit_t12/data/meta.mat", devkit_meta_mat(IMAGENET_HEAD_CLASSES))
     wnids = ["n01440764", "n01443537"]
     with tarfile.open(folder / "ILSVRC2012_img_train.tar", "w") as outer:
         for k, w in enumerate(wnids):

@@ -81,8 +81,10 @@ def timm_mobilenetv1_state() -> dict[str, torch.Tensor]:
 
 def torchvision_state(arch: str) -> dict[str, torch.Tensor]:
     """A random state_dict in the layout of torchvision's released file for `arch`."""
-    if arch == "googlenet":  # the released file keeps the auxiliary classifiers
+    if arch == "googlenet":  # the released files keep the auxiliary classifiers
         return torchvision.models.googlenet(weights=None, aux_logits=True, init_weights=True).state_dict()
+    if arch == "inception-v3":
+        return torchvision.models.inception_v3(weights=None, aux_logits=True, init_weights=False).state_dict()
     return torchvision.models.get_model(arch, weights=None).state_dict()
 
 

@@ -138,6 +138,18 @@ def tiny_trained(tiny_cub, tmp_path_factory):
     return train(TrainConfig(dataset=str(tiny_cub), epochs=2, **TINY_RUN), run, progress=False)
 
 
+@pytest.fixture(scope="session")
+def tiny_pretrained(tiny_cub, tmp_path_factory):
+    """`camrepro pretrain alexnet` on `tiny_cub` standing in for ImageNet (one epoch, width 1/16,
+    48 px): the embedded default's "original" AlexNet, used as it is. Its training run is in
+    alexnet.pretrain/ beside the weights file."""
+    from camrepro.weights import pretrain
+
+    out = tmp_path_factory.mktemp("weights") / "alexnet.pth"
+    return pretrain("alexnet", tiny_cub, out, width=0.0625, epochs=1, batch_size=8, crop=48, resize=56,
+                    progress=False)  # fmt: skip
+
+
 @pytest.fixture
 def cub_served(file_server, monkeypatch):
     """Serve a CUB-layout archive and point the registry's CUB entry at it."""

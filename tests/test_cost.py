@@ -34,7 +34,9 @@ def test_paper_config_cost_is_estimated_and_imagenet_training_dominates(tmp_path
     cost = estimate(build_plan(config), config)
     assert cost.estimated and all(b.startswith("estimated") for b in cost.basis.values())
     plan = build_plan(config)
-    assert cost.jobs == {"weights": len(plan.weights), "train": len(plan.runs),
+    trained = [r for r in plan.runs.values() if not r.as_is]  # the CAM paper's originals train nowhere
+    assert len(trained) == len(plan.runs) - 3
+    assert cost.jobs == {"weights": len(plan.weights), "train": len(trained),
                          "extract": len(plan.extractions), "svm": len(plan.svms)}  # fmt: skip
     assert cost.hours["weights"] == 0.0  # published checkpoints, downloaded
     assert cost.hours["train"] > 10 * (cost.hours["extract"] + cost.hours["svm"]) > 0
@@ -80,7 +82,9 @@ def test_workflow_check_prints_the_gpu_hours_per_family():
     res = subprocess.run([sys.executable, "-m", "camrepro", "workflow", "check", "--config",
                           str(ROOT / "config" / "paper.yaml")], capture_output=True, text=True, cwd=ROOT)  # fmt: skip
     assert res.returncode == 0, res.stderr
-    assert "GPU-hours (estimated, one H200 per job): weights 0.00 (6 jobs), train " in res.stdout
+    plan = build_plan(PAPER)
+    assert f"{len(plan.runs) - 3} training runs, 3 networks used as they are, " in res.stdout
+    assert f"GPU-hours (estimated, one H200 per job): weights 0.00 ({len(plan.weights)} jobs), train " in res.stdout
     assert "vgg16-gap: estimated: 32.5 GFLOP/image at 40% of 989 TFLOP/s bf16" in res.stdout
 
 
@@ -93,7 +97,7 @@ def test_ten_crops_cost_ten_forward_passes_and_a_network_used_as_it_is_runs_once
         return estimate(alone, config).hours["extract"]
 
     plan = build_plan(copy.deepcopy(PAPER) | {"data_root": str(tmp_path)})
-    ten = next(e for e in plan.extractions.values() if e.transform == "tencrop" and not e.saliency)
+    ten = next(e for e in plan.extractions.values() if e.transform == "tencrop" and not e.saliency and not e.as_is)
     one = dataclasses.replace(ten, transform="centercrop")
     assert extract_hours([0], one) > 0
     assert extract_hours([0], ten) == pytest.approx(10 * extract_hours([0], one))

@@ -257,3 +257,34 @@ def test_evaluate_cli_writes_the_metrics(tiny_cub, tiny_trained, tmp_path):
             ]
             areas.append(np.mean([(b[2] - b[0] + 1) * (b[3] - b[1] + 1) / 64**2 * 100 for b in scaled]))
         assert result["gt_box_area"] == pytest.approx(np.mean(areas))
+
+
+def test_blacklisted_images_leave_localization_and_only_localization(extracted, tmp_path):
+    """The CAM paper's released ILSVRC evaluation (zhoubolei/CAM evaluation/simpleEvaluation.m):
+    classification error over every val image (:91), localization error over the images the devkit
+    does not blacklist (:102-143). Oracle: the same extraction with those images cut out by hand."""
+    from camrepro.data.metadata import write_blacklist
+    from camrepro.shards import load_extracted
+
+    ext, cub = extracted
+    data = tmp_path / "cub"
+    shutil.copytree(cub, data, symlinks=True)
+    manifest, arrays = load_extracted(ext)
+    ids = [str(i) for i in arrays["image_ids"]]
+    listed = ids[::3]
+    keep = np.array([i not in listed for i in ids])
+    cut = tmp_path / "cut"
+    cut.mkdir()
+    np.savez_compressed(cut / "shard-00000.npz", **{k: v[keep] for k, v in arrays.items()})
+    (cut / "extract.json").write_text(json.dumps(manifest | {"shards": 1, "images": int(keep.sum())}))
+    with pytest.raises(CamreproError, match="val_blacklist: keep"):
+        evaluate(ext, data, blacklist=True)  # the split lists none yet
+    write_blacklist(data, "test", listed)
+    for options in ({}, {"generator": "dt_box"}):
+        full = evaluate(ext, data, **options)
+        left_out = evaluate(ext, data, blacklist=True, **options)
+        oracle = evaluate(cut, data, **options)
+        assert left_out["blacklisted"] == len(listed) and left_out["images"] == len(ids)
+        assert left_out["classification_error"] == full["classification_error"]  # every image
+        for key in ("localization_error", "gt_known_loc", "top1_loc", "box_area", "gt_box_area", "max_box_acc"):
+            assert left_out[key] == oracle[key], (options, key)

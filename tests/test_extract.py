@@ -97,3 +97,29 @@ def test_centre_crop_extraction_is_scored_against_shifted_clipped_gt_boxes(tiny_
         areas.append(np.mean([(b[2] - b[0] + 1) * (b[3] - b[1] + 1) / 64**2 * 100 for b in boxes]))
     assert result["gt_box_area"] == pytest.approx(np.mean(areas))
     assert result["transform"] == "centercrop" and result["empty_box"] == "full"
+
+
+def test_an_original_used_as_it_is_is_extracted_and_scored_like_a_run(tiny_cub, tiny_pretrained, tmp_path):
+    """The embedded default's CAM Table 1 originals: the weights job's pretrained network extracted as
+    it is into s0 (no training job), its own head's predictions, with the saliency maps of the
+    Backprop rows."""
+    from camrepro.evaluate import evaluate_settings
+    from camrepro.extract import extract_as_is
+    from camrepro.models.io import load_as_is
+    from camrepro.plan import SETTINGS
+
+    out = extract_as_is("alexnet", tiny_pretrained, tmp_path / "ext", dataset=tiny_cub, split="test", size=48,
+                        saliency=True, progress=False)  # fmt: skip
+    manifest, arrays = load_extracted(out / "s0")
+    assert "saliency" in arrays and manifest["images"] == len(arrays["image_ids"])
+    net, _ = load_as_is("alexnet", tiny_pretrained, tiny_cub)
+    data = WSOLDataset(tiny_cub, "test", TransformSpec(train=False, crop=48, flip=False))
+    batch = collate([data[i] for i in range(8)])
+    with torch.no_grad():
+        top5 = net(batch["image"]).topk(5, dim=1).indices.numpy()
+    assert list(arrays["image_ids"][:8]) == batch["image_id"] and (arrays["top5"][:8] == top5).all()
+    names = ("backprop", "backprop-code", "cam20")
+    result = evaluate_settings(out, tiny_cub, {n: SETTINGS[n] for n in names})["seeds"]
+    assert set(result) == {"0"}
+    for name in names:
+        assert 0 <= result["0"][name]["localization_error"]["top1"] <= 100

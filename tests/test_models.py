@@ -12,13 +12,13 @@ from camrepro.cam import backprop_saliency, class_activation_maps, to_scoremap
 from camrepro.errors import CamreproError
 from camrepro.models import MODELS, CAMNet, GlobalPool, build_model
 from camrepro.train import TrainConfig, train
-from tiny import TINY_RUN
+from tiny import TINY_RUN, randomised
 
 torch.manual_seed(0)
 
 FEATURE_SIZE = {
-    "vgg16-gap": 14, "googlenet-gap": 14, "googlenet-gmp": 14, "alexnet-gap": 13, "alexnet*-gap": 13,
-    "googlenet": 7, "resnet50-se": 14, "mobilenet-v1": 14, "googlenet-2conv": 14,
+    "vgg16-gap": 14, "vgg16-cam": 14, "googlenet-gap": 14, "googlenet-gmp": 14, "alexnet-gap": 13, "alexnet*-gap": 11,
+    "googlenet": 7, "resnet50-se": 14, "mobilenet-v1": 14, "inception-v3-spg": 14,
 }  # fmt: skip
 
 
@@ -34,6 +34,73 @@ def test_every_model_builds_small_and_runs(name):
         else:
             logits = model(x)
     assert logits.shape == (2, 5)
+
+
+def test_spg_inception_v3_layers_and_map_sizes():
+    """wsolevaluation wsol/inception.py:156-163: two 3x3 convs of 1024 after Mixed_6e (768 deep);
+    maps of 14x14 at 224 px (large_feature_map False, its default: config.py:204-205) and, by the
+    same strides (stride 2 at Conv2d_1a and three pools, 3x3 valid convs at 2a and 4a), 4x4 at the
+    demo's 64 px: 64 -> 32 -> 30 -> 16 -> 14 -> 8 -> 4."""
+    model = build_model("inception-v3-spg", 3).eval()
+    convs = [m for m in model.features.extra if isinstance(m, nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels, c.kernel_size, c.padding) for c in convs] == [
+        (768, 1024, (3, 3), (1, 1)), (1024, 1024, (3, 3), (1, 1))]  # fmt: skip
+    assert sum(isinstance(m, nn.Dropout) for m in model.features.extra) == 3  # :192, :194, :196
+    small = build_model("inception-v3-spg", 3, width=0.125).eval()
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 224, 224), return_features=True)[1].shape[-2:] == (14, 14)
+        assert small(torch.randn(1, 3, 64, 64), return_features=True)[1].shape[-2:] == (4, 4)
+
+
+def _convs(module: nn.Module) -> list[nn.Conv2d]:
+    return [m for m in module.modules() if isinstance(m, nn.Conv2d)]
+
+
+def test_the_cam_layers_are_the_released_prototxts():
+    """zhoubolei/CAM models/: AlexNet*-GAP (deploy_alexnetplusCAM_imagenet.prototxt) has conv5 at 384
+    units, pool5 3x3 at stride 1 (11x11 at 224 px), two 3x3/512 convs, all in 2 groups, N(0, 0.01)
+    with bias 1, dropout 0.5; GoogLeNet-GAP's CAM conv (train_val_googlenetCAM.prototxt) is in 2
+    groups, N(0, 0.01), bias 1, its classifier Caffe's xavier, no dropout; VGGnet-GAP's
+    (deploy_vgg16CAM.prototxt) in 2 groups, bias 0, with dropout 0.5. Rethinking CAM's VGG16 keeps
+    one group and no dropout (rethinkingCAM src/core/models/vgg.py)."""
+    torch.manual_seed(0)
+    star = build_model("alexnet*-gap", 5, width=0.5)
+    extra = star.features.extra
+    assert [(c.out_channels, c.groups, c.kernel_size) for c in _convs(extra)] == [(192, 2, (3, 3))] + [
+        (256, 2, (3, 3))] * 2  # fmt: skip
+    pool5 = [m for m in extra if isinstance(m, nn.MaxPool2d)]
+    assert [(p.kernel_size, p.stride) for p in pool5] == [(3, 1)]
+    assert not any(k.startswith("features.10.") for k in star.state_dict())  # AlexNet's conv5 is replaced
+    with torch.no_grad():
+        assert star.cam_features(torch.randn(1, 3, 224, 224)).shape[-2:] == (11, 11)
+    expected = {"alexnet*-gap": (2, 1.0, 0.5), "alexnet-gap": (2, 1.0, 0.5), "googlenet-gap": (2, 1.0, 0.0),
+                "googlenet-gmp": (2, 1.0, 0.0), "vgg16-cam": (2, 0.0, 0.5)}  # fmt: skip
+    for name, (groups, bias, dropout) in expected.items():
+        model = build_model(name, 5, width=0.5)
+        for conv in _convs(model.features.extra):
+            assert conv.groups == groups and torch.all(conv.bias == bias), name
+            assert float(conv.weight.detach().std()) == pytest.approx(0.01, rel=0.1), name
+        assert (model.dropout.p if isinstance(model.dropout, nn.Dropout) else 0.0) == dropout, name
+    for name in ("googlenet-gap", "googlenet-gmp"):  # Caffe's xavier: U(-a, a), a = sqrt(3 / fan_in)
+        head = build_model(name, 50, width=0.5).classifier
+        bound = (3 / head.in_features) ** 0.5
+        assert 0.95 * bound < float(head.weight.detach().abs().max()) <= bound and torch.all(head.bias == 0)
+    rethinking = build_model("vgg16-gap", 5, width=0.5)
+    assert [c.groups for c in _convs(rethinking.features.extra)] == [1] and isinstance(rethinking.dropout, nn.Identity)
+
+
+def test_dropout_acts_in_training_only_and_leaves_the_cam_alone():
+    model = build_model("vgg16-cam", 5, width=0.125)
+    x = torch.randn(4, 3, 64, 64)
+    with torch.no_grad():
+        model.train()
+        assert not torch.equal(model(x), model(x))
+        model.eval()
+        logits, features = model(x, return_features=True)
+        assert torch.equal(logits, model(x))
+        w, b = model.classifier_weights()
+        cams = class_activation_maps(features, w, torch.arange(5).repeat(4, 1))
+        torch.testing.assert_close(cams.mean(dim=(2, 3)) + b, logits, rtol=1e-4, atol=1e-5)
 
 
 def test_width_multiplier_shrinks_the_network():
@@ -97,17 +164,23 @@ def test_googlenet_gap_loads_torchvision_weights_and_matches_inception4e(tmp_pat
     assert torch.allclose(y, captured["4e"], atol=1e-5)
 
 
-def test_original_googlenet_cam_uses_its_own_classifier_keys(tmp_path):
-    tv = torchvision.models.googlenet(
-        weights=None, aux_logits=False, init_weights=True, transform_input=True
-    ).eval()
-    model = build_model("googlenet", 10, pretrained=_save(tv.state_dict(), tmp_path, "g")).eval()
-    # with tv's classifier copied in, our GAP network is exactly torchvision's GoogLeNet
-    model.classifier = nn.Linear(1024, 1000)
-    model.classifier.load_state_dict({"weight": tv.fc.weight, "bias": tv.fc.bias})
-    x = torch.randn(2, 3, 224, 224)
+def test_the_original_googlenet_used_as_it_is_is_torchvisions_network(tmp_path):
+    """CAM Table 1's GoogLeNet: torchvision's GoogLeNet, maxpool4 (2x2, stride 2) and head included,
+    computes the same logits from the same file; its CAM comes from that head at 7x7."""
+    from camrepro.models.io import load_as_is
+
+    tv = torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=True, transform_input=True).eval()
+    randomised(tv, 5)  # He-scale convs, random BN statistics: activations keep their size to the head
+    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():  # logits of size 5
+        tv.fc.weight.mul_(5 / tv(x).abs().max())
+    net, _ = load_as_is("googlenet", _save(tv.state_dict(), tmp_path, "g"))
+    assert net.transform_input and isinstance(net.features.maxpool4, nn.MaxPool2d)
+    assert (net.features.maxpool4.kernel_size, net.features.maxpool4.stride) == (2, 2)
     with torch.no_grad():
-        assert torch.allclose(model(x), tv(x), atol=1e-4)
+        ref = tv(x)
+        torch.testing.assert_close(net(x), ref, rtol=1e-4, atol=1e-4 * float(ref.abs().max()))
+        assert net.cam_features(x).shape[-2:] == (7, 7)
 
 
 @pytest.mark.parametrize(
@@ -132,6 +205,60 @@ def test_torchvision_key_mapping(tmp_path, arch, name):
         x = torch.randn(1, 3, 224, 224)
         with torch.no_grad():
             assert torch.allclose(model.features(x), tv.features(x))
+
+
+def test_an_original_used_as_it_is_is_the_published_network_with_its_own_head(tmp_path):
+    """CAM Table 1's AlexNet (and VGGnet, the same mapping: OWN_HEAD) is torchvision's network with its
+    1000-way head, trained nowhere here: load_as_is computes torchvision's logits from the file."""
+    from camrepro.data.metadata import DatasetInfo
+    from camrepro.models.io import load_as_is
+
+    tv = torchvision.models.alexnet(weights=None).eval()
+    with torch.no_grad():
+        tv.classifier[6].weight.mul_(50)  # logits of unit size, so a head left at random would show
+    path = _save(tv.state_dict(), tmp_path, "alexnet")
+    net, meta = load_as_is("alexnet", path)
+    assert not net.training and meta["classes"] is None
+    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        ref = tv(x)
+        assert ref.abs().max() > 0.5
+        torch.testing.assert_close(net(x), ref, rtol=1e-4, atol=1e-4 * float(ref.abs().max()))
+    # the evaluation set's classes must be the head's
+    other = tmp_path / "other"
+    other.mkdir()
+    DatasetInfo("other", [f"c{i}" for i in range(5)], ["test"]).save(other)
+    with pytest.raises(CamreproError, match="own head has 1000 classes"):
+        load_as_is("alexnet", path, other)
+    # a file without the head (a backbone `camrepro pretrain` once wrote) cannot be used as it is
+    headless = _save({k: v for k, v in tv.state_dict().items() if not k.startswith("classifier.6")}, tmp_path, "h")
+    with pytest.raises(CamreproError, match="holds no ImageNet head for alexnet"):
+        load_as_is("alexnet", headless)
+
+
+def test_an_imagenet_subset_is_scored_by_the_head_rows_of_its_classes(tmp_path):
+    """A prepared ImageNet of some of the classes (a rehearsal's) lists the head's classes from the
+    devkit (imagenet_classes.txt); a network used as it is keeps the rows of its own classes, in the
+    dataset's class order."""
+    from camrepro.data.metadata import IMAGENET_CLASSES_FILE, DatasetInfo
+    from camrepro.models.io import load_as_is
+
+    head = ["n01440764", "n01443537", "n01484850", "n01491361"]
+    tv = torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=True, num_classes=4,
+                                      transform_input=True).eval()  # fmt: skip
+    randomised(tv, 2)
+    path = _save(tv.state_dict(), tmp_path, "g")
+    subset = tmp_path / "subset"
+    subset.mkdir()
+    DatasetInfo("imagenet", ["n01443537", "n01491361"], ["val"], source="imagenet").save(subset)
+    with pytest.raises(CamreproError, match="own head has 4 classes"):
+        load_as_is("googlenet", path, subset)  # the dataset does not say which classes the head has
+    (subset / IMAGENET_CLASSES_FILE).write_text("".join(f"{w}\n" for w in head))
+    net, meta = load_as_is("googlenet", path, subset)
+    x = torch.randn(2, 3, 96, 96, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), tv(x)[:, [1, 3]], rtol=1e-4, atol=1e-4)
+    assert meta["classes"] == ["n01443537", "n01491361"]
 
 
 def test_wrong_weights_file_gives_a_clear_error(tmp_path):

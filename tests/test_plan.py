@@ -43,10 +43,50 @@ def test_the_plan_trains_each_model_with_its_recipe_from_the_paper_config():
                     k: v for k, v in recipe.items() if k != "source"}, run.id  # fmt: skip
     # the Rethinking-CAM VGG16 recipe, as its released config gives it
     cub_vgg = plan.run("cub", "vgg16-gap", "tap").train
-    assert (cub_vgg["epochs"], cub_vgg["batch_size"], cub_vgg["lr"], cub_vgg["lr_milestones"]) == (
-        200, 40, 0.003, [60, 120, 180])  # fmt: skip
+    assert (cub_vgg["epochs"], cub_vgg["batch_size"], cub_vgg["lr_milestones"]) == (200, 40, [60, 120, 180])
+    # lr 0.003 for conv6 and the classifier, the backbone's gradient x0.1 (src/engine.py:134-136)
+    assert cub_vgg["lr"] * cub_vgg["lr_new_ratio"] == pytest.approx(0.003) and cub_vgg["lr"] == pytest.approx(0.0003)
     # a model without a recipe keeps its role's schedule
     assert plan.run("imagenet", "alexnet-gap", "gap").train["lr"] == config["training"]["imagenet"]["lr"]
+
+
+def test_the_cam_papers_originals_are_used_as_they_are_with_no_training_job():
+    """CAM Table 1's GoogLeNet, VGGnet and AlexNet are the ImageNet networks with their own heads
+    (and Table 5 their fixed features): one network each, no training job; extraction and SVM jobs
+    read the weights file itself (the published checkpoint, or in the demo the pretraining's)."""
+    from camrepro.jobs import jobs
+
+    for name in ("paper.yaml", "config.yaml"):
+        config = load_config(ROOT / "config" / name)
+        plan = build_plan(config)
+        generated = jobs(plan, config, str(ROOT / "config" / name))
+        for model, pool in (("googlenet", "gap"), ("vgg16", "fc"), ("alexnet", "fc")):
+            run = plan.run("imagenet", model, pool)
+            assert run.as_is and run.seeds == (0,) and run.id not in generated["train"], (name, model)
+            ext = plan.extraction_of(run.id)
+            job = generated["extract"][ext.id]
+            weights = f"data/weights/{run.weights}.pth"
+            assert job.inputs["weights"] == (weights,) and "models" not in job.inputs
+            assert job.command[job.command.index("--as-is") + 1] == model
+            assert job.command[job.command.index("--weights") + 1] == weights
+        for svm in ("cam-transfer-googlenet", "cam-transfer-alexnet"):
+            job = generated["svm"][plan.svm_of(svm).id]
+            assert "--as-is" in job.command and "models" not in job.inputs
+        # the trained CAM networks still train, every seed
+        gap = plan.run("imagenet", "googlenet-gap", "gap")
+        assert not gap.as_is and gap.seeds == plan.seeds and gap.id in generated["train"]
+
+
+def test_every_run_trains_on_its_roles_schedule():
+    """The first run of each architecture too (its weights job was once made with the role's name
+    overwritten by the stand-in dataset's, so that run fell back to the default 10 epochs)."""
+    config = load_config(ROOT / "config" / "config.yaml")
+    plan = build_plan(config)
+    for role, dataset in (("imagenet", "synthetic-imagenet"), ("cub", "synthetic-cub")):
+        runs = [r for r in plan.runs.values() if r.dataset == dataset and not r.as_is]
+        assert runs
+        for run in runs:
+            assert run.train["epochs"] == config["training"][role]["epochs"], run.id
 
 
 def test_real_photos_extract_the_packaged_network_as_it_is_with_no_training_job():
@@ -72,3 +112,30 @@ def test_real_photos_without_a_photos_role_names_the_key():
     config = {"datasets": {"p": {"source": "skimage-photos"}}, "roles": {"cub": "p"}, "experiments": ["real-photos"]}
     with pytest.raises(CamreproError, match=r"roles\.photos"):
         build_plan(config)
+
+
+def test_the_imagenet_val_blacklist_is_left_out_as_each_paper_did():
+    """`datasets.<imagenet>.val_blacklist`: paper (CAM's localization without the devkit's blacklisted
+    val images, Rethinking CAM's with all 50,000), exclude, keep; the evaluate jobs say so."""
+    config = load_config(ROOT / "config" / "paper.yaml")
+    assert config["datasets"]["imagenet"]["val_blacklist"] == "paper"
+    for choice in ("paper", "exclude", "keep"):
+        config["datasets"]["imagenet"]["val_blacklist"] = choice
+        plan = build_plan(config)
+        generated = jobs(plan, config, "config/paper.yaml")["evaluate"]
+        for ev in plan.evaluations.values():
+            ext = plan.extractions[ev.extraction]
+            cam_paper = ext.transform == "tencrop"  # CAM Tables 1-3; Rethinking CAM: centercrop
+            expected = ext.dataset == "imagenet" and {"paper": cam_paper, "exclude": True, "keep": False}[choice]
+            assert ev.blacklist == expected, (choice, ev.id)
+            assert ("--exclude-blacklisted" in generated[ev.id].command) == expected
+        assert any(ev.blacklist for ev in plan.evaluations.values()) == (choice != "keep")
+    # the embedded default's stand-in has no devkit: nothing is left out
+    assert not any(ev.blacklist for ev in build_plan(load_config(ROOT / "config" / "config.yaml")).evaluations.values())
+
+
+def test_a_val_blacklist_on_another_dataset_is_refused(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("scale: synthetic\ndatasets:\n  cub: {source: cub, val_blacklist: exclude}\n")
+    with pytest.raises(CamreproError, match=r"datasets\.cub\.val_blacklist: only an ImageNet dataset"):
+        load_config(path)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from archives import (
+    IMAGENET_HEAD_CLASSES,
     caltech101_zip,
     expected_cub_metadata,
     imagenet_files,
@@ -21,7 +22,7 @@ from archives import (
 from camrepro.data import prepare as prepare_mod
 from camrepro.data import sources
 from camrepro.data.download import safe_extract
-from camrepro.data.metadata import read_split
+from camrepro.data.metadata import read_blacklist, read_head_classes, read_split
 from camrepro.errors import DataError, DownloadError
 
 
@@ -48,6 +49,7 @@ def test_imagenet_missing_archives_say_what_to_put_where(tmp_path):
         "ILSVRC2012_img_train.tar",
         "ILSVRC2012_img_val.tar",
         "ILSVRC2012_bbox_val_v3.tgz",
+        "ILSVRC2012_devkit_t12.tar.gz",
     ):
         assert name in msg
 
@@ -70,6 +72,11 @@ def test_imagenet_prepares_every_val_box(tmp_path, no_imagenet_checksums):
         "val/ILSVRC2012_val_00000002.JPEG": 0,
     }
     assert val.sizes["val/ILSVRC2012_val_00000002.JPEG"] == (30, 40)
+    # the devkit's blacklist, as image ids of the val images there are (its 50000 is not among them)
+    assert read_blacklist(out, "val") == {"val/ILSVRC2012_val_00000002.JPEG"}
+    assert read_blacklist(out, "train") is None
+    # the devkit's 1,000 (here 4) classes in sorted-wnid order, the order of a published head
+    assert read_head_classes(out) == sorted(IMAGENET_HEAD_CLASSES)
     train = read_split(out, "train")
     assert train.image_ids == [
         "train/n01440764/n01440764_0.JPEG",
@@ -236,3 +243,9 @@ def test_per_class_caps_every_split_of_random_and_listed_protocols(file_server, 
     out = tmp_path / "prepared" / "indoor67"
     assert read_split(out, "train").image_ids == ["bar/bar_2.jpg", "kitchen/kitchen_0.jpg"]
     assert read_split(out, "test").labels == {"bar/bar_1.jpg": 0, "kitchen/kitchen_1.jpg": 1}
+
+
+def test_imagenet_devkit_blacklist_lines_must_be_val_image_numbers(tmp_path, no_imagenet_checksums):
+    imagenet_files(tmp_path / "downloads" / "imagenet", blacklist="2\nILSVRC2012_val_00000001\n")
+    with pytest.raises(DataError, match=r"ILSVRC2012_validation_blacklist.txt:2: expected a 1-based val image"):
+        prepare_mod.prepare("imagenet", root=tmp_path, progress=False)

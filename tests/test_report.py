@@ -176,6 +176,11 @@ def test_report_has_every_table_statuses_and_the_demo_banner(tmp_path, monkeypat
     assert html.count("data:image/png;base64,") >= 1  # the ablation bars, embedded
     assert 'href="#rethinking-table3--tap--cub_gt_loc"' in html  # claims link to their cells
     assert 'id="rethinking-table3--tap--cub_gt_loc"' in html
+    # each table's protocol: the paper's text, its released code (with their sources), this run
+    protocol = html[html.index('id="rethinking-table3--protocol"'):]
+    protocol = protocol[: protocol.index("</table>")]
+    assert "won-bae/rethinkingCAM configs/vgg16_tap.yml" in protocol and "rethinking_cam_bae_2020.md:" in protocol
+    assert "vgg16-gap (tap) on cub: " in protocol and "centre crop" in protocol
 
 
 def test_paper_scale_report_has_no_demo_banner(tmp_path, monkeypatch):

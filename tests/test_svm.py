@@ -106,3 +106,32 @@ def test_svm_cam_weights_give_maps_whose_mean_is_the_decision_function_up_to_a_c
     offset = search.decision_function(features) - cams.mean(axis=(2, 3))
     assert np.allclose(offset, offset[0], atol=1e-4)  # the same constant for every image, per class
     assert search.score(features, labels) > 0.9
+
+
+def test_table5_on_an_original_reads_its_fixed_features_as_they_are(tiny_pretrained, tiny_cub, tmp_path):
+    """CAM Table 5's GoogLeNet and AlexNet rows: the ImageNet network's fixed features, no training job:
+    `svm transfer --as-is ARCH --weights FILE` takes the weights file itself, as one network (seed 0);
+    CAM Table 4 needs the trained GoogLeNet-GAP, so `svm cub --as-is` is refused."""
+    import subprocess
+    import sys
+
+    from camrepro.models.io import load_as_is
+    from camrepro.svm import FeatureNet, _Images
+
+    net, _ = load_as_is("alexnet", tiny_pretrained)
+    images = _Images(tiny_cub, "test", 48)
+    x = torch.stack([images[i] for i in range(4)])
+    with torch.no_grad():
+        expected = net.pooled_features(x).numpy()
+    got = FeatureNet(tiny_pretrained, device="cpu", as_is="alexnet").vectors(images)[:4]
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    out = tmp_path / "t5.json"
+    cli = [sys.executable, "-m", "camrepro", "svm"]
+    res = subprocess.run([*cli, "transfer", "--as-is", "alexnet", "--weights", str(tiny_pretrained), "--data",
+                          f"cub={tiny_cub}", "--size", "48", "--out", str(out), "-q"], capture_output=True, text=True)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(out.read_text())
+    assert set(doc["seeds"]) == {"0"} and 0 <= doc["seeds"]["0"]["cub"] <= 100
+    res = subprocess.run([*cli, "cub", "--as-is", "alexnet", "--weights", str(tiny_pretrained), "--data",
+                          f"cub={tiny_cub}", "--out", str(tmp_path / "t4.json")], capture_output=True, text=True)  # fmt: skip
+    assert res.returncode != 0 and "uses the trained GoogLeNet-GAP" in res.stderr

@@ -361,6 +361,24 @@ def test_a_checkpoint_of_other_data_is_never_resumed(tiny_cub, tmp_path):
     assert "resume" not in events and events.count("epoch") == 1  # trained anew on the new data
 
 
+def test_a_checkpoint_of_a_network_whose_layers_changed_is_never_resumed(tiny_cub, tmp_path):
+    """A change to a network's layers in the code (issue 17: the CAM convs in 2 groups) leaves the
+    same config; the old checkpoint's tensors no longer fit, so the rerun starts over."""
+    cfg = TrainConfig(dataset=str(tiny_cub), epochs=1, **TINY_RUN)
+    run = tmp_path / "run"
+    train(cfg, run, progress=False)
+    (run / "model.pt").unlink()
+    ckpt = torch.load(run / "checkpoint.pt", weights_only=True)
+    conv = ckpt["model"]["features.extra.0.weight"]
+    ckpt["model"]["features.extra.0.weight"] = conv[:, : conv.shape[1] // 2]  # as if in 2 groups
+    torch.save(ckpt, run / "checkpoint.pt")
+    with pytest.raises(CamreproError, match="another network"):
+        train(cfg, run, progress=False)
+    train(cfg, run, progress=False, restart_if_changed=True)
+    events = [json.loads(line)["event"] for line in (run / "log.jsonl").read_text().splitlines()]
+    assert "resume" not in events and events.count("epoch") == 1
+
+
 @pytest.mark.parametrize(
     "sets, needle",
     [

@@ -21,6 +21,7 @@ from camrepro.models import build_model
 from camrepro.models.pretrained import read_weights
 from camrepro.weights import CHECKPOINTS, fetch_weights, pretrain
 from checkpoints import SENET_BLOCKS, TIMM_STAGES, senet_se_resnet50_state, timm_mobilenetv1_state
+from tiny import randomised
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -150,6 +151,52 @@ def test_torchvision_checkpoints_are_the_papers_era_v1_weights():
     assert "mobilenetv1_100.ra4_e3600_r224_in1k" in CHECKPOINTS["mobilenet-v1"].url
 
 
+def spg_inception_forward(tv: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """wsolevaluation wsol/inception.py:172-190 (InceptionCam.forward, large_feature_map False)
+    written with torchvision's Inception3 blocks: Conv2d_1a_3x3 at padding 1 (:140), both pools
+    after the stem at padding 1 in ceil mode (:175, :178), a third pool after Mixed_5d (:184),
+    Mixed_6a at stride 1 and padding 1 (InceptionB(288, 3, 1, 1), :150 and :73-89)."""
+
+    def conv(block, y, **kw):  # a BasicConv2d with other stride/padding, same tensors
+        return F.relu(block.bn(F.conv2d(y, block.conv.weight, **kw)))
+
+    x = tv._transform_input(x)
+    x = conv(tv.Conv2d_1a_3x3, x, stride=2, padding=1)
+    x = tv.Conv2d_2b_3x3(tv.Conv2d_2a_3x3(x))
+    x = F.max_pool2d(x, 3, 2, padding=1, ceil_mode=True)
+    x = tv.Conv2d_4a_3x3(tv.Conv2d_3b_1x1(x))
+    x = F.max_pool2d(x, 3, 2, padding=1, ceil_mode=True)
+    x = tv.Mixed_5d(tv.Mixed_5c(tv.Mixed_5b(x)))
+    x = F.max_pool2d(x, 3, 2, ceil_mode=True)
+    b = tv.Mixed_6a
+    x = torch.cat([conv(b.branch3x3, x, padding=1),
+                   conv(b.branch3x3dbl_3, b.branch3x3dbl_2(b.branch3x3dbl_1(x)), padding=1),
+                   F.max_pool2d(x, 3, 1, padding=1)], 1)  # fmt: skip
+    return tv.Mixed_6e(tv.Mixed_6d(tv.Mixed_6c(tv.Mixed_6b(x))))
+
+
+def test_inception_v3_key_map_loads_torchvision_inception_v3_into_the_spg_network(file_server, tmp_path):
+    """Rethinking CAM's "GoogleNet" is SPG's Inception-v3 (wsolevaluation wsol/inception.py): every
+    tensor of torchvision's inception_v3 through Mixed_6e is used, AuxLogits, Mixed_7* and fc are
+    dropped, and the network computes SPG's Mixed_6e on them."""
+    tv = torchvision.models.inception_v3(weights=None, aux_logits=True, init_weights=False, transform_input=True)
+    source = randomised(tv, 3)
+    tv.eval()
+    url = _serve(file_server, "inception_v3_google-{sha}.pth", source)
+    out = fetch_weights("inception-v3", tmp_path / "inception-v3.pth", tmp_path / "dl", url=url, progress=False)
+    net = build_model("inception-v3-spg", 5, pretrained=out).eval()
+    assert net.transform_input  # torchvision's Inception-v3 weights expect (x - 0.5) / 0.5
+    ours = net.features.state_dict()
+    kept = {k for k in source if not k.startswith(("AuxLogits.", "Mixed_7", "fc."))}
+    assert {k for k in ours if not k.startswith("extra.")} == kept
+    assert all(torch.equal(ours[k], source[k]) for k in kept)
+    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        reference = spg_inception_forward(tv, x)
+        assert reference.shape[-2:] == (14, 14)  # 224 -> 112 -> 110 -> 56 -> 54 -> 28 -> 14
+        torch.testing.assert_close(net.features.trunk(x), reference, rtol=1e-4, atol=1e-4)
+
+
 def _served_weights(file_server, name: str, state: dict) -> str:
     buf = io.BytesIO()
     torch.save(state, buf)
@@ -240,3 +287,32 @@ def test_weights_listed_in_the_checksum_list_are_checked_against_it_not_their_na
     (tmp_path / "dl" / url.rsplit("/", 1)[1]).unlink()
     with pytest.raises(DownloadError, match="checksum mismatch"):
         fetch_weights("alexnet", tmp_path / "again.pth", tmp_path / "dl", progress=False)
+
+
+def test_a_pretrained_network_is_used_as_it_is_with_the_head_its_pretraining_trained(
+    tiny_pretrained, tiny_cub, tmp_path
+):
+    """The embedded default's CAM-paper originals are the networks the weights job pretrained on the
+    ImageNet stand-in, head included: the file holds the whole network (AlexNet: its BatchNorm folded,
+    the GAP head of PRETRAIN_MODEL), and load_as_is returns exactly the pretraining's trained model."""
+    from camrepro.data.metadata import DatasetInfo
+    from camrepro.errors import CamreproError
+    from camrepro.models.io import load_as_is, load_trained
+
+    trained, _ = load_trained(next((tiny_pretrained.parent / "alexnet.pretrain").rglob("model.pt")))
+    net, meta = load_as_is("alexnet", tiny_pretrained, tiny_cub)
+    assert not net.training and meta["config"]["model"] == "alexnet-gap"
+    assert meta["classes"] == DatasetInfo.load(tiny_cub).classes
+    x = torch.randn(4, 3, 48, 48, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.equal(net(x), trained(x))
+    # the same file still gives the backbone to the networks trained from it
+    model = build_model("alexnet-gap", 3, pretrained=tiny_pretrained, width=0.0625)
+    assert torch.equal(model.features.features[0].weight, net.features.features[0].weight)
+    # its head's classes are the stand-in's: a dataset of other classes is refused
+    other = tmp_path / "other"
+    other.mkdir()
+    DatasetInfo("other", [f"c{i}" for i in range(5)], ["test"]).save(other)
+    n = len(meta["classes"])
+    with pytest.raises(CamreproError, match=rf"own head has {n} classes, .*other 5"):
+        load_as_is("alexnet", tiny_pretrained, other)

@@ -149,6 +149,24 @@ def _cmd_pretrain(args: argparse.Namespace) -> None:
     print(f"wrote {path}")
 
 
+def _as_is_weights(args: argparse.Namespace) -> Path | None:
+    """--weights of `--as-is ARCH`, or None for --model; exactly one of the two."""
+    if (args.model is None) == (args.as_is is None):
+        raise CamreproError(
+            f"{args.command}: give either --model (a trained run) or --as-is ARCH --weights FILE."
+        )
+    if args.as_is is not None and args.weights is None:
+        raise CamreproError(f"{args.command} --as-is needs --weights FILE (the network's ImageNet weights).")
+    return args.weights if args.as_is is not None else None
+
+
+def _as_is_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--as-is", metavar="ARCH", help="instead of --model: this registry network used as it "
+                   "is with --weights, its own ImageNet head included, trained nowhere here (googlenet, "
+                   "vgg16, alexnet, efficientnet-lite0); extract writes OUT/s0")  # fmt: skip
+    p.add_argument("--weights", type=Path, help="ImageNet weights file of --as-is (data/weights/ARCH.pth)")
+
+
 def _cmd_extract(args: argparse.Namespace) -> None:
     from camrepro.extract import extract, extract_as_is, extract_seeds
     from camrepro.models.io import claim_gpus
@@ -157,12 +175,9 @@ def _cmd_extract(args: argparse.Namespace) -> None:
     options = dict(dataset=args.dataset, split=args.split, size=args.size, batch_size=args.batch_size,
                    nwc=args.nwc, saliency=args.saliency, device=args.device,
                    progress=not args.quiet, transform=args.transform)  # fmt: skip
-    if (args.model is None) == (args.as_is is None):
-        raise CamreproError("extract: give either --model (a trained run) or --as-is ARCH --weights FILE.")
-    if args.as_is is not None:
-        if args.weights is None:
-            raise CamreproError("extract --as-is needs --weights FILE (the network's ImageNet weights).")
-        out = extract_as_is(args.as_is, args.weights, args.out, **options)
+    weights = _as_is_weights(args)
+    if weights is not None:
+        out = extract_as_is(args.as_is, weights, args.out, **options)
     elif args.seeds is None:
         out = extract(args.model, out_dir=args.out, **options)
     else:
@@ -180,7 +195,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         if unknown:
             raise CamreproError(f"unknown setting(s) {unknown}; known: {', '.join(SETTINGS)}")
         result = evaluate_settings(args.extracted, args.dataset, {s: SETTINGS[s] for s in args.setting},
-                                   empty_box=args.empty_box)  # fmt: skip
+                                   empty_box=args.empty_box, blacklist=args.exclude_blacklisted)  # fmt: skip
         atomic_write_text(args.out, json.dumps(result, indent=1) + "\n")
         print(f"wrote {args.out}")
         return
@@ -188,6 +203,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         args.extracted, args.dataset, theta=args.theta, standard=args.standard, percentile=args.percentile,
         strategy=args.strategy, source=args.source, heuristic=args.heuristic, iou_thresholds=tuple(args.iou),
         cam_curve_interval=args.cam_curve_interval, empty_box=args.empty_box,
+        blacklist=args.exclude_blacklisted,
     )  # fmt: skip
     atomic_write_text(args.out, json.dumps(result, indent=1) + "\n")
     print(f"wrote {args.out}")
@@ -207,7 +223,12 @@ def _cmd_svm(args: argparse.Namespace) -> None:
     if args.kind == "cub" and "cub" not in datasets:
         raise CamreproError("svm cub: pass the CUB dataset as --data cub=FOLDER")
     claim_gpus("auto", 1)
-    result = run_svm(args.kind, args.model, args.seeds, datasets, args.size, progress=not args.quiet)
+    weights = _as_is_weights(args)
+    if weights is not None:
+        result = run_svm(args.kind, weights, [0], datasets, args.size, progress=not args.quiet,
+                         as_is=args.as_is)  # fmt: skip
+    else:
+        result = run_svm(args.kind, args.model, args.seeds, datasets, args.size, progress=not args.quiet)
     atomic_write_text(args.out, json.dumps(result, indent=1) + "\n")
     print(f"wrote {args.out}")
 
@@ -248,9 +269,12 @@ def _cmd_workflow_check(args: argparse.Namespace) -> None:
 
     config = load_config(args.config)
     plan = build_plan(config)
+    as_is = sum(r.as_is for r in plan.runs.values())
     print(
-        f"{args.config}: valid; {len(plan.weights)} weights, {len(plan.runs)} training runs, "
-        f"{len(plan.extractions)} extractions, {len(plan.evaluations)} evaluations, {len(plan.svms)} SVM jobs"
+        f"{args.config}: valid; {len(plan.weights)} weights, {len(plan.runs) - as_is} training runs, "
+        + (f"{as_is} networks used as they are, " if as_is else "")
+        + f"{len(plan.extractions)} extractions, {len(plan.evaluations)} evaluations, "
+        f"{len(plan.svms)} SVM jobs"
     )
     if plan.runs:
         throughput = load_throughput(args.throughput) if args.throughput else None
@@ -415,10 +439,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("extract", help="one forward pass: top-5, CAMs, feature vectors (sharded)")
     p.add_argument("--model", type=Path, help="a run's model.pt (its folder with --seeds)")
-    p.add_argument("--as-is", metavar="ARCH", help="instead of --model: this registry network with "
-                   "--weights, untrained here (efficientnet-lite0), into OUT/s0")
-    p.add_argument("--weights", type=Path, help="the ImageNet weights of --as-is (data/weights/ARCH.pth)")
     p.add_argument("--seeds", type=_seed_list, help="extract each seed's MODEL/s<seed> into OUT/s<seed>")
+    _as_is_options(p)
     p.add_argument("--dataset", required=True, type=Path)
     p.add_argument("--split", default="test")
     p.add_argument("--out", required=True, type=Path, help="output folder (replaced atomically)")
@@ -448,14 +470,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--empty-box", choices=["zero", "full"], default="zero",
                    help="box when no region is found: (0,0,0,0) (wsolevaluation) or the whole image "
                    "(Rethinking-CAM)")
+    p.add_argument("--exclude-blacklisted", action="store_true",
+                   help="leave the split's blacklisted images (ILSVRC devkit: 1,762 val images) out of "
+                   "localization, as the CAM paper's released evaluation does")
     p.add_argument("--iou", type=int, nargs="+", default=list(protocol.IOU_THRESHOLDS))
     p.add_argument("--cam-curve-interval", type=float, default=protocol.CAM_CURVE_INTERVAL)
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("svm", help="linear SVMs on fixed features: CAM Table 4 (cub) or Table 5 (transfer)")
     p.add_argument("kind", choices=["cub", "transfer"])
-    p.add_argument("--model", required=True, type=Path, help="run folder with s<seed>/model.pt")
+    p.add_argument("--model", type=Path, help="run folder with s<seed>/model.pt")
     p.add_argument("--seeds", type=_seed_list, default=[0])
+    _as_is_options(p)
     p.add_argument("--data", action="append", required=True, metavar="COLUMN=FOLDER",
                    help="prepared dataset per table column (repeatable)")
     p.add_argument("--size", type=int, default=224)

@@ -120,6 +120,9 @@ def validate_config(config: dict, name: str = "config") -> dict:
         if "per_class" in spec and "source" not in spec:
             raise ConfigError(f"{name}: datasets.{ds}.per_class: only a downloaded dataset (source) takes "
                               "it; a synthetic one is sized by its scale.")  # fmt: skip
+        if "val_blacklist" in spec and spec.get("source") != "imagenet":
+            raise ConfigError(f"{name}: datasets.{ds}.val_blacklist: only an ImageNet dataset (source: "
+                              "imagenet) has the devkit's val blacklist.")  # fmt: skip
         if "source" in spec and spec["source"] not in SOURCES:
             raise ConfigError(
                 f"{name}: datasets.{ds}: unknown source {spec['source']!r}; known: {', '.join(SOURCES)}"

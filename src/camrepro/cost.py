@@ -137,19 +137,21 @@ def estimate(plan: Plan, config: dict, throughput: dict[str, float] | None = Non
         else:
             add("weights", 0.0)
     for r in plan.runs.values():
+        if r.as_is:
+            continue  # used as it is: no training
         images = split_size(config, r.dataset, "train") * int(r.train.get("epochs", 10))
         if r.train.get("max_steps"):
             images = min(images, int(r.train["max_steps"]) * int(r.train.get("batch_size", 32)))
         add("train", seeds * seconds(r.model, r.pool, images, 3))
     for e in plan.extractions.values():
         # a network used as it is runs once (seed 0); ten-crop is ten forward passes an image
-        model, pool, n = (
-            (e.as_is, None, 1) if e.run is None else (plan.runs[e.run].model, plan.runs[e.run].pool, seeds)
-        )
+        run = plan.runs[e.run] if e.run else None
+        model, pool, n = (e.as_is, run.pool if run else None, 1) if e.as_is else (run.model, run.pool, seeds)
         passes = (3 if e.saliency else 1) * (10 if e.transform == "tencrop" else 1)
         add("extract", n * seconds(model, pool, split_size(config, e.dataset, e.split), passes))
     for j in plan.svms.values():
         run = plan.runs[j.run]
         images = sum(split_size(config, d, s) for d in j.datasets.values() for s in ("train", "test"))
-        add("svm", seeds * seconds(run.model, run.pool, images, 4 if j.kind == "cub" else 1))
+        n = 1 if run.as_is else seeds  # a network used as it is is one network
+        add("svm", n * seconds(run.model, run.pool, images, 4 if j.kind == "cub" else 1))
     return cost

@@ -39,7 +39,7 @@ from camrepro.boxes import (
     scoremap_boxes,
 )
 from camrepro.cam import to_scoremap
-from camrepro.data.metadata import DatasetInfo, read_split
+from camrepro.data.metadata import BLACKLIST_FILE, DatasetInfo, read_blacklist, read_split
 from camrepro.errors import DataError
 from camrepro.layout import seed_dirs
 from camrepro.metrics import (
@@ -56,8 +56,9 @@ from camrepro.testtime import centre_crop_box, centre_crop_mask, merge_ten_crops
 
 
 def evaluate_settings(
-    extract_dir: str | os.PathLike, dataset: str | os.PathLike, settings: dict, empty_box: str = "zero"
-) -> dict:
+    extract_dir: str | os.PathLike, dataset: str | os.PathLike, settings: dict, empty_box: str = "zero",
+    blacklist: bool = False,
+) -> dict:  # fmt: skip
     """Metrics per seed and per named box setting (`camrepro.plan.SETTINGS`) of a run's extraction.
 
     `extract_dir` holds one extraction per seed (`s<seed>/`, `camrepro.extract.extract_seeds`).
@@ -70,9 +71,9 @@ def evaluate_settings(
         )
     seeds = {}
     for seed, folder in folders.items():
-        seeds[str(seed)] = {name: evaluate(folder, dataset, **opts, empty_box=empty_box)
+        seeds[str(seed)] = {name: evaluate(folder, dataset, **opts, empty_box=empty_box, blacklist=blacklist)
                             for name, opts in settings.items()}  # fmt: skip
-    return {"settings": settings, "empty_box": empty_box, "seeds": seeds}
+    return {"settings": settings, "empty_box": empty_box, "blacklist": blacklist, "seeds": seeds}
 
 
 def evaluate(
@@ -88,10 +89,15 @@ def evaluate(
     cam_curve_interval: float = CAM_CURVE_INTERVAL,
     generator: str = "text",
     empty_box: str = "zero",
+    blacklist: bool = False,
 ) -> dict:
     """One box setting of one extraction. `empty_box` is the box when no region is found: "zero"
     (0, 0, 0, 0), as wsolevaluation, or "full", the whole image, as Rethinking-CAM
-    (src/utils/util.py:182 `bbox = [0, 0, 224, 224]`)."""
+    (src/utils/util.py:182 `bbox = [0, 0, 224, 224]`). `blacklist`: leave the split's blacklisted
+    images (the ILSVRC devkit's 1,762 val images, `read_blacklist`) out of every localization
+    metric, classification still over all images, as the CAM paper's released evaluation does
+    (zhoubolei/CAM evaluation/simpleEvaluation.m:91 divides the classification error by every
+    image; :102-143 skip the blacklisted ones and divide the localization error by the rest)."""
     manifest, arrays = load_extracted(extract_dir)
     dataset = Path(dataset)
     meta = read_split(dataset, manifest["split"])
@@ -110,6 +116,10 @@ def evaluate(
         "classification_error": classification_errors(top5, labels),
     }  # fmt: skip
     _require_finite(extract_dir, manifest, arrays, "top5_scores")
+    if blacklist:
+        arrays = _without_blacklisted(dataset, manifest["split"], arrays)
+        labels, top5 = arrays["labels"], arrays["top5"]
+        result["blacklisted"] = result["images"] - int(len(labels))
     key = {"cam": "cams", "cam_nwc": "cams_nwc", "saliency": "saliency"}[source]
     if key not in arrays:
         if source == "cam" and not manifest["cams"]:
@@ -174,6 +184,19 @@ def evaluate(
     if "pxap" in computed:
         result["pxap"] = computed["pxap"]
     return result
+
+
+def _without_blacklisted(dataset: Path, split: str, arrays: dict) -> dict:
+    """The extraction's per-image arrays without the split's blacklisted images."""
+    listed = read_blacklist(dataset, split)
+    if listed is None:
+        raise DataError(
+            f"{dataset}/{split} lists no blacklisted images ({BLACKLIST_FILE}): prepare the dataset again "
+            "(`camrepro data prepare imagenet`, which reads the devkit's list), or evaluate on every "
+            "image (datasets.<name>.val_blacklist: keep)."
+        )
+    keep = np.array([str(i) not in listed for i in arrays["image_ids"]], dtype=bool)
+    return {k: v[keep] for k, v in arrays.items()}  # every array is per image (camrepro.shards)
 
 
 def _targets(

@@ -52,7 +52,7 @@ ENTRY = {
     "evaluate": ("evaluate.py",),
     "svm": ("svm.py",),
     "tables": ("tables.py", "paper_values.yaml"),
-    "report": ("report.py", "templates/replication.html.j2"),
+    "report": ("report.py", "templates/replication.html.j2", "protocols.yaml", "paper_values.yaml"),
 }
 PACKAGE = Path(__file__).resolve().parent
 
@@ -177,9 +177,7 @@ def command(
                 "-q"]  # fmt: skip
     if kind == "extract":
         e = plan.extractions[job_id]
-        model = (["--as-is", e.as_is, "--weights", weights_path(data_root, WEIGHTS_OF[e.as_is])] if e.as_is
-                 else ["--model", run_dir(e.run), "--seeds", seeds])  # fmt: skip
-        return ["camrepro", "extract", *model, "--dataset",
+        return ["camrepro", "extract", *_model_args(plan, e.run, e.as_is, seeds, data_root), "--dataset",
                 prepared(data_root, e.dataset), "--split", e.split, "--out", extraction_dir(e.id), "--size",
                 str(e.size), *(["--nwc"] if e.nwc else []), *(["--saliency"] if e.saliency else []),
                 "--transform", e.transform, "-q"]  # fmt: skip
@@ -187,13 +185,34 @@ def command(
         v = plan.evaluations[job_id]
         return ["camrepro", "evaluate", "--extracted", extraction_dir(v.extraction), "--dataset",
                 prepared(data_root, v.dataset), "--out", metrics_path(v.id), "--empty-box", v.empty_box,
+                *(["--exclude-blacklisted"] if v.blacklist else []),
                 *[a for name in v.settings for a in ("--setting", name)]]  # fmt: skip
     if kind == "svm":
         j = plan.svms[job_id]
         datasets = [a for col, d in j.datasets.items() for a in ("--data", f"{col}={prepared(data_root, d)}")]
-        return ["camrepro", "svm", j.kind, "--model", run_dir(j.run), "--seeds", seeds, *datasets, "--size",
-                str(j.size), "--out", metrics_path(j.id), "-q"]  # fmt: skip
+        model = _model_args(plan, j.run, _as_is(plan, j.run), seeds, data_root)
+        return ["camrepro", "svm", j.kind, *model, *datasets, "--size", str(j.size), "--out",
+                metrics_path(j.id), "-q"]  # fmt: skip
     raise ValueError(kind)
+
+
+def _model_args(plan: Plan, run: str | None, as_is: str | None, seeds: str, data_root: str) -> list[str]:
+    """The networks a job reads: a run's trained models, or (used as it is) the weights file itself."""
+    if as_is:
+        return ["--as-is", as_is, "--weights", weights_path(data_root, WEIGHTS_OF[as_is])]
+    return ["--model", run_dir(run), "--seeds", seeds]
+
+
+def _model_inputs(plan: Plan, run: str | None, as_is: str | None, data_root: str) -> dict[str, tuple]:
+    if as_is:
+        return {"weights": (weights_path(data_root, WEIGHTS_OF[as_is]),)}
+    return {"models": tuple(model_paths(plan, run))}
+
+
+def _as_is(plan: Plan, run: str) -> str | None:
+    """The registry model of a run used as it is (`Run.as_is`), else None."""
+    r = plan.runs[run]
+    return r.model if r.as_is else None
 
 
 def jobs(plan: Plan, config: dict, config_file: str, params_refs: bool = False) -> dict[str, dict[str, Job]]:
@@ -224,15 +243,15 @@ def jobs(plan: Plan, config: dict, config_file: str, params_refs: bool = False) 
         add(Job("weights", arch, tuple(command(plan, "weights", arch, data, params_refs)), inputs,
                 (weights_path(data, arch),), f"weights.{arch}"))  # fmt: skip
     for run_id, r in sorted(plan.runs.items()):
+        if r.as_is:
+            continue  # used as it is: no training job
         inputs = {"data": (prepared(data, r.dataset),), "verified": (verify_report(r.dataset),)}
         if r.weights:
             inputs["weights"] = (weights_path(data, r.weights),)
         add(Job("train", run_id, tuple(command(plan, "train", run_id, data, params_refs)), inputs,
                 tuple(model_paths(plan, run_id)), f"runs.{run_id}"))  # fmt: skip
     for ext_id, e in sorted(plan.extractions.items()):
-        models = (("weights", (weights_path(data, WEIGHTS_OF[e.as_is]),)) if e.as_is
-                  else ("models", tuple(model_paths(plan, e.run))))  # fmt: skip
-        inputs = dict([models]) | {"data": (prepared(data, e.dataset),)}
+        inputs = _model_inputs(plan, e.run, e.as_is, data) | {"data": (prepared(data, e.dataset),)}
         add(Job("extract", ext_id, tuple(command(plan, "extract", ext_id, data)), inputs,
                 (extraction_dir(ext_id),), f"extractions.{ext_id}"))  # fmt: skip
     for ev_id, v in sorted(plan.evaluations.items()):
@@ -240,8 +259,8 @@ def jobs(plan: Plan, config: dict, config_file: str, params_refs: bool = False) 
         add(Job("evaluate", ev_id, tuple(command(plan, "evaluate", ev_id, data)), inputs,
                 (metrics_path(ev_id),), f"evaluations.{ev_id}", metrics=True))  # fmt: skip
     for job_id, j in sorted(plan.svms.items()):
-        inputs = {"models": tuple(model_paths(plan, j.run)),
-                  "data": tuple(prepared(data, d) for d in j.datasets.values())}  # fmt: skip
+        datasets = tuple(prepared(data, d) for d in j.datasets.values())
+        inputs = _model_inputs(plan, j.run, _as_is(plan, j.run), data) | {"data": datasets}
         add(Job("svm", job_id, tuple(command(plan, "svm", job_id, data)), inputs, (metrics_path(job_id),),
                 f"svms.{job_id}", metrics=True))  # fmt: skip
     if plan.runs or plan.extractions:  # a network used as it is has an extraction and no run

@@ -53,12 +53,16 @@ class Run:
     seeds: tuple[int, ...]
     weights: str | None  # arch of the pretrained backbone
     train: dict = field(default_factory=dict, hash=False)  # TrainConfig options
+    # used as it is: the ImageNet network with its own head from its weights file (AS_IS), one
+    # network (seed 0), no training job; its extraction and SVM jobs read the weights file
+    as_is: bool = False
 
 
 @dataclass(frozen=True)
 class Extraction:
-    """One forward pass of each seed's model over the evaluation split, or (`as_is`, `run` None) of a
-    registry network used as it is with its ImageNet weights: no training job, one network (seed 0)."""
+    """One forward pass of each seed's model over the evaluation split, or (`as_is`) of a registry
+    network used as it is with its ImageNet weights: no training job, one network (seed 0). `run`:
+    None for an AS_IS_EXPERIMENTS network, which belongs to no table's run."""
 
     id: str
     run: str | None
@@ -68,7 +72,9 @@ class Extraction:
     nwc: bool  # also store the CAMs with negative weights clamped (same forward pass)
     saliency: bool  # also store Backprop saliency maps
     transform: str = "warp"  # test-time transform (camrepro.testtime): each paper's own
-    as_is: str | None = None  # the registry model used as it is (its weights: WEIGHTS_OF)
+    # the registry model used as it is (its weights: WEIGHTS_OF): a run's with `Run.as_is`, or
+    # an AS_IS_EXPERIMENTS network's (`run` None)
+    as_is: str | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,7 @@ class Evaluation:
     dataset: str
     settings: dict = field(default_factory=dict, hash=False)  # name -> camrepro evaluate options
     empty_box: str = "zero"  # box when nothing is found: (0,0,0,0) (CAM, wsolevaluation) | full (Rethinking)
+    blacklist: bool = False  # leave the split's blacklisted images out of localization (`val_blacklist`)
 
 
 @dataclass(frozen=True)
@@ -96,12 +103,20 @@ class SVMJob:
 
 # Which backbone weights each model starts from.
 WEIGHTS_OF = {
-    "vgg16-gap": "vgg16", "googlenet-gap": "googlenet", "googlenet-gmp": "googlenet",
+    "vgg16-gap": "vgg16", "vgg16-cam": "vgg16", "googlenet-gap": "googlenet", "googlenet-gmp": "googlenet",
     "alexnet-gap": "alexnet", "alexnet*-gap": "alexnet", "googlenet": "googlenet", "vgg16": "vgg16",
     "alexnet": "alexnet", "resnet50-se": "se-resnet50", "mobilenet-v1": "mobilenet-v1",
-    "googlenet-2conv": "googlenet", "efficientnet-lite0": "efficientnet-lite0",
+    "inception-v3-spg": "inception-v3", "efficientnet-lite0": "efficientnet-lite0",
 }  # fmt: skip
 PACKAGED_WEIGHTS = ("efficientnet-lite0",)  # from an installed package (camrepro.weights.PACKAGED)
+
+# The CAM paper's original networks, evaluated as the ImageNet classifiers they are, not fine-tuned:
+# Table 1's GoogLeNet, VGGnet, AlexNet rows (cam_zhou_2016.txt Sec. 3.1: "the original ... networks")
+# and Table 5's fixed features of GoogLeNet and AlexNet. At paper scale: torchvision's checkpoint with
+# its 1000-way head; in the embedded default: the network pretrained on the ImageNet stand-in, with
+# the head that pretraining trained (camrepro.weights.pretrain; for VGG16/AlexNet a GAP head:
+# PRETRAIN_MODEL). Loading: camrepro.models.io.load_as_is.
+AS_IS = ("googlenet", "vgg16", "alexnet")
 
 # Box settings, by name: `camrepro evaluate` options. `source` picks the maps: cam, cam_nwc (negative
 # weights clamped, Bae et al.) or saliency (Backprop, Simonyan et al., the CAM paper's baseline).
@@ -132,22 +147,28 @@ class Experiment:
     entries: tuple[tuple[str, str, tuple[str, ...]], ...]  # (model, pool, settings)
     transform: str = "centercrop"  # the paper's test-time transform (camrepro.testtime)
     empty_box: str = "full"  # the paper's box when nothing is found (camrepro.evaluate)
+    # whether the paper's localization leaves out the ILSVRC devkit's 1,762 blacklisted val images:
+    # the CAM paper's released evaluation does (zhoubolei/CAM ILSVRC_evaluate_bbox.m:142-152 ->
+    # evaluation/simpleEvaluation.m:7, :102-143; its text is silent); Rethinking CAM scores all
+    # 50,000 (its text, Sec. 5.1: "the numbers of images in ... validation sets are ... 50,000";
+    # its code reads the whole val.txt, src/core/datasets.py:142-145)
+    blacklist: bool = False
 
 
 ABLATION_SETTINGS = ("cam20", "nwc", "pas", "nwc-pas")
 _CAM, _BACKPROP = ("cam20", "cam-code"), ("backprop", "backprop-code")  # text's and released boxes
-_BACKBONES = ("vgg16-gap", "resnet50-se", "mobilenet-v1", "googlenet-2conv")
+_BACKBONES = ("vgg16-gap", "resnet50-se", "mobilenet-v1", "inception-v3-spg")
 EXPERIMENTS: dict[str, Experiment] = {
     e.name: e
     for e in [
         Experiment(
             "cam-imagenet", "CAM Tables 1-3: GAP/GMP networks, the originals and Backprop on ImageNet",
             "imagenet",
-            (("vgg16-gap", "gap", _CAM), ("googlenet-gap", "gap", (*_CAM, "heuristic", "heuristic-code")),
+            (("vgg16-cam", "gap", _CAM), ("googlenet-gap", "gap", (*_CAM, "heuristic", "heuristic-code")),
              ("alexnet-gap", "gap", _CAM), ("alexnet*-gap", "gap", _CAM),
              ("googlenet-gmp", "gmp", _CAM), ("googlenet", "gap", (*_CAM, *_BACKPROP)),
              ("vgg16", "fc", _BACKPROP), ("alexnet", "fc", _BACKPROP)),
-            "tencrop", "zero",
+            "tencrop", "zero", True,
         ),
         *(
             Experiment(
@@ -305,8 +326,8 @@ def build_plan(config: dict) -> Plan:
             # per architecture (models.weights); else pretrain all when models.pretrain is set
             method = sources_cfg.get(arch, "pretrain" if pretrain_cfg else "download")
             if method == "pretrain":
-                role = _role_dataset(config, "imagenet")
-                pre = dict(pretrain_cfg or {}) | {"dataset": role, "width": width, "size": size}
+                stand_in = _role_dataset(config, "imagenet")
+                pre = dict(pretrain_cfg or {}) | {"dataset": stand_in, "width": width, "size": size}
                 plan.weights[arch] = Weights(arch, "pretrain", pre)
             else:
                 plan.weights[arch] = Weights(arch, method)
@@ -318,7 +339,10 @@ def build_plan(config: dict) -> Plan:
             train = {"epochs": 10, "batch_size": 32, "lr": 0.01} | schedule | recipe
             train |= {"width": width, "crop": size, "resize": round(size * 8 / 7)}
             theta_tap = TAP_THETA.get(model, 0.0) if pool == "tap" else 0.0
-            plan.runs[rid] = Run(rid, dataset, model, pool, theta_tap, seeds, arch, train)
+            if model in AS_IS and role == "imagenet":  # as it is: nothing to train, one network
+                plan.runs[rid] = Run(rid, dataset, model, pool, theta_tap, (0,), arch, {}, as_is=True)
+            else:
+                plan.runs[rid] = Run(rid, dataset, model, pool, theta_tap, seeds, arch, train)
         return plan.runs[rid]
 
     def add_as_is(exp: AsIsExperiment) -> None:
@@ -359,17 +383,33 @@ def build_plan(config: dict) -> Plan:
         exp = EXPERIMENTS[name]
         for model, pool, settings in exp.entries:
             run = add_run(exp.role, model, pool)
-            settings_of.setdefault((run.id, exp.transform, exp.empty_box), set()).update(settings)
-    for (rid, transform, empty_box), names in settings_of.items():
+            blacklist = _blacklist(config, run.dataset, exp.blacklist)
+            settings_of.setdefault((run.id, exp.transform, exp.empty_box, blacklist), set()).update(settings)
+    for (rid, transform, empty_box, blacklist), names in settings_of.items():
         run = plan.runs[rid]
         split = _evaluation_split(config, run.dataset)
         ext_id = slug(f"{rid}-{split}-{transform}")
         nwc = any("nwc" in n for n in names)
         saliency = any(SETTINGS[n]["source"] == "saliency" for n in names)
-        plan.extractions[ext_id] = Extraction(ext_id, rid, run.dataset, split, size, nwc, saliency, transform)
+        plan.extractions[ext_id] = Extraction(ext_id, rid, run.dataset, split, size, nwc, saliency, transform,
+                                              run.model if run.as_is else None)
         chosen = {n: dict(SETTINGS[n]) for n in SETTINGS if n in names}
-        plan.evaluations[ext_id] = Evaluation(ext_id, ext_id, run.dataset, chosen, empty_box)
+        plan.evaluations[ext_id] = Evaluation(ext_id, ext_id, run.dataset, chosen, empty_box, blacklist)
     return plan
+
+
+VAL_BLACKLIST_DEFAULT = "paper"  # datasets.<imagenet>.val_blacklist: as each paper did
+
+
+def _blacklist(config: dict, dataset: str, paper_excludes: bool) -> bool:
+    """Whether an evaluation on `dataset` leaves out its blacklisted val images: an ImageNet
+    dataset's `val_blacklist` (paper: as the experiment's paper did, Experiment.blacklist; exclude;
+    keep); never for another dataset."""
+    spec = config["datasets"][dataset]
+    if spec.get("source") != "imagenet":
+        return False
+    choice = spec.get("val_blacklist", VAL_BLACKLIST_DEFAULT)
+    return paper_excludes if choice == "paper" else choice == "exclude"
 
 
 def _evaluation_split(config: dict, dataset: str) -> str:

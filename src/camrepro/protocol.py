@@ -42,7 +42,7 @@ PAS_THRESHOLD = 0.35
 # Bae et al. 2020, Sec. 3.1 (rethinking_cam_bae_2020.md:166): theta_tap = 0.1 for VGG16 and
 # MobileNetV1, 0.0 for ResNet50-SE and GoogleNet. Released code: configs/vgg16_tap.yml:5
 # `avgpool_threshold: 0.1`.
-TAP_THETA = {"vgg16-gap": 0.1, "mobilenet-v1": 0.1, "resnet50-se": 0.0, "googlenet-2conv": 0.0}
+TAP_THETA = {"vgg16-gap": 0.1, "mobilenet-v1": 0.1, "resnet50-se": 0.0, "inception-v3-spg": 0.0}
 
 # Localization counts as correct at IoU >= 0.5 (both papers; rethinkingCAM configs/vgg16_tap.yml:25
 # `iou_threshold: 0.5`); MaxBoxAccV2 averages over 30/50/70 (wsolevaluation config.py:181-182

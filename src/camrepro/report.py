@@ -26,6 +26,7 @@ import pandas as pd
 from camrepro.fsutil import atomic_write_text
 from camrepro.jobs import command
 from camrepro.plan import AS_IS_EXPERIMENTS, SETTINGS, Plan, metrics_path, shell
+from camrepro.protocol_table import protocol_rows
 from camrepro.tables import CODE_SUFFIX, EXTRA_HEADERS, NOTES, TABLE_NAMES, Eval, paper_values
 
 # Inside the package, so an installed camrepro (a wheel, not this checkout) renders the report.
@@ -285,6 +286,7 @@ def table_views(plan: Plan, config: dict, config_path: Path, tables_dir: Path) -
         views.append({"name": name, "title": spec["title"], "paper": spec["paper"], "rows": rows,
                       "tolerance": spec["tolerance"], "tolerance_why": spec["tolerance_why"],
                       "better": spec["better"], "note": NOTES.get(name, ""),
+                      "protocol": protocol_rows(plan, config, name),
                       "statuses": statuses})  # fmt: skip
     return views
 

@@ -45,9 +45,9 @@ from camrepro.boxes import iou_matrix, resize_box, scoremap_boxes
 from camrepro.cam import class_activation_maps, to_scoremap
 from camrepro.data.metadata import DatasetInfo, read_split
 from camrepro.data.reader import TransformSpec, decode_image, to_tensor, transform
-from camrepro.errors import DataError
+from camrepro.errors import CamreproError, DataError
 from camrepro.layout import model_file
-from camrepro.models.io import load_trained, pick_device
+from camrepro.models.io import load_as_is, load_trained, pick_device
 from camrepro.protocol import CAM_THRESHOLD, LOC_IOU
 
 C_GRID = (0.001, 0.01, 0.1, 1.0, 10.0)
@@ -79,9 +79,12 @@ class _Images(torch.utils.data.Dataset):
 class FeatureNet:
     """Pooled feature vectors (and, for CAM networks, the feature maps) of a trained model."""
 
-    def __init__(self, model_path: str | os.PathLike, device: str = "auto") -> None:
+    def __init__(self, model_path: str | os.PathLike, device: str = "auto", as_is: str | None = None) -> None:
         self.device = pick_device(device)
-        self.model, meta = load_trained(model_path, self.device)
+        if as_is:  # `model_path` is that network's ImageNet weights file (camrepro.models.io.load_as_is)
+            self.model, meta = load_as_is(as_is, model_path, None, self.device)
+        else:
+            self.model, meta = load_trained(model_path, self.device)
 
     @torch.no_grad()
     def batches(self, data: _Images, batch_size: int = 64, progress: bool = False, desc: str = ""):  # noqa: ANN201
@@ -223,9 +226,9 @@ def cub_experiment(
 
 
 def transfer_experiment(model_path: str | os.PathLike, datasets: dict[str, str | os.PathLike], size: int,
-                        seed: int = 0, progress: bool = True) -> dict:  # fmt: skip
+                        seed: int = 0, progress: bool = True, as_is: str | None = None) -> dict:  # fmt: skip
     """CAM Table 5 for one model: test accuracy of a linear SVM per dataset (column -> folder)."""
-    net = FeatureNet(model_path)
+    net = FeatureNet(model_path, as_is=as_is)
     out: dict = {"metric": {}, "attributes_scored": {}}
     for column, folder in datasets.items():
         folder = Path(folder)
@@ -249,13 +252,16 @@ def transfer_experiment(model_path: str | os.PathLike, datasets: dict[str, str |
 
 
 def run_svm(kind: str, run_dir: str | os.PathLike, seeds: list[int], datasets: dict[str, str], size: int,
-            progress: bool = True) -> dict:  # fmt: skip
-    """One SVM experiment for each seed's model of a run: {"kind", "seeds": {seed: results}}."""
+            progress: bool = True, as_is: str | None = None) -> dict:  # fmt: skip
+    """One SVM experiment for each seed's model of a run: {"kind", "seeds": {seed: results}}.
+    `as_is`: `run_dir` is that network's ImageNet weights file, used as it is (seed 0 only)."""
     results = {}
     for seed in seeds:
-        model = model_file(run_dir, seed)
+        model = run_dir if as_is else model_file(run_dir, seed)
         if kind == "cub":
+            if as_is:
+                raise CamreproError("svm cub (CAM Table 4) uses the trained GoogLeNet-GAP, not --as-is.")
             results[str(seed)] = cub_experiment(model, datasets["cub"], size, seed)
         else:
-            results[str(seed)] = transfer_experiment(model, datasets, size, seed, progress)
+            results[str(seed)] = transfer_experiment(model, datasets, size, seed, progress, as_is)
     return {"kind": kind, "datasets": {k: str(v) for k, v in datasets.items()}, "seeds": results}

@@ -318,8 +318,13 @@ def train(
     start_epoch = 0
     state = load_checkpoint(ckpt_path, "checkpoint") if ckpt_path.exists() else None
     inputs = input_fingerprint(cfg)
-    if state is not None and (state.get("config") != asdict(cfg) or state.get("inputs") != inputs):
-        what = "training config" if state.get("config") != asdict(cfg) else "data or pretrained weights"
+    own = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    fits = state is not None and {k: tuple(v.shape) for k, v in state["model"].items()} == own
+    changed = state is not None and (state.get("config") != asdict(cfg) or state.get("inputs") != inputs)
+    if state is not None and (changed or not fits):
+        what = ("training config" if state.get("config") != asdict(cfg) else
+                "data or pretrained weights" if state.get("inputs") != inputs else
+                "network (its layers changed in the code)")  # fmt: skip
         if not restart_if_changed:
             raise CamreproError(f"{ckpt_path} was written with another {what}; delete {out} to train anew.")
         log.info("%s: the %s changed; starting over", out, what)

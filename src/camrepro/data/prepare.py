@@ -24,7 +24,14 @@ from PIL import Image
 from tqdm import tqdm
 
 from camrepro.data.download import ARCHIVE_SUFFIXES, download, safe_extract, verify
-from camrepro.data.metadata import DatasetInfo, SplitMeta, read_split, write_split
+from camrepro.data.metadata import (
+    IMAGENET_CLASSES_FILE,
+    DatasetInfo,
+    SplitMeta,
+    read_split,
+    write_blacklist,
+    write_split,
+)
 from camrepro.data.photos import prepare_photos
 from camrepro.data.sources import Source, get_source
 from camrepro.errors import DataError
@@ -249,6 +256,11 @@ def prepare_imagenet(
     image_root = train_root.parent
     write_split(out, "train", train)
     write_split(out, "val", val)
+    blacklist = _devkit_blacklist(paths["devkit"], set(val.image_ids))
+    write_blacklist(out, "val", blacklist)
+    head_classes = _devkit_classes(paths["devkit"])
+    if head_classes:  # the classes of a published ImageNet head, so a subset can be scored by one
+        atomic_write_text(out / IMAGENET_CLASSES_FILE, "".join(f"{w}\n" for w in head_classes))
     atomic_write_text(out / "wnids.txt", "".join(f"{w}\n" for w in wnids))
     return DatasetInfo(
         name="imagenet",
@@ -258,7 +270,40 @@ def prepare_imagenet(
         source="imagenet",
         task="wsol",
         description=source.title,
+        params={"val_blacklist": f"{len(blacklist)} val images listed in the devkit's {BLACKLIST_NAME}"},
     )
+
+
+BLACKLIST_NAME = "ILSVRC2012_validation_blacklist.txt"
+
+
+def _devkit_classes(devkit: Path) -> list[str]:
+    """The 1,000 ILSVRC2012 classes (the devkit's data/meta.mat: its synsets without children) in
+    sorted-wnid order, the order of torchvision's heads (torchvision.datasets.ImageNet reads the same
+    file); [] when the devkit has no meta.mat."""
+    from scipy.io import loadmat  # scipy comes with scikit-learn
+
+    found = sorted(devkit.rglob("meta.mat"))
+    if not found:
+        return []
+    synsets = np.ravel(loadmat(found[0], squeeze_me=True)["synsets"])
+    return sorted(str(s["WNID"]) for s in synsets if int(s["num_children"]) == 0)
+
+
+def _devkit_blacklist(devkit: Path, val_ids: set[str]) -> list[str]:
+    """The val images the ILSVRC2012 devkit blacklists (data/ILSVRC2012_validation_blacklist.txt: one
+    1-based val image number a line, 1,762 of them), as image ids, those of `val_ids` only."""
+    path = _find_dir_with(devkit, BLACKLIST_NAME) / BLACKLIST_NAME
+    ids = []
+    for lineno, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        if not line.strip().isdigit() or int(line) < 1:
+            raise DataError(f"{path}:{lineno}: expected a 1-based val image number, got {line!r}.")
+        image_id = f"val/ILSVRC2012_val_{int(line):08d}.JPEG"
+        if image_id in val_ids:
+            ids.append(image_id)
+    return ids
 
 
 # ----------------------------------------------------------------------------- transfer sets

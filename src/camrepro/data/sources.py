@@ -75,18 +75,25 @@ SOURCES: dict[str, Source] = {
                 ),
                 Archive("val", "ILSVRC2012_img_val.tar", None, md5="29b22e2961454d5413ddabcf34fc5622"),
                 Archive("bbox_val", "ILSVRC2012_bbox_val_v3.tgz", None),
+                # the development kit (md5 as torchvision.datasets.ImageNet checks it): its
+                # data/ILSVRC2012_validation_blacklist.txt, one 1-based val image number a line
+                Archive("devkit", "ILSVRC2012_devkit_t12.tar.gz", None,
+                        md5="fa75699e90414af021442c21a62c3abf"),
             ),
             protocol="train: the 1.28M training images (labels from their synset folder). val: the "
             "50,000 validation images with every GT box of each image from the bounding-box XMLs "
             "(xmin, ymin, xmax, ymax taken as x0, y0, x1, y1); label = the synset of the boxes. "
             "Classes are the 1,000 synsets in sorted order (torchvision's class indices). The test "
-            "labels are not public, so the CAM paper's test-set rows are evaluated on val.",
+            "labels are not public, so the CAM paper's test-set rows are evaluated on val. The "
+            "devkit's 1,762 blacklisted val images are listed (val/blacklist.txt) for the evaluations "
+            "that leave them out of localization (datasets.<name>.val_blacklist).",
             task="wsol",
             manual_help="ImageNet needs an account at image-net.org. Download "
             "ILSVRC2012_img_train.tar, ILSVRC2012_img_val.tar (Development kit page: 'Training "
             "images (Task 1 & 2)' and 'Validation images (all tasks)') and "
-            "ILSVRC2012_bbox_val_v3.tgz ('Validation bounding box annotations (all tasks)') and put "
-            "the three files in {folder}.",
+            "ILSVRC2012_bbox_val_v3.tgz ('Validation bounding box annotations (all tasks)') and "
+            "ILSVRC2012_devkit_t12.tar.gz ('Development kit (Task 1 & 2)') and put the four files in "
+            "{folder}.",
         ),
         Source(
             name="skimage-photos",

@@ -28,7 +28,9 @@ from camrepro.errors import CamreproError
 from camrepro.models.backbones import (
     AlexNetFeatures,
     Backbone,
+    CaffeInit,
     GoogLeNetFeatures,
+    InceptionV3SPGFeatures,
     MobileNetV1Features,
     ResNet50SEFeatures,
     VGG16Features,
@@ -77,17 +79,33 @@ class CAMNet(nn.Module):
     has_cam = True
 
     def __init__(
-        self, backbone: Backbone, num_classes: int, pool: str = "gap", theta_tap: float = 0.0
-    ) -> None:
+        self, backbone: Backbone, num_classes: int, pool: str = "gap", theta_tap: float = 0.0,
+        dropout: float = 0.0, classifier_init: str | None = None,
+    ) -> None:  # fmt: skip
         super().__init__()
         self.features = backbone
         self.pool = GlobalPool(pool, theta_tap)
+        # a released prototxt's dropout between the pooled vector and the classifier (training only:
+        # no parameters, so the CAM, sum_k W[c, k] F_k, is unchanged)
+        self.dropout = nn.Dropout(dropout) if dropout else nn.Identity()
         self.classifier = nn.Linear(backbone.out_channels, num_classes)
+        self.classifier_init = classifier_init  # "xavier": Caffe's xavier filler; None: init_weights'
+
+    def init_added_layers(self) -> None:
+        """The released prototxt's fillers for the layers CAM adds, after `init_weights`: the
+        backbone's `extra` convs (`Backbone.added_init`) and, where it says so, the classifier
+        (Caffe's xavier: U(-a, a), a = sqrt(3 / fan_in), bias 0)."""
+        if self.features.added_init is not None:
+            self.features.added_init.apply(self.features.extra)
+        if self.classifier_init == "xavier":
+            bound = (3.0 / self.classifier.in_features) ** 0.5
+            nn.init.uniform_(self.classifier.weight, -bound, bound)
+            nn.init.zeros_(self.classifier.bias)
 
     def outputs(self, x: torch.Tensor) -> Outputs:
         features = self.features(x)
         pooled = self.pool(features)
-        return Outputs(self.classifier(pooled), pooled, features)
+        return Outputs(self.classifier(self.dropout(pooled)), pooled, features)
 
     def forward(self, x: torch.Tensor, return_features: bool = False):  # noqa: ANN201
         logits, _, features = self.outputs(x)
@@ -186,9 +204,10 @@ class ModelSpec:
     default_pool: str = "gap"  # "none": an FC original, no pooling head
 
 
-def _cam(backbone_factory: Callable[..., Backbone], pool: str):  # noqa: ANN202
+def _cam(backbone_factory: Callable[..., Backbone], pool: str, dropout: float = 0.0,  # noqa: ANN202
+         classifier_init: str | None = None):  # fmt: skip
     def build(num_classes: int, width: float, pool: str = pool, theta_tap: float = 0.0, **kw) -> CAMNet:
-        return CAMNet(backbone_factory(width, **kw), num_classes, pool, theta_tap)
+        return CAMNet(backbone_factory(width, **kw), num_classes, pool, theta_tap, dropout, classifier_init)
 
     return build
 
@@ -212,14 +231,21 @@ def _efficientnet_lite0(num_classes: int, width: float, pool: str = "gap", theta
 MODELS: dict[str, ModelSpec] = {
     s.name: s
     for s in [
-        # CAM, Rethinking CAM: VGG16 to conv5_3, + 3x3 conv 1024, GAP/TAP, linear
+        # Rethinking CAM: VGG16 to conv5_3, + 3x3 conv 1024, GAP/TAP, linear
         ModelSpec("vgg16-gap", _cam(VGG16Features, "gap")),
-        # CAM: GoogLeNet to inception4e, + 3x3 conv 1024, GAP (GMP), linear
-        ModelSpec("googlenet-gap", _cam(GoogLeNetFeatures, "gap")),
-        ModelSpec("googlenet-gmp", _cam(GoogLeNetFeatures, "gmp"), default_pool="gmp"),
-        # CAM: AlexNet to conv5, + 3x3 conv 1024 (alexnet*: two more conv layers before GAP), linear
-        ModelSpec("alexnet-gap", _cam(lambda w: AlexNetFeatures(w, extra_layers=1), "gap")),
-        ModelSpec("alexnet*-gap", _cam(lambda w: AlexNetFeatures(w, extra_layers=3), "gap")),
+        # CAM (VGGnet-GAP as released, models/deploy_vgg16CAM.prototxt:327-373): the same with the
+        # conv in 2 groups, N(0, 0.01), bias 0, and dropout 0.5 before the classifier
+        ModelSpec("vgg16-cam", _cam(lambda w: VGG16Features(w, groups=2, added_init=CaffeInit(0.01, 0.0)),
+                                    "gap", dropout=0.5)),
+        # CAM: GoogLeNet to inception4e, + 3x3 conv 1024 in 2 groups, GAP (GMP), linear with Caffe's
+        # xavier filler (models/train_val_googlenetCAM.prototxt:1703-1770; no dropout there)
+        ModelSpec("googlenet-gap", _cam(GoogLeNetFeatures, "gap", classifier_init="xavier")),
+        ModelSpec("googlenet-gmp", _cam(GoogLeNetFeatures, "gmp", classifier_init="xavier"),
+                  default_pool="gmp"),
+        # CAM: AlexNet to conv5, + 3x3 conv 1024 in 2 groups (alexnet*: conv5 at 384, pool5 3x3/1, two
+        # 3x3/512 convs, models/deploy_alexnetplusCAM_imagenet.prototxt), dropout 0.5 (:282-288), linear
+        ModelSpec("alexnet-gap", _cam(lambda w: AlexNetFeatures(w, extra_layers=1), "gap", dropout=0.5)),
+        ModelSpec("alexnet*-gap", _cam(lambda w: AlexNetFeatures(w, star=True), "gap", dropout=0.5)),
         # CAM: the original GoogLeNet; its CAM at 7x7 from its own average pool + classifier
         ModelSpec("googlenet", _cam(lambda w, **kw: GoogLeNetFeatures(w, until="inception5b", extra_layers=0,
                                                                      keep_maxpool4=True, **kw), "gap")),
@@ -227,11 +253,10 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec("vgg16", _fc("vgg16"), default_pool="none"),
         ModelSpec("alexnet", _fc("alexnet"), default_pool="none"),
         # Rethinking CAM: ResNet50 + SE blocks, layer4 at stride 1; MobileNetV1, last stride removed;
-        # GoogLeNet with the last inception block replaced by two 3x3 conv 1024. GAP/TAP.
+        # "GoogleNet": SPG's Inception-v3 to Mixed_6e (6a at stride 1), + two 3x3 conv 1024. GAP/TAP.
         ModelSpec("resnet50-se", _cam(ResNet50SEFeatures, "gap")),
         ModelSpec("mobilenet-v1", _cam(MobileNetV1Features, "gap")),
-        ModelSpec("googlenet-2conv", _cam(lambda w, **kw: GoogLeNetFeatures(w, until="inception5a",
-                                                                           extra_layers=2, **kw), "gap")),
+        ModelSpec("inception-v3-spg", _cam(InceptionV3SPGFeatures, "gap")),
         # Beside the papers: EfficientNet-Lite0, a real ImageNet GAP network whose weights a package
         # ships (models/efficientnet.py); its own names, ImageNet classifier included
         ModelSpec("efficientnet-lite0", _efficientnet_lite0),
@@ -274,9 +299,9 @@ def build_model(
     `pretrained` is a weights file (`camrepro.models.pretrained`): torchvision's state_dict for the
     backbone's architecture, or one camrepro wrote. The classifier starts from scratch, except
     efficientnet-lite0's built with ImageNet's 1000 classes (its file's classifier is the network's).
-    `transform_input` (GoogLeNet family, MobileNetV1): re-normalise the input to (x - 0.5) / 0.5; by
-    default on exactly when the weights file says its weights expect it (torchvision's GoogLeNet
-    weights and timm's MobileNetV1 weights do).
+    `transform_input` (GoogLeNet family, Inception-v3, MobileNetV1): re-normalise the input to
+    (x - 0.5) / 0.5; by default on exactly when the weights file says its weights expect it
+    (torchvision's GoogLeNet and Inception-v3 weights and timm's MobileNetV1 weights do).
     """
     from camrepro.models.pretrained import load_state_into, read_weights
 
@@ -293,10 +318,12 @@ def build_model(
         kwargs["pool"] = pool
     if spec.default_pool != "none":
         kwargs["theta_tap"] = theta_tap
-    if name.startswith(("googlenet", "mobilenet")):
+    if name.startswith(("googlenet", "mobilenet", "inception")):
         kwargs["transform_input"] = expects_transform if transform_input is None else transform_input
     model = spec.build(num_classes, width, **kwargs)
     init_weights(model)
+    if isinstance(model, CAMNet):
+        model.init_added_layers()
     if state is not None:
         load_state_into(model, state, str(pretrained))
     return model

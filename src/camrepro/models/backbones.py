@@ -10,6 +10,7 @@ trains at width 1/8 on two CPU cores); torchvision weights only fit at width 1.0
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 
 import torch
 import torchvision.models.googlenet  # noqa: F401  (the module, for Inception and BasicConv2d)
@@ -34,15 +35,40 @@ def scaled(channels: int, width: float) -> int:
     return max(4, int(round(channels * width)))
 
 
-def added_convs(cin: int, cout: int, layers: int) -> tuple[nn.Sequential, int]:
+def added_convs(cin: int, cout: int, layers: int, groups: int = 1) -> tuple[nn.Sequential, int]:
     """The layers a CAM network adds before pooling: `layers` x (3x3 conv, stride 1, pad 1, ReLU)
-    with `cout` channels (the CAM paper's "3x3 conv with 1024 units"). Returns the stack and
-    its output depth (`cin` when there are none)."""
+    with `cout` channels (the CAM paper's "3x3 conv with 1024 units"), in `groups` groups (the
+    released CAM prototxts' `group: 2`). Returns the stack and its output depth (`cin` when there
+    are none)."""
     modules: list[nn.Module] = []
     for _ in range(layers):
-        modules += [nn.Conv2d(cin, cout, kernel_size=3, padding=1), nn.ReLU(inplace=True)]
+        modules += [grouped_conv(cin, cout, groups), nn.ReLU(inplace=True)]
         cin = cout
     return nn.Sequential(*modules), cin
+
+
+def grouped_conv(cin: int, cout: int, groups: int) -> nn.Conv2d:
+    """A 3x3, stride 1, pad 1 convolution in `groups` groups (Caffe's `group`)."""
+    if cin % groups or cout % groups:
+        raise ValueError(f"a conv of {cin} -> {cout} channels cannot be split in {groups} groups; pick a "
+                         f"width whose channel counts are multiples of {groups}")  # fmt: skip
+    return nn.Conv2d(cin, cout, kernel_size=3, padding=1, groups=groups)
+
+
+@dataclass(frozen=True)
+class CaffeInit:
+    """A released prototxt's fillers for the layers a CAM network adds: weights N(0, std^2) (Caffe's
+    `gaussian` weight_filler), biases `bias` (its `constant` bias_filler). Applied after
+    `camrepro.models.init_weights` to every conv of the backbone's `extra`."""
+
+    std: float = 0.01
+    bias: float = 0.0
+
+    def apply(self, module: nn.Module) -> None:
+        for m in module.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.normal_(m.weight, 0.0, self.std)
+                nn.init.constant_(m.bias, self.bias)
 
 
 class Backbone(nn.Module):
@@ -50,6 +76,7 @@ class Backbone(nn.Module):
 
     out_channels: int
     torchvision_arch: str | None = None  # the torchvision model whose weights fit at width 1.0
+    added_init: CaffeInit | None = None  # the released prototxt's fillers for `extra`, if it gives them
 
     def torchvision_keys(self) -> set[str]:
         """Names of this backbone's parameters/buffers that come from the torchvision model."""
@@ -66,17 +93,23 @@ def vgg16_trunk(width: float = 1.0) -> tuple[nn.Sequential, int]:
 
 
 class VGG16Features(Backbone):
-    """VGG16 through conv5_3 + ReLU (pool5 and the FC layers removed): 14x14 at 224 input.
+    """VGG16 through conv5_3 + ReLU (pool5 and the FC layers removed): 14x14 at 224 input, + the
+    CAM layer (`extra`): a 3x3 conv with 1024 units.
 
-    CAM paper: "+ a 3x3 conv with 1024 units" (`extra`). Rethinking CAM uses the same network.
+    Rethinking CAM's (`vgg16-gap`): one group, the default init (won-bae/rethinkingCAM
+    src/core/models/vgg.py:15, :70-78; wsolevaluation wsol/vgg.py builds the same conv6). The CAM
+    paper's (`vgg16-cam`), as released (zhoubolei/CAM models/deploy_vgg16CAM.prototxt:327-341):
+    `group: 2`, weights N(0, 0.01), biases 0.
     """
 
     torchvision_arch = "vgg16"
 
-    def __init__(self, width: float = 1.0, extra_channels: int = 1024) -> None:
+    def __init__(self, width: float = 1.0, extra_channels: int = 1024, groups: int = 1,
+                 added_init: CaffeInit | None = None) -> None:  # fmt: skip
         super().__init__()
         self.features, depth = vgg16_trunk(width)
-        self.extra, self.out_channels = added_convs(depth, scaled(extra_channels, width), 1)
+        self.extra, self.out_channels = added_convs(depth, scaled(extra_channels, width), 1, groups)
+        self.added_init = added_init
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.extra(self.features(x))
@@ -86,20 +119,29 @@ ALEXNET_SPECS = [(64, 11, 4, 2), "M", (192, 5, 1, 2), "M", (384, 3, 1, 1), (256,
 
 
 class AlexNetFeatures(Backbone):
-    """AlexNet through conv5 + ReLU (pool5 onwards removed): 13x13 at 224 input.
+    """torchvision's AlexNet, truncated, + the CAM layers (`extra`).
 
-    alexnet-gap adds the CAM paper's 3x3 conv with 1024 units; alexnet*-gap adds two more conv
-    layers before GAP ("we add two convolutional layers just before GAP", Zhou et al. Sec. 3.1),
-    which we take to be two further 3x3/1024 conv + ReLU.
+    `alexnet-gap` (Zhou et al. Sec. 3.1: "we removed the layers after conv5 ... 13x13", "+ a 3x3
+    conv with 1024 units"): conv1-conv5 + ReLU, then that conv. No released prototxt exists for it
+    (zhoubolei/CAM ships AlexNet*-GAP's only), so OUR ASSUMPTION: its CAM conv is built as the
+    released AlexNet*-GAP's added convs are, `group: 2`, N(0, 0.01), bias 1.
+
+    `alexnet*-gap` (`star`), as released in models/deploy_alexnetplusCAM_imagenet.prototxt: conv1-4
+    as AlexNet's, then conv5 at 384 units in 2 groups (:170-190, where AlexNet's conv5 has 256, so
+    this conv5 is a new layer, not torchvision's), pool5 a 3x3 max pool at stride 1 (:200-208: 13x13
+    -> 11x11 at 224 px), two 3x3/512 convs in 2 groups (conv6 :211-231, conv7 :241-261), every one
+    N(0, 0.01) with bias 1. (The backbone before conv5 is torchvision's AlexNet, not the Caffe one
+    the prototxt describes: 64 conv1 units, no groups, no LRN.)
     """
 
     torchvision_arch = "alexnet"
 
-    def __init__(self, width: float = 1.0, extra_layers: int = 1, extra_channels: int = 1024) -> None:
+    def __init__(self, width: float = 1.0, extra_layers: int = 1, extra_channels: int = 1024,
+                 star: bool = False) -> None:  # fmt: skip
         super().__init__()
         layers: list[nn.Module] = []
         cin = 3
-        for spec in ALEXNET_SPECS:
+        for spec in ALEXNET_SPECS[:-1] if star else ALEXNET_SPECS:
             if spec == "M":
                 layers.append(nn.MaxPool2d(kernel_size=3, stride=2))
                 continue
@@ -108,7 +150,13 @@ class AlexNetFeatures(Backbone):
             layers += [nn.Conv2d(cin, cout, kernel_size=k, stride=s, padding=p), nn.ReLU(inplace=True)]
             cin = cout
         self.features = nn.Sequential(*layers)
-        self.extra, self.out_channels = added_convs(cin, scaled(extra_channels, width), extra_layers)
+        if star:
+            conv5, c5 = added_convs(cin, scaled(384, width), 1, groups=2)
+            convs, self.out_channels = added_convs(c5, scaled(512, width), 2, groups=2)
+            self.extra = nn.Sequential(*conv5, nn.MaxPool2d(kernel_size=3, stride=1), *convs)
+        else:
+            self.extra, self.out_channels = added_convs(cin, scaled(extra_channels, width), extra_layers, 2)
+        self.added_init = CaffeInit(0.01, 1.0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.extra(self.features(x))
@@ -131,11 +179,13 @@ INCEPTIONS = {
 class GoogLeNetFeatures(Backbone):
     """torchvision's GoogLeNet (BN variant), truncated.
 
-    until="inception4e": the CAM paper's GoogLeNet-GAP/GMP, 14x14 at 224 input, + the 3x3/1024 conv.
+    until="inception4e": the CAM paper's GoogLeNet-GAP/GMP, 14x14 at 224 input, + the 3x3/1024
+    conv as released (zhoubolei/CAM models/train_val_googlenetCAM.prototxt:1703-1730: `group: 2`,
+    weights N(0, 0.01), bias 1; GMP: no prototxt released, taken to be the same).
     until="inception5b": the original GoogLeNet, 7x7, whose own average pool + classifier give
-    its CAM (no extra layer).
-    until="inception5a", two_conv=True: the Rethinking-CAM variant (after SPG), the last inception
-    block (5b) replaced by two 3x3/1024 conv layers; maxpool4 is dropped to keep 14x14.
+    its CAM (no extra layer); maxpool4 is torchvision's, 2x2 at stride 2 (ceil mode), so the
+    network is torchvision's (torchvision/models/googlenet.py: `self.maxpool4 = nn.MaxPool2d(2, 2,
+    ceil_mode=True)`).
     transform_input: torchvision's re-normalisation that its ImageNet weights expect.
     """
 
@@ -163,7 +213,8 @@ class GoogLeNetFeatures(Backbone):
             if name in ("inception4a", "inception5a"):
                 pool = "maxpool3" if name == "inception4a" else "maxpool4"
                 if pool == "maxpool3" or keep_maxpool4:
-                    setattr(self, pool, nn.MaxPool2d(3, stride=2, ceil_mode=True))
+                    size = 3 if pool == "maxpool3" else 2
+                    setattr(self, pool, nn.MaxPool2d(size, stride=2, ceil_mode=True))
                     self.blocks.append(pool)
             chs = [scaled(c, width) for c in chs]
             setattr(self, name, Inception(cin, *chs))
@@ -171,7 +222,8 @@ class GoogLeNetFeatures(Backbone):
             cin = chs[0] + chs[2] + chs[4] + chs[5]
             if name == until:
                 break
-        self.extra, self.out_channels = added_convs(cin, scaled(extra_channels, width), extra_layers)
+        self.extra, self.out_channels = added_convs(cin, scaled(extra_channels, width), extra_layers, 2)
+        self.added_init = CaffeInit(0.01, 1.0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.transform_input:
@@ -180,6 +232,136 @@ class GoogLeNetFeatures(Backbone):
         for name in self.blocks:
             x = getattr(self, name)(x)
         return self.extra(x)
+
+
+def _v3_conv(cin: int, cout: int, kernel: int | tuple[int, int], **kw) -> BasicConv2d:
+    """Inception-v3's conv + BN (eps 1e-3) + ReLU, torchvision's `BasicConv2d` (keys conv.*, bn.*)."""
+    return BasicConv2d(cin, cout, kernel_size=kernel, **kw)
+
+
+class InceptionV3A(nn.Module):
+    """Inception-v3's 35x35 block (torchvision InceptionA: the same layers and names), width-scaled."""
+
+    def __init__(self, cin: int, pool_features: int, width: float) -> None:
+        super().__init__()
+        c = [scaled(n, width) for n in (64, 48, 64, 96, pool_features)]
+        self.branch1x1 = _v3_conv(cin, c[0], 1)
+        self.branch5x5_1, self.branch5x5_2 = _v3_conv(cin, c[1], 1), _v3_conv(c[1], c[2], 5, padding=2)
+        self.branch3x3dbl_1 = _v3_conv(cin, c[0], 1)
+        self.branch3x3dbl_2 = _v3_conv(c[0], c[3], 3, padding=1)
+        self.branch3x3dbl_3 = _v3_conv(c[3], c[3], 3, padding=1)
+        self.branch_pool = _v3_conv(cin, c[4], 1)
+        self.out_channels = c[0] + c[2] + c[3] + c[4]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dbl = self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x)))
+        pool = self.branch_pool(nn.functional.avg_pool2d(x, 3, stride=1, padding=1))
+        return torch.cat([self.branch1x1(x), self.branch5x5_2(self.branch5x5_1(x)), dbl, pool], 1)
+
+
+class InceptionV3B(nn.Module):
+    """Inception-v3's grid reduction (torchvision InceptionB), here at stride 1 with padding 1 as
+    SPG builds Mixed_6a (wsolevaluation wsol/inception.py:71-89, :150), so the map stays 14x14."""
+
+    def __init__(self, cin: int, width: float) -> None:
+        super().__init__()
+        c384, c64, c96 = (scaled(n, width) for n in (384, 64, 96))
+        self.branch3x3 = _v3_conv(cin, c384, 3, padding=1)
+        self.branch3x3dbl_1 = _v3_conv(cin, c64, 1)
+        self.branch3x3dbl_2 = _v3_conv(c64, c96, 3, padding=1)
+        self.branch3x3dbl_3 = _v3_conv(c96, c96, 3, padding=1)
+        self.out_channels = c384 + c96 + cin
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dbl = self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x)))
+        return torch.cat([self.branch3x3(x), dbl, nn.functional.max_pool2d(x, 3, stride=1, padding=1)], 1)
+
+
+class InceptionV3C(nn.Module):
+    """Inception-v3's 17x17 block with factorised 7x7 convs (torchvision InceptionC), width-scaled."""
+
+    def __init__(self, cin: int, channels_7x7: int, width: float) -> None:
+        super().__init__()
+        c7, c192 = scaled(channels_7x7, width), scaled(192, width)
+        row, col = {"padding": (0, 3)}, {"padding": (3, 0)}
+        self.branch1x1 = _v3_conv(cin, c192, 1)
+        self.branch7x7_1 = _v3_conv(cin, c7, 1)
+        self.branch7x7_2 = _v3_conv(c7, c7, (1, 7), **row)
+        self.branch7x7_3 = _v3_conv(c7, c192, (7, 1), **col)
+        self.branch7x7dbl_1 = _v3_conv(cin, c7, 1)
+        self.branch7x7dbl_2 = _v3_conv(c7, c7, (7, 1), **col)
+        self.branch7x7dbl_3 = _v3_conv(c7, c7, (1, 7), **row)
+        self.branch7x7dbl_4 = _v3_conv(c7, c7, (7, 1), **col)
+        self.branch7x7dbl_5 = _v3_conv(c7, c192, (1, 7), **row)
+        self.branch_pool = _v3_conv(cin, c192, 1)
+        self.out_channels = 4 * c192
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b7 = self.branch7x7_3(self.branch7x7_2(self.branch7x7_1(x)))
+        d = self.branch7x7dbl_1(x)
+        for layer in (self.branch7x7dbl_2, self.branch7x7dbl_3, self.branch7x7dbl_4, self.branch7x7dbl_5):
+            d = layer(d)
+        pool = self.branch_pool(nn.functional.avg_pool2d(x, 3, stride=1, padding=1))
+        return torch.cat([self.branch1x1(x), b7, d, pool], 1)
+
+
+class InceptionV3SPGFeatures(Backbone):
+    """Rethinking CAM's "GoogleNet": SPG's Inception-v3 as wsolevaluation builds it for CAM
+    (wsol/inception.py:134-207, InceptionCam). The paper's text (rethinking_cam_bae_2020.md:166)
+    cites GoogLeNet [32] but builds it "based on SPG [39]", whose network is Inception-v3: the stem,
+    Mixed_5b-5d, a 3x3/2 max pool (:184; large_feature_map False, the default, config.py:204-205),
+    Mixed_6a at stride 1 (:150), Mixed_6b-6e; Mixed_7* (the last inception blocks) replaced by two
+    3x3/1024 conv + ReLU (:156-163), with dropout 0.5 before each and after (:192-196).
+
+    Maps: 14x14 at 224 px (28x28 only with large_feature_map True, which the pool at :184 skips);
+    4x4 at the demo's 64 px; it runs from 15 px up (1x1 maps; measured), below the schema's 32 px
+    minimum, so the demo runs it as it is. Layer names are torchvision's inception_v3 (weights
+    IMAGENET1K_V1), so its tensors load through Mixed_6e (camrepro.weights.inception_v3_keys).
+    Kept as SPG differs from torchvision's Inception3: Conv2d_1a at padding 1 (:140), the stem pools
+    with padding 1 in ceil mode (:175, :178). Input: SPG feeds ImageNet mean/std (data_loaders.py);
+    we re-normalise to (x - 0.5) / 0.5 when the weights expect it (`transform_input`), as for
+    torchvision's GoogLeNet: OUR CHOICE, the weights' own input.
+    """
+
+    torchvision_arch = "inception-v3"
+
+    def __init__(self, width: float = 1.0, extra_channels: int = 1024, transform_input: bool = False) -> None:
+        super().__init__()
+        self.transform_input = transform_input
+        c = {n: scaled(n, width) for n in (32, 64, 80, 192)}
+        self.Conv2d_1a_3x3 = _v3_conv(3, c[32], 3, stride=2, padding=1)
+        self.Conv2d_2a_3x3 = _v3_conv(c[32], c[32], 3)
+        self.Conv2d_2b_3x3 = _v3_conv(c[32], c[64], 3, padding=1)
+        self.Conv2d_3b_1x1 = _v3_conv(c[64], c[80], 1)
+        self.Conv2d_4a_3x3 = _v3_conv(c[80], c[192], 3)
+        cin = c[192]
+        self.blocks: list[str] = []
+        for name, pool_features in (("Mixed_5b", 32), ("Mixed_5c", 64), ("Mixed_5d", 64)):
+            setattr(self, name, InceptionV3A(cin, pool_features, width))
+            cin = getattr(self, name).out_channels
+        self.Mixed_6a = InceptionV3B(cin, width)
+        cin = self.Mixed_6a.out_channels
+        for name, c7 in (("Mixed_6b", 128), ("Mixed_6c", 160), ("Mixed_6d", 160), ("Mixed_6e", 192)):
+            setattr(self, name, InceptionV3C(cin, c7, width))
+            cin = getattr(self, name).out_channels
+        convs, self.out_channels = added_convs(cin, scaled(extra_channels, width), 2)
+        drop = [nn.Dropout(0.5)]
+        self.extra = nn.Sequential(*drop, *convs[:2], nn.Dropout(0.5), *convs[2:], nn.Dropout(0.5))
+
+    def trunk(self, x: torch.Tensor) -> torch.Tensor:
+        """Through Mixed_6e (768 channels at width 1)."""
+        if self.transform_input:
+            x = inception_input(x)
+        x = self.Conv2d_2b_3x3(self.Conv2d_2a_3x3(self.Conv2d_1a_3x3(x)))
+        x = nn.functional.max_pool2d(x, 3, stride=2, padding=1, ceil_mode=True)
+        x = self.Conv2d_4a_3x3(self.Conv2d_3b_1x1(x))
+        x = nn.functional.max_pool2d(x, 3, stride=2, padding=1, ceil_mode=True)
+        x = self.Mixed_5d(self.Mixed_5c(self.Mixed_5b(x)))
+        x = self.Mixed_6a(nn.functional.max_pool2d(x, 3, stride=2, ceil_mode=True))
+        return self.Mixed_6e(self.Mixed_6d(self.Mixed_6c(self.Mixed_6b(x))))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.extra(self.trunk(x))
 
 
 class SEBottleneck(Bottleneck):

@@ -52,6 +52,7 @@ _REMEDY = {
     "checkpoint": "Delete it to train this model from scratch.",
     "model file": "Rerun the training job that writes it (delete the file first), or fetch it again from a "
     "source you trust.",
+    "weights file": "Write it again (`camrepro weights` or `camrepro pretrain`).",
 }
 
 
@@ -114,21 +115,99 @@ def load_trained(path: str | os.PathLike, device: str | torch.device = "cpu") ->
     return model.to(device).eval(), state
 
 
-def load_as_is(
-    arch: str, weights: str | os.PathLike, dataset: str | os.PathLike, device: str | torch.device = "cpu"
-) -> tuple[WSOLModel, dict]:
-    """A registry network with its ImageNet weights file, classifier included, untrained here (eval
-    mode), and metadata like `load_trained`'s. The dataset's classes must be the network's: its
-    class indices are the network's outputs (ImageNet's 1000, torchvision's order)."""
-    from camrepro.data.metadata import DatasetInfo
+# Where a published checkpoint keeps an original's own ImageNet head: our name -> the file's name
+# (torchvision's GoogLeNet: fc; VGG16/AlexNet: classifier.6, which our FC originals keep by name).
+OWN_HEAD = {
+    "googlenet": {"classifier.weight": "fc.weight", "classifier.bias": "fc.bias"},
+    "vgg16": {"classifier.6.weight": "classifier.6.weight", "classifier.6.bias": "classifier.6.bias"},
+    "alexnet": {"classifier.6.weight": "classifier.6.weight", "classifier.6.bias": "classifier.6.bias"},
+}
 
-    info = DatasetInfo.load(dataset)
-    model = build_model(arch, info.num_classes, weights)
-    if not any(k.startswith("_fc.") or k.startswith("classifier.") for k in model.pretrained_names()):
+
+def load_as_is(
+    arch: str, weights: str | os.PathLike, dataset: str | os.PathLike | None = None,
+    device: str | torch.device = "cpu",
+) -> tuple[WSOLModel, dict]:  # fmt: skip
+    """A registry network with its ImageNet weights file, classifier included, trained nowhere here
+    (eval mode), and metadata like `load_trained`'s.
+
+    Three kinds of file: one `camrepro pretrain` wrote holds the whole pretrained network
+    (`network`: registry model, width, head, state; the embedded default's "originals"), which is
+    returned whichever head the pretraining used; a published checkpoint of a CAM-paper original
+    holds its backbone and its own head (OWN_HEAD); efficientnet-lite0's file is the network's own
+    names, classifier included. `dataset` (a prepared folder; None for fixed features, as the SVMs
+    use them): its class indices must be the head's outputs, so their count must match (ImageNet's
+    1000, in the sorted-wnid order torchvision's heads use).
+    """
+    from camrepro.data.metadata import DatasetInfo
+    from camrepro.models.pretrained import load_state_into, read_weights
+
+    weights = Path(weights)
+    info = DatasetInfo.load(dataset) if dataset is not None else None
+    raw = load_checkpoint(weights, "weights file") if weights.exists() else None
+    if isinstance(raw, dict) and isinstance(raw.get("network"), dict):
+        n = raw["network"]
+        head = "classifier.weight" if "classifier.weight" in n["state_dict"] else "classifier.6.weight"
+        rows = n["state_dict"][head].shape[0]
+        net = build_model(n["model"], rows, None, n["width"], n["pool"], n.get("theta_tap", 0.0),
+                          n.get("transform_input", False))  # fmt: skip
+        net.load_state_dict(n["state_dict"])
+        built = n["model"]
+    elif arch in OWN_HEAD:
+        state, _ = read_weights(weights)
+        head = OWN_HEAD[arch]
+        missing = [k for k in head.values() if k not in state]
+        if missing:
+            raise CamreproError(
+                f"{weights} holds no ImageNet head for {arch} (no {missing[0]}): use the published "
+                "checkpoint (`camrepro weights`) or a file `camrepro pretrain` wrote."
+            )
+        rows = state[next(iter(head.values()))].shape[0]
+        net = build_model(arch, rows, weights)
+        load_state_into(net, state, str(weights))
+        net.load_state_dict({ours: state[theirs] for ours, theirs in head.items()}, strict=False)
+        built = arch
+    else:
+        if info is None:
+            raise CamreproError(f"{arch} used as it is needs the dataset whose classes its classifier has.")
+        rows = info.num_classes
+        net = build_model(arch, rows, weights)
+        if not any(k.startswith("_fc.") or k.startswith("classifier.") for k in net.pretrained_names()):
+            raise CamreproError(
+                f"{arch} built for the {info.num_classes} classes of {dataset} takes no classifier from "
+                f"{weights}: only a network whose weights file holds its classifier for exactly the "
+                f"dataset's classes ({', '.join(['efficientnet-lite0', *OWN_HEAD])}: ImageNet's 1000 in "
+                "torchvision's order) can be used as it is."
+            )
+        built = arch
+    if info is not None and rows != info.num_classes:
+        net, rows = _subset_head(net, rows, Path(dataset), info.classes)
+    if info is not None and rows != info.num_classes:
         raise CamreproError(
-            f"{arch} built for the {info.num_classes} classes of {dataset} takes no classifier from "
-            f"{weights}: only a network whose weights file holds its classifier for exactly the dataset's "
-            "classes (efficientnet-lite0, ImageNet's 1000 in torchvision's order) can be used as it is."
+            f"{weights}: {built}'s own head has {rows} classes, {dataset} {info.num_classes}; a network "
+            "used as it is is evaluated on the classes it was trained on (the imagenet role)."
         )
-    meta = {"config": {"model": arch, "weights": str(weights)}, "classes": info.classes}
-    return model.to(device).eval(), meta
+    meta = {"config": {"model": built, "weights": str(weights)}, "classes": info.classes if info else None}
+    return net.to(device).eval(), meta
+
+
+def _subset_head(net: WSOLModel, rows: int, dataset: Path, classes: list[str]) -> tuple[WSOLModel, int]:
+    """A dataset of some of ImageNet's classes (a rehearsal's, a subset's) is scored by the rows of
+    the network's head for those classes, when the dataset lists the head's classes (a prepared
+    ImageNet: the devkit's 1,000, `IMAGENET_CLASSES_FILE`); unchanged otherwise."""
+    from torch import nn
+
+    from camrepro.data.metadata import read_head_classes
+
+    head_classes = read_head_classes(dataset)
+    if not head_classes or len(head_classes) != rows or not set(classes) <= set(head_classes):
+        return net, rows
+    index = torch.tensor([head_classes.index(c) for c in classes])
+    owner, name = (net, "classifier") if isinstance(net.classifier, nn.Linear) else (net.classifier, "6")
+    old = getattr(owner, name)
+    new = nn.Linear(old.in_features, len(classes))
+    with torch.no_grad():
+        new.weight.copy_(old.weight[index])
+        new.bias.copy_(old.bias[index])
+    setattr(owner, name, new)
+    return net, len(classes)

@@ -89,9 +89,15 @@ def load_state_into(model: WSOLModel, state: dict[str, torch.Tensor], source: st
     return len(keys)
 
 
-def save_weights(path: str | os.PathLike, state: dict[str, torch.Tensor], transform_input: bool) -> None:
-    """Write a weights artifact (atomically) in the format `read_weights` reads."""
+def save_weights(
+    path: str | os.PathLike, state: dict[str, torch.Tensor], transform_input: bool,
+    network: dict | None = None,
+) -> None:
+    """Write a weights artifact (atomically) in the format `read_weights` reads. `network`: the whole
+    network the weights were pretrained as, head included (model, width, pool, state_dict), for using
+    it as it is (`camrepro.models.io.load_as_is`)."""
     from camrepro.fsutil import atomic_path
 
+    doc = {"state_dict": state, "transform_input": transform_input}
     with atomic_path(path) as tmp:
-        torch.save({"state_dict": state, "transform_input": transform_input}, tmp)
+        torch.save(doc | ({"network": network} if network else {}), tmp)
