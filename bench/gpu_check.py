@@ -35,12 +35,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
-from torch.utils.flop_counter import FlopCounterMode
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from camrepro.cost import PEAK_BF16_TFLOPS, PEAK_SOURCE  # noqa: E402
+from camrepro.cost import PEAK_BF16_TFLOPS, PEAK_SOURCE, forward_flops  # noqa: E402
 from camrepro.data.metadata import DatasetInfo, SplitMeta, write_split  # noqa: E402
 from camrepro.data.reader import TransformSpec, WSOLDataset, collate  # noqa: E402
 from camrepro.models import build_model  # noqa: E402
@@ -51,14 +50,6 @@ MODELS = ("vgg16-gap", "googlenet-gap", "resnet50-se")
 def paper_training() -> dict:
     """config/paper.yaml's ImageNet schedule: the papers' batch size and the job's workers."""
     return yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())["training"]["imagenet"]
-
-
-def forward_flops(model: torch.nn.Module, size: int) -> float:
-    """FLOPs of one image's forward pass (a multiply-add counts 2)."""
-    model.eval()
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        model(torch.randn(1, 3, size, size))
-    return float(counter.get_total_flops())
 
 
 def sync(device: torch.device) -> None:
@@ -209,7 +200,7 @@ def main(argv: list[str] | None = None) -> dict:
           f"{'of bound':>8s}")  # fmt: skip
     for model_name in args.models:
         model = build_model(model_name, 1000, width=width)
-        flops = forward_flops(model, size)
+        flops = forward_flops(model_name, width, size)
         model.to(device)
         if cuda:
             model.to(memory_format=torch.channels_last)

@@ -17,17 +17,10 @@ import argparse
 import time
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from camrepro.cam import class_activation_maps
+from camrepro.cost import forward_flops
 from camrepro.models import build_model
-
-
-def forward_flops(model: torch.nn.Module, size: int) -> float:
-    model.eval()
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        model(torch.randn(1, 3, size, size))
-    return float(counter.get_total_flops())
 
 
 def sync(device: torch.device) -> None:
@@ -74,7 +67,7 @@ def main() -> None:
 def measure(model_name: str, width: float, args: argparse.Namespace, device: torch.device) -> None:
     cuda = device.type == "cuda"
     model = build_model(model_name, 1000, width=width)
-    flops = forward_flops(model, args.size)
+    flops = forward_flops(model_name, width, args.size)
     model.to(device)
     if cuda:
         model.to(memory_format=torch.channels_last)
