@@ -76,8 +76,9 @@ def test_missing_paper_text_is_said_in_the_summary(tmp_path):
     """A checkout without ../shared/papers: the paper-text checks skip, and the summary says so."""
     tests = tmp_path / "checkout" / "tests"  # ../shared/papers of this checkout does not exist
     tests.mkdir(parents=True)
-    for name in ("conftest.py", "test_paper_values.py"):
-        shutil.copy(Path(__file__).with_name(name), tests / name)
+    here = Path(__file__).parent  # conftest.py with the helper modules it imports (every non-test module)
+    for source in [here / "test_paper_values.py", *(p for p in here.glob("*.py") if not p.name.startswith("test_"))]:
+        shutil.copy(source, tests / source.name)
     (tests.parent / "pytest.ini").write_text("[pytest]\n")
     res = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-k", "not missing_paper_text", "tests"],
