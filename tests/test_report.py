@@ -220,13 +220,31 @@ def test_report_opens_in_headless_chromium_without_errors_or_broken_images(tmp_p
 def test_classifier_strength_reports_accuracy_and_box_areas(tmp_path):
     config, plan, _ = _fixture(tmp_path, "synthetic")
     write_tables(plan, config, tmp_path / "results" / "tables", root=tmp_path)
-    (row,) = classifier_strength(tmp_path / "results" / "tables", str(tmp_path / "data"))
+    (row,) = classifier_strength(plan, tmp_path / "results" / "tables", str(tmp_path / "data"))
     assert row["dataset"] == "cub" and row["runs"] == 2  # the GAP and the TAP run
     # GAP: Top-1 Cls = paper + 1 on both seeds; TAP: the paper's value on average
     expected = ((PAPER["base"]["cub_top1_cls"] + 1.0) + PAPER["tap"]["cub_top1_cls"]) / 2
     assert row["mean"] == pytest.approx(expected)
     assert row["box_area"] == pytest.approx(30.0) and row["gt_box_area"] == pytest.approx(35.0)
     assert row["chance"] is None  # no dataset.json in this fixture: chance unknown, not guessed
+
+
+def test_classifier_strength_counts_only_the_networks_trained_here(tmp_path):
+    """The CAM paper's originals are used as they are (ImageNet checkpoints at paper scale): they
+    say nothing of how well this run trained its networks, so they are not in the strength rows."""
+    config = _config("synthetic") | {"experiments": ["cam-imagenet"]}
+    plan = build_plan(config)
+    for ev in plan.evaluations.values():
+        seeds = {"0": {s: _result(50.0, 10.0, 5.0) for s in ev.settings}}
+        path = tmp_path / metrics_path(ev.id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"settings": ev.settings, "seeds": seeds}))
+    write_tables(plan, config, tmp_path / "results" / "tables", root=tmp_path)
+    evaluated = {plan.extractions[ev.extraction].run for ev in plan.evaluations.values()}
+    trained = {r for r in evaluated if not plan.runs[r].as_is}
+    assert trained and evaluated - trained  # the experiment has both
+    (row,) = classifier_strength(plan, tmp_path / "results" / "tables", str(tmp_path / "data"))
+    assert row["runs"] == len(trained)
 
 
 def test_box_areas_stand_beside_localization_rows_only(tmp_path):

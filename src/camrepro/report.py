@@ -153,16 +153,19 @@ def _rerun(plan: Plan, config: dict, config_path: Path, source: dict) -> list[st
     return lines
 
 
-def classifier_strength(tables_dir: Path, data_root: str) -> list[dict]:
-    """Top-1 accuracy of the trained networks per dataset beside chance, and how much of the image
-    the CAM paper's 20 % boxes cover beside the GT boxes: CAMs of a near-chance classifier, or maps
-    so flat that every fixed-threshold box is the whole image, say little about a localization
-    method, so the claims are read against this."""
+def classifier_strength(plan: Plan, tables_dir: Path, data_root: str) -> list[dict]:
+    """Top-1 accuracy of the networks trained here per dataset beside chance, and how much of the
+    image the CAM paper's 20 % boxes cover beside the GT boxes: CAMs of a near-chance classifier, or
+    maps so flat that every fixed-threshold box is the whole image, say little about a localization
+    method, so the claims are read against this. Networks used as they are (the CAM paper's
+    originals, the real photos' network) are not trained here and are left out."""
     path = tables_dir / "metrics.csv"
     if not path.exists():
         return []
     frame = pd.read_csv(path)
-    frame = frame[~frame["model"].isin({e.model for e in AS_IS_EXPERIMENTS.values()})]  # not trained here
+    as_is_runs = {r.id for r in plan.runs.values() if r.as_is}
+    as_is_models = {e.model for e in AS_IS_EXPERIMENTS.values()}
+    frame = frame[~frame["run"].isin(as_is_runs) & ~frame["model"].isin(as_is_models)]
     rows = []
     for dataset, group in frame.groupby("dataset"):
         info = Path(data_root) / "prepared" / str(dataset) / "dataset.json"
@@ -312,7 +315,7 @@ def render(plan: Plan, config: dict, config_path: str | os.PathLike, out: str | 
                              undefined=jinja2.StrictUndefined)  # fmt: skip
     html = env.get_template("replication.html.j2").render(
         prov=prov, tables=table_views(plan, config, config_path, tables_dir), claims=claims, figures=figures,
-        strength=classifier_strength(tables_dir, config.get("data_root", "data")),
+        strength=classifier_strength(plan, tables_dir, config.get("data_root", "data")),
         facts=run_facts(Path(benchmarks), gpu=prov["gpu"] != "none"), seeds=list(plan.seeds), fmt=_fmt,
         photos=real_photos(plan, config, figures_dir),
         cost=estimate(plan, config),
