@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
+from camrepro.config import load_config
 from camrepro.extract import extract
-from camrepro.figures import Extraction, cam_gallery, gallery_picks, side_by_side
+from camrepro.figures import Extraction, cam_gallery, extraction_folder, gallery_picks, side_by_side
+from camrepro.layout import AS_IS_SEED
+from camrepro.plan import build_plan
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -60,3 +67,14 @@ def test_side_by_side_rows_show_the_same_images_matched_by_id(extracted):
         n = next(i for i in range(len(extracted.ids)) if np.array_equal(extracted.image(i), a.images[0].get_array()))
         np.testing.assert_allclose(_overlay(b), extracted.scoremap(n, 0, "saliency"))
     plt.close(fig)
+
+
+def test_a_network_used_as_it_is_is_read_from_its_one_folder_whatever_the_seeds():
+    """The originals have one instance (AS_IS_SEED's folder): a config whose seeds do not start at
+    0 must still find it (else the Backprop figure would silently vanish)."""
+    config = load_config(ROOT / "config" / "config.yaml") | {"seeds": [1, 2]}
+    plan = build_plan(config)
+    original = next(r for r in plan.runs.values() if r.as_is)
+    trained = next(r for r in plan.runs.values() if not r.as_is and plan.extraction_of(r.id))
+    assert extraction_folder(plan, plan.extraction_of(original.id), 1).name == f"s{AS_IS_SEED}"
+    assert extraction_folder(plan, plan.extraction_of(trained.id), 1).name == "s1"

@@ -33,12 +33,10 @@ from tqdm import tqdm
 from camrepro.cam import backprop_saliency, class_activation_maps
 from camrepro.data.reader import TransformSpec, WSOLDataset, collate
 from camrepro.fsutil import atomic_dir
-from camrepro.layout import model_file, seed_dir
+from camrepro.layout import AS_IS_SEED, model_file, seed_dir
 from camrepro.models.io import load_as_is, load_trained, pick_device
 from camrepro.shards import load_extracted  # noqa: F401 (re-exported)
 from camrepro.testtime import N_CROPS, TRANSFORMS, merge_ten_crops, resize_for, ten_crops
-
-AS_IS_SEED = 0  # the folder of a network used as it is: it has one instance, stored as seed 0
 
 
 def extract(

@@ -23,7 +23,7 @@ from camrepro.boxes import resize_box, scoremap_boxes, threshold_level, to_uint8
 from camrepro.cam import to_scoremap  # noqa: E402
 from camrepro.data.metadata import DatasetInfo, read_split  # noqa: E402
 from camrepro.data.reader import TransformSpec, decode_image, transform  # noqa: E402
-from camrepro.layout import seed_dir  # noqa: E402
+from camrepro.layout import AS_IS_SEED, seed_dir  # noqa: E402
 from camrepro.plan import PAS, Plan, extraction_dir, metrics_path  # noqa: E402
 from camrepro.plan import Extraction as PlanExtraction  # noqa: E402
 from camrepro.protocol import CAM_THRESHOLD, PAS_PERCENTILE, PAS_THRESHOLD  # noqa: E402
@@ -31,6 +31,12 @@ from camrepro.shards import load_extracted  # noqa: E402
 from camrepro.testtime import centre_crop_box, merge_ten_crops  # noqa: E402
 
 GT, PRED = "#1fbf3f", "#e8202a"
+
+
+def extraction_folder(plan: Plan, ext: PlanExtraction, seed: int) -> Path:
+    """One seed's folder of an extraction; a network used as it is has only AS_IS_SEED's."""
+    as_is = ext.run is None or plan.runs[ext.run].as_is
+    return seed_dir(extraction_dir(ext.id), AS_IS_SEED if as_is else seed)
 
 
 class Extraction:
@@ -49,7 +55,8 @@ class Extraction:
            ext: PlanExtraction | None = None) -> Extraction:  # fmt: skip
         """`ext`: the plan's extraction (a network used as it is has no run), else the run's."""
         ext = ext or plan.extraction_of(run_id)
-        return cls(seed_dir(extraction_dir(ext.id), seed), Path(data_root) / "prepared" / ext.dataset)
+        return cls(extraction_folder(plan, ext, seed), Path(data_root) / "prepared" / ext.dataset)
+
 
     @property
     def centre_crop(self) -> bool:
@@ -350,8 +357,8 @@ def make_figures(plan: Plan, config: dict, tables: dict[str, pd.DataFrame], out_
         rid = run_id(role, model, pool)
         if rid is None:
             return None
-        folder = Path(extraction_dir(plan.extraction_of(rid).id))
-        return Extraction.of(plan, data_root, rid, seed) if seed_dir(folder, seed).exists() else None
+        found = extraction_folder(plan, plan.extraction_of(rid), seed).exists()
+        return Extraction.of(plan, data_root, rid, seed) if found else None
 
     def save(name: str, fig: plt.Figure | None, title: str, caption: str) -> None:
         if fig is None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from camrepro.errors import CamreproError
 
 MODEL_FILE = "model.pt"
+AS_IS_SEED = 0  # the folder of a network used as it is: it has one instance, stored as seed 0
 _SEED_DIR = re.compile(r"s(0|[1-9][0-9]*)")
 
 

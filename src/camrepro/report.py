@@ -190,8 +190,8 @@ def real_photos(plan: Plan, config: dict, figures_dir: Path) -> list[dict]:
     classes and probabilities (right = one of the classes it may be called, `allowed_classes.txt`),
     the figure of its top-1 CAM and boxes, and GT-known Loc / MaxBoxAccV2 per box setting."""
     from camrepro.data.photos import read_allowed
-    from camrepro.extract import AS_IS_SEED
     from camrepro.figures import Extraction, photo_cams, plt
+    from camrepro.layout import AS_IS_SEED
     from camrepro.models.efficientnet import PUBLISHED_TOP1
     from camrepro.protocol import PAS_PERCENTILE, PAS_THRESHOLD
 
