@@ -378,3 +378,14 @@ def test_a_malformed_checksum_list_is_a_clear_error(tmp_path, monkeypatch):
     (tmp_path / "f.bin").write_bytes(b"x")
     with pytest.raises(DownloadError, match=r"SHA256SUMS:1: expected '<sha256>  <file>'"):
         verify(tmp_path / "f.bin", md5="0" * 32)
+
+
+def test_a_download_that_does_not_match_the_checksum_list_names_the_list(file_server, tmp_path, monkeypatch):
+    file_server.files["f.bin"] = b"served bytes"
+    sums = tmp_path / "SHA256SUMS"
+    sums.write_text(f"{'0' * 64}  f.bin\n")
+    monkeypatch.setenv("CAMREPRO_CHECKSUMS", str(sums))
+    with pytest.raises(DownloadError, match=rf"CAMREPRO_CHECKSUMS={sums} lists for f.bin: if the file is right"):
+        download(file_server.url("f.bin"), tmp_path / "f.bin", md5="1" * 32, retries=0, progress=False)
+    assert not (tmp_path / "f.bin").exists() and not (tmp_path / "f.bin.part").exists()
+

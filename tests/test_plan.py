@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -139,3 +140,16 @@ def test_a_val_blacklist_on_another_dataset_is_refused(tmp_path):
     path.write_text("scale: synthetic\ndatasets:\n  cub: {source: cub, val_blacklist: exclude}\n")
     with pytest.raises(CamreproError, match=r"datasets\.cub\.val_blacklist: only an ImageNet dataset"):
         load_config(path)
+
+
+def test_two_experiments_that_would_share_an_extraction_id_are_refused(monkeypatch):
+    """An extraction id names (run, split, transform): two experiments on the same run and transform
+    with different empty-box rules would write one folder twice; the plan refuses, never overwrites."""
+    from camrepro import plan as plan_mod
+
+    base = plan_mod.EXPERIMENTS["rethinking-ablation-cub"]
+    twin = dataclasses.replace(base, empty_box="zero" if base.empty_box == "full" else "full")
+    monkeypatch.setitem(plan_mod.EXPERIMENTS, "ablation-twin", twin)
+    config = load_config(ROOT / "config" / "config.yaml") | {"experiments": ["rethinking-ablation-cub", "ablation-twin"]}
+    with pytest.raises(CamreproError, match="one extraction id cannot hold both"):
+        build_plan(config)

@@ -196,7 +196,10 @@ def _without_blacklisted(dataset: Path, split: str, arrays: dict) -> dict:
             "image (datasets.<name>.val_blacklist: keep)."
         )
     keep = np.array([str(i) not in listed for i in arrays["image_ids"]], dtype=bool)
-    return {k: v[keep] for k, v in arrays.items()}  # every array is per image (camrepro.shards)
+    out = dict(arrays)
+    for key in list(out):  # one array at a time: ImageNet's saliency maps alone are ~30 GB
+        out[key] = out[key][keep]  # every array is per image (camrepro.shards)
+    return out
 
 
 def _targets(

@@ -389,6 +389,12 @@ def build_plan(config: dict) -> Plan:
         run = plan.runs[rid]
         split = _evaluation_split(config, run.dataset)
         ext_id = slug(f"{rid}-{split}-{transform}")
+        if ext_id in plan.extractions:  # the id names (run, split, transform) only: say so, never overwrite
+            raise CamreproError(
+                f"config: experiments evaluate run {rid} with the {transform} transform under two empty-box "
+                "or blacklist rules; one extraction id cannot hold both. Run those experiments in separate "
+                "configs."
+            )
         nwc = any("nwc" in n for n in names)
         saliency = any(SETTINGS[n]["source"] == "saliency" for n in names)
         plan.extractions[ext_id] = Extraction(ext_id, rid, run.dataset, split, size, nwc, saliency, transform,

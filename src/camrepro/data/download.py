@@ -216,13 +216,16 @@ def download(
         if got != digest:
             part.unlink()
             pin = _pin_path(dest)
-            hint = (
-                f"If the first download (which pinned {pin}) was bad or the source changed its file, "
-                f"delete {pin} and run again."
-                if not (md5 or sha256)
-                else f"If the source changed its archive, download it by hand and place the verified "
-                f"file at {dest}."
-            )
+            if listed_checksum(dest):
+                listing = f"{CHECKSUMS_ENV}={os.environ[CHECKSUMS_ENV]}"
+                hint = (f"The expected digest is the one {listing} lists for {dest.name}: if the file is "
+                        "right, correct that line.")  # fmt: skip
+            elif md5 or sha256:
+                hint = (f"If the source changed its archive, download it by hand and place the verified "
+                        f"file at {dest}.")  # fmt: skip
+            else:
+                hint = (f"If the first download (which pinned {pin}) was bad or the source changed its file, "
+                        f"delete {pin} and run again.")  # fmt: skip
             raise DownloadError(
                 f"checksum mismatch for {url}: {algo} {got}, expected {digest}. The partial file "
                 f"was deleted; run again. {hint}"
