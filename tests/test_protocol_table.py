@@ -83,3 +83,25 @@ def test_a_table_this_config_does_not_run_says_so(table):
               "roles": {"cub": "c"}, "experiments": ["rethinking-ablation-cub"]}  # fmt: skip
     rows = protocol_rows(build_plan(config), config, table)
     assert rows and all(r["run"] == "not run by this config" for r in rows if r["aspect"] != "Backprop [22] row")
+
+
+def test_the_originals_are_described_as_what_is_loaded():
+    """At paper scale an original is the published checkpoint with its own head; in the embedded
+    default it is the network the weights job pretrained (camrepro.weights.PRETRAIN_MODEL), which
+    is what load_as_is returns, GAP head and all."""
+    from camrepro.weights import PRETRAIN_MODEL
+
+    embedded = load_config(ROOT / "config" / "config.yaml")
+    row = _run(embedded, "cam-table1", "Original networks")
+    assert f"alexnet: the network the weights job pretrained ({PRETRAIN_MODEL['alexnet']}," in row, row
+    assert "own head" not in row
+    svm = _run(embedded, "cam-table5", "Features")
+    assert f"{PRETRAIN_MODEL['alexnet']}'s gap output" in svm and "fc7" not in svm, svm
+    paper_row = _run(PAPER, "cam-table1", "Original networks")
+    assert "alexnet: its weights alexnet used as they are, own head" in paper_row, paper_row
+
+
+def test_the_spg_networks_dropout_inside_the_added_layers_is_counted():
+    row = _run(PAPER, "rethinking-table2", "Networks")
+    spg = next(part for part in row.split("; ") if part.startswith("inception-v3-spg"))
+    assert "3 dropout(s) of 0.5 in the added layers" in spg, spg  # wsolevaluation wsol/inception.py

@@ -75,9 +75,25 @@ def _data(plan: Plan, config: dict, jobs: TableJobs) -> str:
     return _unique(items)
 
 
+def _pretrained_network(plan: Plan, run: Run) -> str | None:
+    """The registry model a run used as it is really loads where its weights are pretrained here
+    (the embedded default: load_as_is returns the network pretraining wrote), else None."""
+    from camrepro.weights import PRETRAIN_MODEL
+
+    w = plan.weights.get(run.weights) if run.weights else None
+    return PRETRAIN_MODEL[w.arch] if w is not None and w.method == "pretrain" else None
+
+
 def _as_is(plan: Plan, config: dict, jobs: TableJobs) -> str:
-    return _unique([f"{r.model}: its weights {r.weights} used as they are, own head, no training job"
-                    for r in jobs.runs if r.as_is])  # fmt: skip
+    items = []
+    for r in (r for r in jobs.runs if r.as_is):
+        pretrained = _pretrained_network(plan, r)
+        if pretrained:
+            items.append(f"{r.model}: the network the weights job pretrained ({pretrained}, its head as "
+                         "trained there), no training job")  # fmt: skip
+        else:
+            items.append(f"{r.model}: its weights {r.weights} used as they are, own head, no training job")
+    return _unique(items)
 
 
 def _networks(plan: Plan, config: dict, jobs: TableJobs) -> str:
@@ -96,8 +112,13 @@ def _networks(plan: Plan, config: dict, jobs: TableJobs) -> str:
         groups = "/".join(str(g) for g in sorted({m.groups for m in convs}))
         added = f"{len(convs)} added conv(s) in {groups} group(s)" if convs else "no added conv"
         dropout = net.dropout.p if isinstance(net.dropout, torch.nn.Dropout) else 0.0
+        inside = sorted({m.p for m in net.features.extra.modules() if isinstance(m, torch.nn.Dropout)})
+        count = sum(isinstance(m, torch.nn.Dropout) for m in net.features.extra.modules())
+        rates = "/".join(f"{p:g}" for p in inside)
+        inside_text = f", {count} dropout(s) of {rates} in the added layers" if count else ""
         tap = f", theta_tap {r.theta_tap:g}" if r.pool == "tap" else ""
-        items.append(f"{r.model} ({r.pool}): {added}, dropout {dropout:g} before the classifier{tap}")
+        items.append(f"{r.model} ({r.pool}): {added}, dropout {dropout:g} before the classifier"
+                     f"{inside_text}{tap}")  # fmt: skip
     return _unique(items)
 
 
@@ -213,9 +234,12 @@ def _svm(plan: Plan, config: dict, jobs: TableJobs) -> str:
     items = []
     for job in jobs.svms:
         run = plan.runs[job.run]
-        feature = "fc7" if run.pool == "fc" else f"{run.pool} output"
+        pretrained = _pretrained_network(plan, run) if run.as_is else None
+        # PRETRAIN_MODEL's networks pool by global averages
+        model, pool = (pretrained, "gap") if pretrained else (run.model, run.pool)
+        feature = "fc7" if pool == "fc" else f"{pool} output"
         how = "used as it is" if run.as_is else "trained here"
-        items.append(f"{job.experiment}: {run.model}'s {feature} ({how}), standardised, LinearSVC with C in "
+        items.append(f"{job.experiment}: {model}'s {feature} ({how}), standardised, LinearSVC with C in "
                      f"{{{', '.join(map(str, C_GRID))}}} by 3-fold cross-validation on train")  # fmt: skip
     return _unique(items)
 
