@@ -185,9 +185,8 @@ NOTES = {
                   "thresholds 20, 100, 110 of 255, distance-transform step, every contour, area sort, "
                   "overlap merge; box 1 per class), the one the paper's numbers came from "
                   "(ILSVRC_evaluate_bbox.m). Backprop: the same boxes from saliency maps (max |gradient| "
-                  "over channels). The original GoogLeNet's CAM is 7x7. The released evaluation leaves the "
-                  "devkit's 1,762 blacklisted val images out of localization (simpleEvaluation.m), not out "
-                  "of classification; ours as datasets.<imagenet>.val_blacklist says (default: the same).",
+                  "over channels). The original GoogLeNet's CAM is 7x7. Blacklisted val images: the "
+                  "protocol table below.",
     "cam-table3": "The ILSVRC test labels are not public: we evaluate on val and say so. Heuristic: tight "
                   f"({HEURISTIC_TIGHT_THRESHOLD:.0%} of max) and loose ({HEURISTIC_LOOSE_THRESHOLD:.0%}) "
                   "boxes for the top-1 and top-2 classes, a loose box for the top-3 class (the paper does "

@@ -320,7 +320,10 @@ class InceptionV3SPGFeatures(Backbone):
     Kept as SPG differs from torchvision's Inception3: Conv2d_1a at padding 1 (:140), the stem pools
     with padding 1 in ceil mode (:175, :178). Input: SPG feeds ImageNet mean/std (data_loaders.py);
     we re-normalise to (x - 0.5) / 0.5 when the weights expect it (`transform_input`), as for
-    torchvision's GoogLeNet: OUR CHOICE, the weights' own input.
+    torchvision's GoogLeNet: OUR CHOICE, the weights' own input. Initialisation of the added convs and
+    the classifier: PyTorch's default (Kaiming uniform), where wsolevaluation's InceptionCam uses
+    xavier (wsol/inception.py:167, initialize_weights(init_mode='xavier')): an assumption left
+    different (both scale with fan-in; the layers are trained from them either way).
     """
 
     torchvision_arch = "inception-v3"
