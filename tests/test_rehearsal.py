@@ -10,7 +10,7 @@ tensors of torchvision's state_dicts) fetched through `camrepro weights`. Networ
 and that the report rendered at paper scale.
 
 Run it alone: `python3 dev.py test -m rehearsal` (CI runs it as its own step; it is deselected from
-the default run). About 25 minutes on 2 CPU cores (bench/README.md, "Rehearsal").
+the default run). About 13 minutes on 2 idle CPU cores (bench/README.md, "Rehearsal").
 
 """
 
