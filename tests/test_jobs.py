@@ -47,11 +47,13 @@ def _snakemake_jobs(workdir: Path, config: str) -> list[dict]:
 
 
 def _resolve(text: str, params: dict) -> str:
+    """DVC's interpolation of `${a.b.c}` (dvc/parsing/interpolate.py to_str: booleans as true / false)."""
+
     def lookup(match: re.Match) -> str:
         node = params
         for key in match.group(1).split("."):
             node = node[key]
-        return str(node)
+        return str(node).lower() if isinstance(node, bool) else str(node)
 
     return re.sub(r"\$\{([^}]+)\}", lookup, text)
 

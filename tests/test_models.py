@@ -436,3 +436,59 @@ def test_weights_for_the_wrong_architecture_are_refused(tiny_cub, tmp_path):
             progress=False,
         )
     assert not (tmp_path / "r" / "model.pt").exists()
+
+
+# The demo's lever (models.halve_stride): each CAM network's map side at 64 px, as the papers build it
+# and with its last downsampling at stride 1 (VGG16's pool4, GoogLeNet's maxpool3 -- maxpool4 for the
+# original --, AlexNet's pool2, ResNet's layer3, MobileNet's last stride-2 conv, SPG's pool before Mixed_6a).
+HALVED_AT_64 = {
+    "vgg16-gap": (4, 8), "vgg16-cam": (4, 8), "googlenet-gap": (4, 8), "googlenet-gmp": (4, 8),
+    "alexnet-gap": (3, 7), "alexnet*-gap": (1, 5), "googlenet": (2, 4), "resnet50-se": (4, 8),
+    "mobilenet-v1": (4, 8), "inception-v3-spg": (4, 8),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(HALVED_AT_64))
+def test_halving_the_stride_doubles_the_map_and_keeps_every_parameter(name):
+    plain = build_model(name, num_classes=5, width=0.125).eval()
+    halved = build_model(name, num_classes=5, width=0.125, halve_stride=True).eval()
+    # the same tensors by name and shape: ImageNet weights and pretrained backbones load unchanged
+    assert {k: v.shape for k, v in halved.state_dict().items()} == {k: v.shape for k, v in plain.state_dict().items()}
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        sides = tuple(m.outputs(x).features.shape[-1] for m in (plain, halved))
+    assert sides == HALVED_AT_64[name]
+    strided = [m for m in halved.features.modules() if isinstance(m, (nn.Conv2d, nn.MaxPool2d))]
+    # exactly the last downsampling step changed: the network before it still downsamples
+    assert any(max(m.stride if isinstance(m.stride, tuple) else (m.stride,)) > 1 for m in strided)
+
+
+def test_a_halved_vgg_takes_a_plain_vggs_weights_and_agrees_with_it_up_to_pool4():
+    """Same weights, same first 23 layers: the halved network's conv4_3 output is the plain one's."""
+    plain = build_model("vgg16-gap", num_classes=5, width=0.125).eval()
+    halved = build_model("vgg16-gap", num_classes=5, width=0.125, halve_stride=True).eval()
+    halved.load_state_dict(plain.state_dict())
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(plain.features.features[:23](x), halved.features.features[:23](x))
+        assert isinstance(halved.features.features[23], nn.Identity)
+        assert isinstance(plain.features.features[23], nn.MaxPool2d)
+
+
+@pytest.mark.parametrize("name", ["vgg16", "alexnet", "efficientnet-lite0"])
+def test_only_a_cam_networks_stride_can_be_halved(name):
+    with pytest.raises(CamreproError, match="only a CAM network"):
+        build_model(name, num_classes=5, width=0.125, halve_stride=True)
+
+
+def test_a_model_trained_with_halved_stride_reloads_with_it(tiny_cub, tmp_path):
+    from camrepro.models.io import load_trained
+
+    cfg = TrainConfig(dataset=str(tiny_cub), epochs=1, **(TINY_RUN | {"halve_stride": True}))
+    model, _ = load_trained(train(cfg, tmp_path / "run", progress=False))
+    size = TINY_RUN["crop"]
+    with torch.no_grad():
+        side = model.outputs(torch.zeros(1, 3, size, size)).features.shape[-1]
+    plain = build_model(TINY_RUN["model"], 12, width=TINY_RUN["width"]).eval()
+    with torch.no_grad():
+        assert side == 2 * plain.outputs(torch.zeros(1, 3, size, size)).features.shape[-1]

@@ -153,3 +153,16 @@ def test_two_experiments_that_would_share_an_extraction_id_are_refused(monkeypat
     config = load_config(ROOT / "config" / "config.yaml") | {"experiments": ["rethinking-ablation-cub", "ablation-twin"]}
     with pytest.raises(CamreproError, match="one extraction id cannot hold both"):
         build_plan(config)
+
+
+def test_halve_stride_reaches_every_training_and_pretraining_command_and_nothing_else():
+    config = load_config(ROOT / "config" / "config.yaml")
+    config["models"] = dict(config["models"]) | {"halve_stride": True}
+    generated = jobs(build_plan(config), config, "config.yaml")
+    assert generated["train"] and all("halve_stride=true" in j.command for j in generated["train"].values())
+    pretrains = [j for j in generated["weights"].values() if "pretrain" in j.command]
+    assert pretrains and all("--halve-stride" in j.command for j in pretrains)
+    config["models"]["halve_stride"] = False
+    generated = jobs(build_plan(config), config, "config.yaml")
+    assert not any("halve_stride=true" in j.command or "--halve-stride" in j.command
+                   for kind in ("train", "weights") for j in generated[kind].values())  # fmt: skip

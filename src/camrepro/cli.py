@@ -144,7 +144,7 @@ def _cmd_pretrain(args: argparse.Namespace) -> None:
     path = pretrain(
         args.arch, args.dataset, args.out, width=args.width, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, crop=args.crop, resize=args.resize, seed=args.seed,
-        progress=not args.quiet, threads=args.threads,
+        progress=not args.quiet, threads=args.threads, halve_stride=args.halve_stride,
     )  # fmt: skip
     print(f"wrote {path}")
 
@@ -433,6 +433,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crop", type=int, default=224)
     p.add_argument("--resize", type=int, default=256)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--halve-stride", action="store_true",
+                   help="the network's last downsampling at stride 1 (the embedded default's maps)")
     p.add_argument("--threads", type=int)
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_cmd_pretrain)

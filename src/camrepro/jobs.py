@@ -143,6 +143,8 @@ def command(
             return "${" + path + "}"
         if isinstance(literal, list):  # as DVC interpolates a list: a YAML flow sequence, unquoted
             return "[" + ", ".join(str(v) for v in literal) + "]"
+        if isinstance(literal, bool):  # as DVC interpolates a boolean: YAML's true / false
+            return str(literal).lower()
         return str(literal)
 
     if kind == "weights":
@@ -159,7 +161,8 @@ def command(
         return ["camrepro", "pretrain", w.arch, "--dataset", prepared(data_root, p["dataset"]), "--out", out,
                 "--width", option("width", 1.0), "--epochs", option("epochs", 10), "--crop", str(p["size"]),
                 "--resize", str(round(p["size"] * 8 / 7)), "--batch-size", option("batch_size", 32),
-                "--lr", option("lr", 0.01), "-q"]  # fmt: skip
+                "--lr", option("lr", 0.01), *(["--halve-stride"] if p.get("halve_stride") else []),
+                "-q"]  # fmt: skip
     if kind == "train":
         r = plan.runs[job_id]
         ref = f"runs.{job_id}"

@@ -305,6 +305,7 @@ def build_plan(config: dict) -> Plan:
     models_cfg = config.get("models", {})
     width = float(models_cfg.get("width", 1.0))
     size = int(models_cfg.get("size", 224))
+    halve_stride = bool(models_cfg.get("halve_stride", False))
     seeds = tuple(int(s) for s in config.get("seeds", [0]))
     pretrain_cfg = models_cfg.get("pretrain")
     sources_cfg = dict(models_cfg.get("weights", {}))
@@ -328,6 +329,8 @@ def build_plan(config: dict) -> Plan:
             if method == "pretrain":
                 stand_in = _role_dataset(config, "imagenet")
                 pre = dict(pretrain_cfg or {}) | {"dataset": stand_in, "width": width, "size": size}
+                if halve_stride:
+                    pre["halve_stride"] = True
                 plan.weights[arch] = Weights(arch, "pretrain", pre)
             else:
                 plan.weights[arch] = Weights(arch, method)
@@ -338,6 +341,8 @@ def build_plan(config: dict) -> Plan:
                       if k != "source"}  # fmt: skip
             train = {"epochs": 10, "batch_size": 32, "lr": 0.01} | schedule | recipe
             train |= {"width": width, "crop": size, "resize": round(size * 8 / 7)}
+            if halve_stride:
+                train["halve_stride"] = True
             theta_tap = TAP_THETA.get(model, 0.0) if pool == "tap" else 0.0
             if model in AS_IS and role == "imagenet":  # as it is: nothing to train, one network
                 plan.runs[rid] = Run(rid, dataset, model, pool, theta_tap, (0,), arch, {}, as_is=True)

@@ -107,7 +107,8 @@ def _networks(plan: Plan, config: dict, jobs: TableJobs) -> str:
         if r.as_is:
             continue
         with torch.device("meta"):
-            net = build_model(r.model, 2, width=float(r.train.get("width", 1.0)), pool=r.pool)
+            net = build_model(r.model, 2, width=float(r.train.get("width", 1.0)), pool=r.pool,
+                              halve_stride=bool(r.train.get("halve_stride", False)))  # fmt: skip
         convs = [m for m in net.features.extra.modules() if isinstance(m, torch.nn.Conv2d)]
         groups = "/".join(str(g) for g in sorted({m.groups for m in convs}))
         added = f"{len(convs)} added conv(s) in {groups} group(s)" if convs else "no added conv"
@@ -117,8 +118,10 @@ def _networks(plan: Plan, config: dict, jobs: TableJobs) -> str:
         rates = "/".join(f"{p:g}" for p in inside)
         inside_text = f", {count} dropout(s) of {rates} in the added layers" if count else ""
         tap = f", theta_tap {r.theta_tap:g}" if r.pool == "tap" else ""
+        halved = (", its last downsampling at stride 1 (maps of twice the side: the embedded default's "
+                  "lever, in no paper)") if r.train.get("halve_stride") else ""  # fmt: skip
         items.append(f"{r.model} ({r.pool}): {added}, dropout {dropout:g} before the classifier"
-                     f"{inside_text}{tap}")  # fmt: skip
+                     f"{inside_text}{tap}{halved}")  # fmt: skip
     return _unique(items)
 
 

@@ -79,7 +79,8 @@ class TrainConfig:
     amp: bool = True  # bf16 autocast (CUDA only)
     channels_last: bool = True  # CUDA only
     compile: bool = False
-    fold_bn: bool = False  # train with BatchNorm after every conv, folded away when saved (pretraining)
+    fold_bn: bool = False  # train with BatchNorm after every conv, folded away when saved
+    halve_stride: bool = False  # the backbone's last downsampling at stride 1 (embedded default's maps)
     workers: int | None = None  # DataLoader workers; default from the job's threads
     max_steps: int | None = None  # stop after this many optimiser steps in all (rehearsals, smoke runs)
     log_every: int = 10  # steps between progress lines in the JSON-lines log
@@ -179,7 +180,7 @@ _RULES = {
     "seed": (lambda v: _is_int(v) and 0 <= v < 2**32, "is not an integer in [0, 4294967295]"),
     "device": (lambda v: isinstance(v, str) and DEVICE_PATTERN.fullmatch(v) is not None,
                "is not one of auto, cpu, cuda, cuda:N"),
-    "amp": _BOOL, "channels_last": _BOOL, "compile": _BOOL, "fold_bn": _BOOL,
+    "amp": _BOOL, "channels_last": _BOOL, "compile": _BOOL, "fold_bn": _BOOL, "halve_stride": _BOOL,
     "workers": (lambda v: v is None or (_is_int(v) and v >= 0), "is not an integer >= 0 (or null)"),
     "max_steps": (lambda v: v is None or _POSITIVE_INT[0](v), "is not a positive integer (or null)"),
     "log_every": _POSITIVE_INT,
@@ -296,9 +297,8 @@ def train(
     dataset = WSOLDataset(
         cfg.dataset, cfg.split, TransformSpec(train=True, resize=cfg.resize, crop=cfg.crop), seed=cfg.seed
     )
-    model = build_model(
-        cfg.model, dataset.info.num_classes, cfg.pretrained, cfg.width, cfg.pool, cfg.theta_tap
-    )
+    model = build_model(cfg.model, dataset.info.num_classes, cfg.pretrained, cfg.width, cfg.pool,
+                        cfg.theta_tap, halve_stride=cfg.halve_stride)  # fmt: skip
     if cfg.fold_bn:
         if has_batchnorm(model):
             raise CamreproError(f"fold_bn: {cfg.model} has BatchNorm already; train it without fold_bn.")

@@ -241,11 +241,14 @@ def pretrain(
     arch: str, dataset: str | os.PathLike, out: str | os.PathLike, width: float, epochs: int,
     batch_size: int = 32, lr: float = 0.01, crop: int = 224, resize: int = 256, seed: int = 0,
     progress: bool = True, threads: int | None = None, work_dir: str | os.PathLike | None = None,
+    halve_stride: bool = False,
 ) -> Path:  # fmt: skip
     """Train the original `arch` on `dataset` from scratch and write its backbone as `out`.
 
     The training run (checkpoints, log) lives in `work_dir` (default: next to `out`), so an
-    interrupted pretraining resumes like any training.
+    interrupted pretraining resumes like any training. `halve_stride`: pretrain the network with
+    its last downsampling at stride 1, as the runs that start from it are built (a CAM network's;
+    the FC originals keep theirs).
     """
     from camrepro.models.io import load_trained
     from camrepro.train import TrainConfig, train
@@ -257,7 +260,7 @@ def pretrain(
     cfg = TrainConfig(
         model=PRETRAIN_MODEL[arch], dataset=str(dataset), width=width, epochs=epochs,
         batch_size=batch_size, lr=lr, lr_new_ratio=1.0, lr_decay_every=max(1, (2 * epochs) // 3),
-        crop=crop, resize=resize, seed=seed, fold_bn=arch in BATCHNORM_FREE,
+        crop=crop, resize=resize, seed=seed, fold_bn=arch in BATCHNORM_FREE, halve_stride=halve_stride,
     )  # fmt: skip
     # The work folder is this function's cache: a checkpoint of other options or data starts over.
     model, _ = load_trained(train(cfg, work, progress=progress, threads=threads, restart_if_changed=True))
@@ -265,7 +268,8 @@ def pretrain(
     state = {k: v for k, v in module.state_dict().items() if k in module.torchvision_keys()}
     # the whole network too: the embedded default's "original" networks are these, used as they are
     network = {"model": cfg.model, "width": width, "pool": model.pool.kind if model.has_cam else None,
-               "transform_input": False, "state_dict": model.state_dict()}  # fmt: skip
+               "transform_input": False, "halve_stride": halve_stride,
+               "state_dict": model.state_dict()}  # fmt: skip
     save_weights(out, state, transform_input=False, network=network)
     return out
 

@@ -34,6 +34,7 @@ from camrepro.models.backbones import (
     MobileNetV1Features,
     ResNet50SEFeatures,
     VGG16Features,
+    halve_output_stride,
     scaled,
     vgg16_trunk,
 )
@@ -293,6 +294,7 @@ def build_model(
     pool: str | None = None,
     theta_tap: float = 0.0,
     transform_input: bool | None = None,
+    halve_stride: bool = False,
 ) -> nn.Module:
     """Build a registered network; optionally load ImageNet weights into its backbone.
 
@@ -302,6 +304,8 @@ def build_model(
     `transform_input` (GoogLeNet family, Inception-v3, MobileNetV1): re-normalise the input to
     (x - 0.5) / 0.5; by default on exactly when the weights file says its weights expect it
     (torchvision's GoogLeNet and Inception-v3 weights and timm's MobileNetV1 weights do).
+    `halve_stride`: the backbone's last downsampling at stride 1, maps of twice the side (the
+    embedded default's lever, `camrepro.models.backbones.halve_output_stride`; CAM networks only).
     """
     from camrepro.models.pretrained import load_state_into, read_weights
 
@@ -321,6 +325,10 @@ def build_model(
     if name.startswith(("googlenet", "mobilenet", "inception")):
         kwargs["transform_input"] = expects_transform if transform_input is None else transform_input
     model = spec.build(num_classes, width, **kwargs)
+    if halve_stride:
+        if not isinstance(model, CAMNet):
+            raise CamreproError(f"{name} is not a CAM network: only a CAM network's stride can be halved.")
+        halve_output_stride(model.features)
     init_weights(model)
     if isinstance(model, CAMNet):
         model.init_added_layers()

@@ -18,6 +18,8 @@ from torch import nn
 from torchvision.models.resnet import Bottleneck
 from torchvision.models.vgg import make_layers
 
+from camrepro.errors import CamreproError
+
 _tv_googlenet = sys.modules["torchvision.models.googlenet"]
 Inception, BasicConv2d = _tv_googlenet.Inception, _tv_googlenet.BasicConv2d
 
@@ -69,6 +71,49 @@ class CaffeInit:
             if isinstance(m, nn.Conv2d):
                 nn.init.normal_(m.weight, 0.0, self.std)
                 nn.init.constant_(m.bias, self.bias)
+
+
+def halve_output_stride(backbone: nn.Module, probe: int = 96) -> None:
+    """Double the side of a backbone's feature map: its last downsampling step runs at stride 1.
+
+    The embedded default's lever for maps that resolve at a CPU-sized input (8x8 at 64 px instead of
+    4x4; the papers' networks give 14x14 at 224 px): not a layer of any paper's network, so only a
+    config that asks for it (`models.halve_stride`) gets it, and the report says so. The last step
+    that downsamples is found by running a `probe`-pixel input: every conv or max pool with stride
+    > 1 that sees the same input size as the last such module run (a ResNet stage's first block has
+    two: its 3x3 conv and its shortcut) gets stride 1; a max pool, whose only job there is to
+    downsample, becomes the identity. No parameter changes, so ImageNet weights load unchanged.
+    """
+    seen: list[tuple[str, nn.Module, int]] = []  # (name, module, input side) of each strided module run
+    names = {m: n for n, m in backbone.named_modules()}
+
+    def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], _: torch.Tensor) -> None:
+        seen.append((names[module], module, inputs[0].shape[-1]))
+
+    strided = [m for m in backbone.modules() if isinstance(m, (nn.Conv2d, nn.MaxPool2d))
+               and max(_pair(m.stride)) > 1]  # fmt: skip
+    handles = [m.register_forward_hook(hook) for m in strided]
+    try:
+        with torch.no_grad():
+            backbone.eval()(torch.zeros(1, 3, probe, probe))
+    finally:
+        for h in handles:
+            h.remove()
+    if not seen:
+        raise CamreproError(f"{type(backbone).__name__} never downsamples: there is no stride to halve.")
+    last_side = seen[-1][2]
+    for name, module, side in seen:
+        if side != last_side:
+            continue
+        if isinstance(module, nn.MaxPool2d):
+            parent, _, child = name.rpartition(".")
+            setattr(backbone.get_submodule(parent) if parent else backbone, child, nn.Identity())
+        else:
+            module.stride = (1, 1)
+
+
+def _pair(value: int | tuple[int, ...]) -> tuple[int, ...]:
+    return value if isinstance(value, tuple) else (value, value)
 
 
 class Backbone(nn.Module):
@@ -337,6 +382,11 @@ class InceptionV3SPGFeatures(Backbone):
         self.Conv2d_2b_3x3 = _v3_conv(c[32], c[64], 3, padding=1)
         self.Conv2d_3b_1x1 = _v3_conv(c[64], c[80], 1)
         self.Conv2d_4a_3x3 = _v3_conv(c[80], c[192], 3)
+        # the stem's pools (:175, :178) and the one before Mixed_6a (:184); modules, not functions,
+        # so that `halve_output_stride` finds them (no parameters: the state_dict is unchanged)
+        self.maxpool1 = nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True)
+        self.maxpool2 = nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True)
+        self.maxpool3 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
         cin = c[192]
         self.blocks: list[str] = []
         for name, pool_features in (("Mixed_5b", 32), ("Mixed_5c", 64), ("Mixed_5d", 64)):
@@ -355,12 +405,10 @@ class InceptionV3SPGFeatures(Backbone):
         """Through Mixed_6e (768 channels at width 1)."""
         if self.transform_input:
             x = inception_input(x)
-        x = self.Conv2d_2b_3x3(self.Conv2d_2a_3x3(self.Conv2d_1a_3x3(x)))
-        x = nn.functional.max_pool2d(x, 3, stride=2, padding=1, ceil_mode=True)
-        x = self.Conv2d_4a_3x3(self.Conv2d_3b_1x1(x))
-        x = nn.functional.max_pool2d(x, 3, stride=2, padding=1, ceil_mode=True)
+        x = self.maxpool1(self.Conv2d_2b_3x3(self.Conv2d_2a_3x3(self.Conv2d_1a_3x3(x))))
+        x = self.maxpool2(self.Conv2d_4a_3x3(self.Conv2d_3b_1x1(x)))
         x = self.Mixed_5d(self.Mixed_5c(self.Mixed_5b(x)))
-        x = self.Mixed_6a(nn.functional.max_pool2d(x, 3, stride=2, ceil_mode=True))
+        x = self.Mixed_6a(self.maxpool3(x))
         return self.Mixed_6e(self.Mixed_6d(self.Mixed_6c(self.Mixed_6b(x))))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -107,6 +107,7 @@ def load_trained(path: str | os.PathLike, device: str | torch.device = "cpu") ->
         cfg.pool,
         cfg.theta_tap,
         state.get("transform_input", False),
+        cfg.halve_stride,
     )
     try:
         model.load_state_dict(state["model"])
@@ -150,7 +151,7 @@ def load_as_is(
         head = "classifier.weight" if "classifier.weight" in n["state_dict"] else "classifier.6.weight"
         rows = n["state_dict"][head].shape[0]
         net = build_model(n["model"], rows, None, n["width"], n["pool"], n.get("theta_tap", 0.0),
-                          n.get("transform_input", False))  # fmt: skip
+                          n.get("transform_input", False), n.get("halve_stride", False))  # fmt: skip
         net.load_state_dict(n["state_dict"])
         built = n["model"]
     elif arch in OWN_HEAD:
