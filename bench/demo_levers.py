@@ -87,16 +87,22 @@ def main() -> None:
                 "-q",
             ]
         )
-    weights = work / f"vgg16-e{args.pretrain_epochs}.pth"
-    if not weights.exists():
-        seconds = run([*CAMREPRO, "pretrain", "vgg16", "--dataset", str(imagenet), "--out", str(weights),
-                       "--width", "0.125", "--epochs", str(args.pretrain_epochs), "--crop", "64",
-                       "--resize", "73", "--batch-size", "32", "--lr", "0.05", "-q"])  # fmt: skip
-        print(f"pretraining vgg16, {args.pretrain_epochs} epochs at lr 0.05: {seconds:.0f} s")
-    log = [json.loads(line) for line in (work / f"vgg16-e{args.pretrain_epochs}.pretrain" / "log.jsonl")
-           .read_text().splitlines()]  # fmt: skip
-    last = [e for e in log if e.get("event") == "epoch"][-1]
-    print(f"pretrained backbone's training accuracy (ImageNet stand-in): {100 * last['train_acc']:.1f} %")
+    def pretrained(halved: bool) -> Path:
+        """The vgg16 backbone pretrained on the ImageNet stand-in (with its stride halved, as the
+        workflow pretrains it under models.halve_stride, for the halved variants)."""
+        name = f"vgg16-e{args.pretrain_epochs}{'-halved' if halved else ''}"
+        weights = work / f"{name}.pth"
+        if not weights.exists():
+            seconds = run([*CAMREPRO, "pretrain", "vgg16", "--dataset", str(imagenet), "--out", str(weights),
+                           "--width", "0.125", "--epochs", str(args.pretrain_epochs), "--crop", "64",
+                           "--resize", "73", "--batch-size", "32", "--lr", "0.05",
+                           "--halve-stride", str(halved).lower(), "-q"])  # fmt: skip
+            lines = (work / f"{name}.pretrain" / "log.jsonl").read_text().splitlines()
+            log = [json.loads(line) for line in lines]
+            accuracy = 100 * [e for e in log if e.get("event") == "epoch"][-1]["train_acc"]
+            print(f"pretraining {name} at lr 0.05: {seconds:.0f} s, training accuracy {accuracy:.1f} %")
+        return weights
+
     print("| variant | train s | top-1 % | CAM cells | GT-known Loc | MaxBoxAccV2 | box area % | GT area % |")
     print("|---|---|---|---|---|---|---|---|")
     for name in args.variants.split(","):
@@ -106,6 +112,7 @@ def main() -> None:
             run([*CAMREPRO, "data", "synthetic", "--preset", "synthetic-cub", "--seed", "0",
                  "--scale", str(scale),
                  "--out", str(cub), "-q"])  # fmt: skip
+        weights = pretrained(bool(options.get("halve_stride")))
         opts = BASE | options | {"model": "vgg16-gap", "dataset": str(cub), "pool": "gap",
                                  "pretrained": str(weights)}  # fmt: skip
         sets = [

@@ -439,8 +439,9 @@ def test_weights_for_the_wrong_architecture_are_refused(tiny_cub, tmp_path):
 
 
 # The demo's lever (models.halve_stride): each CAM network's map side at 64 px, as the papers build it
-# and with its last downsampling at stride 1 (VGG16's pool4, GoogLeNet's maxpool3 -- maxpool4 for the
-# original --, AlexNet's pool2, ResNet's layer3, MobileNet's last stride-2 conv, SPG's pool before Mixed_6a).
+# and with its last downsampling at stride 1 (VGG16's pool4, GoogLeNet's maxpool3 -- in the original too,
+# which keeps maxpool4 --, AlexNet's pool2, ResNet's layer3, MobileNet's last stride-2 conv, SPG's pool
+# before Mixed_6a).
 HALVED_AT_64 = {
     "vgg16-gap": (4, 8), "vgg16-cam": (4, 8), "googlenet-gap": (4, 8), "googlenet-gmp": (4, 8),
     "alexnet-gap": (3, 7), "alexnet*-gap": (1, 5), "googlenet": (2, 4), "resnet50-se": (4, 8),
@@ -461,6 +462,21 @@ def test_halving_the_stride_doubles_the_map_and_keeps_every_parameter(name):
     strided = [m for m in halved.features.modules() if isinstance(m, (nn.Conv2d, nn.MaxPool2d))]
     # exactly the last downsampling step changed: the network before it still downsamples
     assert any(max(m.stride if isinstance(m.stride, tuple) else (m.stride,)) > 1 for m in strided)
+
+
+def test_the_pretrained_googlenet_runs_inception4_at_the_scale_googlenet_gap_fine_tunes_it():
+    """The embedded default's GoogLeNet-GAP/GMP start from the pretrained original GoogLeNet: both
+    halve at maxpool3, so inception4a-4e see 8x8 at 64 px in pretraining and fine-tuning alike."""
+    sizes = {}
+    for name in ("googlenet", "googlenet-gap"):
+        net = build_model(name, num_classes=5, width=0.125, halve_stride=True).eval()
+        with torch.no_grad():  # through inception4e, as the network's forward runs it
+            f = net.features
+            x = f.maxpool2(f.conv3(f.conv2(f.maxpool1(f.conv1(torch.zeros(1, 3, 64, 64))))))
+            for block in f.blocks[: f.blocks.index("inception4e") + 1]:
+                x = getattr(f, block)(x)
+        sizes[name] = x.shape[-1]
+    assert sizes == {"googlenet": 8, "googlenet-gap": 8}
 
 
 def test_a_halved_vgg_takes_a_plain_vggs_weights_and_agrees_with_it_up_to_pool4():

@@ -161,8 +161,17 @@ def test_halve_stride_reaches_every_training_and_pretraining_command_and_nothing
     generated = jobs(build_plan(config), config, "config.yaml")
     assert generated["train"] and all("halve_stride=true" in j.command for j in generated["train"].values())
     pretrains = [j for j in generated["weights"].values() if "pretrain" in j.command]
-    assert pretrains and all("--halve-stride" in j.command for j in pretrains)
+    assert pretrains and all(j.command[j.command.index("--halve-stride") + 1] == "true" for j in pretrains)
     config["models"]["halve_stride"] = False
     generated = jobs(build_plan(config), config, "config.yaml")
     assert not any("halve_stride=true" in j.command or "--halve-stride" in j.command
                    for kind in ("train", "weights") for j in generated[kind].values())  # fmt: skip
+
+
+def test_fold_bn_on_a_network_with_batchnorm_is_refused_naming_the_keys():
+    config = load_config(ROOT / "config" / "config.yaml")
+    config["training"] = {r: dict(s) for r, s in config["training"].items()}
+    config["training"]["cub"]["fold_bn"] = True  # every CUB run, resnet50-se's included
+    with pytest.raises(CamreproError, match=r"fold_bn is set for (resnet50-se|mobilenet-v1|inception-v3-spg)"
+                                            r" on the cub role \(training.cub or recipes.cub"):
+        build_plan(config)

@@ -75,6 +75,20 @@ def test_this_runs_column_names_the_networks_as_built_and_the_originals_as_they_
     assert "alexnet's fc7 (used as it is)" in _run(PAPER, "cam-table5", "Features")
 
 
+def test_a_halved_stride_is_said_for_every_network_it_changes_and_only_there():
+    embedded = load_config(ROOT / "config" / "config.yaml")
+    assert embedded["models"]["halve_stride"] is True
+    said = "its last downsampling at stride 1"
+    for table, aspect in (("cam-table1", "GAP networks"), ("rethinking-table3", "Network")):
+        rows = _run(embedded, table, aspect).split("; ")
+        assert rows and all(said in row for row in rows), rows
+        assert said not in _run(PAPER, table, aspect)
+    assert said in _run(embedded, "cam-table1", "Original networks")
+    plain = copy.deepcopy(embedded)
+    plain["models"]["halve_stride"] = False
+    assert said not in _run(plain, "cam-table1", "GAP networks") + _run(plain, "cam-table1", "Original networks")
+
+
 @pytest.mark.parametrize("table", [t for t in TABLE_NAMES if t.startswith("cam-")])
 def test_a_table_this_config_does_not_run_says_so(table):
     """Only the Rethinking-CAM ablation on CUB: every CAM table's run column says it is not run

@@ -136,6 +136,14 @@ def _cmd_weights(args: argparse.Namespace) -> None:
     print(f"wrote {path}")
 
 
+def _boolean(text: str) -> bool:
+    """true / false as YAML (and DVC's interpolation of a params.yaml boolean) writes them."""
+    value = {"true": True, "false": False}.get(text.strip().lower())
+    if value is None:
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    return value
+
+
 def _cmd_pretrain(args: argparse.Namespace) -> None:
     from camrepro.models.io import claim_gpus
     from camrepro.weights import pretrain
@@ -433,7 +441,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crop", type=int, default=224)
     p.add_argument("--resize", type=int, default=256)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--halve-stride", action="store_true",
+    p.add_argument("--halve-stride", type=_boolean, nargs="?", const=True, default=False,
+                   metavar="true|false",
                    help="the network's last downsampling at stride 1 (the embedded default's maps)")
     p.add_argument("--threads", type=int)
     p.add_argument("-q", "--quiet", action="store_true")

@@ -40,15 +40,21 @@ FAMILIES = ("weights", "train", "extract", "svm")
 
 
 @cache
-def forward_flops(model: str, width: float, size: int, pool: str | None = None) -> float:
-    """FLOPs of one image's forward pass (a multiply-add counts 2), counted on the meta device."""
+def forward_flops(
+    model: str, width: float, size: int, pool: str | None = None, halve_stride: bool = False
+) -> float:
+    """FLOPs of one image's forward pass (a multiply-add counts 2), counted on the meta device.
+    `halve_stride` (models.halve_stride) applies to CAM networks; the others keep their stride."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from camrepro.models import build_model
+    from camrepro.models import CAMNet, build_model
+    from camrepro.models.backbones import halve_output_stride
 
     with torch.device("meta"):
         net = build_model(model, 1000, width=width, pool=None if pool == "fc" else pool)
+        if halve_stride and isinstance(net, CAMNet):
+            halve_output_stride(net.features)
         x = torch.empty(1, 3, size, size)
     net.eval()
     with FlopCounterMode(display=False) as counter, torch.no_grad():
@@ -112,10 +118,11 @@ def estimate(plan: Plan, config: dict, throughput: dict[str, float] | None = Non
     cost = Cost()
     width = float(config.get("models", {}).get("width", 1.0))
     size = int(config.get("models", {}).get("size", 224))
+    halve = bool(config.get("models", {}).get("halve_stride", False))
 
     def seconds(model: str, pool: str | None, images: float, passes: float) -> float:
         """Seconds for `images` x `passes` forward-equivalents of `model`."""
-        flops = forward_flops(model, width, size, pool)
+        flops = forward_flops(model, width, size, pool, halve)
         if model in throughput:  # measured training images/s: 3 forward-equivalents an image
             cost.basis[model] = f"measured {throughput[model]:.0f} training images/s"
             return images * passes / (3 * throughput[model])

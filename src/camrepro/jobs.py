@@ -161,7 +161,8 @@ def command(
         return ["camrepro", "pretrain", w.arch, "--dataset", prepared(data_root, p["dataset"]), "--out", out,
                 "--width", option("width", 1.0), "--epochs", option("epochs", 10), "--crop", str(p["size"]),
                 "--resize", str(round(p["size"] * 8 / 7)), "--batch-size", option("batch_size", 32),
-                "--lr", option("lr", 0.01), *(["--halve-stride"] if p.get("halve_stride") else []),
+                "--lr", option("lr", 0.01),
+                *(["--halve-stride", option("halve_stride", False)] if "halve_stride" in p else []),
                 "-q"]  # fmt: skip
     if kind == "train":
         r = plan.runs[job_id]

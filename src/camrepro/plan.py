@@ -343,6 +343,12 @@ def build_plan(config: dict) -> Plan:
             train |= {"width": width, "crop": size, "resize": round(size * 8 / 7)}
             if halve_stride:
                 train["halve_stride"] = True
+            if train.get("fold_bn") and _has_batchnorm(model):
+                raise CamreproError(
+                    f"config: fold_bn is set for {model} on the {role} role (training.{role} or "
+                    f"recipes.{role}.{model}), but {model} has BatchNorm already; set fold_bn in "
+                    f"recipes.{role}.<model> for the networks without it (VGG16, AlexNet)."
+                )
             theta_tap = TAP_THETA.get(model, 0.0) if pool == "tap" else 0.0
             if model in AS_IS and role == "imagenet":  # as it is: nothing to train, one network
                 plan.runs[rid] = Run(rid, dataset, model, pool, theta_tap, (0,), arch, {}, as_is=True)
@@ -407,6 +413,17 @@ def build_plan(config: dict) -> Plan:
         chosen = {n: dict(SETTINGS[n]) for n in SETTINGS if n in names}
         plan.evaluations[ext_id] = Evaluation(ext_id, ext_id, run.dataset, chosen, empty_box, blacklist)
     return plan
+
+
+def _has_batchnorm(model: str) -> bool:
+    """Whether a registry network has BatchNorm layers (built on the meta device: no weights)."""
+    import torch
+
+    from camrepro.models import build_model
+    from camrepro.models.batchnorm import has_batchnorm
+
+    with torch.device("meta"):
+        return has_batchnorm(build_model(model, 2, width=0.125))
 
 
 VAL_BLACKLIST_DEFAULT = "paper"  # datasets.<imagenet>.val_blacklist: as each paper did

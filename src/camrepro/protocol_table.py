@@ -89,8 +89,10 @@ def _as_is(plan: Plan, config: dict, jobs: TableJobs) -> str:
     for r in (r for r in jobs.runs if r.as_is):
         pretrained = _pretrained_network(plan, r)
         if pretrained:
-            items.append(f"{r.model}: the network the weights job pretrained ({pretrained}, its head as "
-                         "trained there), no training job")  # fmt: skip
+            halved = plan.weights[r.weights].pretrain.get("halve_stride")
+            built = f"{pretrained}, its last downsampling at stride 1" if halved else pretrained
+            items.append(f"{r.model}: the network the weights job pretrained ({built}, its head as trained "
+                         "there), no training job")  # fmt: skip
         else:
             items.append(f"{r.model}: its weights {r.weights} used as they are, own head, no training job")
     return _unique(items)

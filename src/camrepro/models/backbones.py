@@ -74,7 +74,8 @@ class CaffeInit:
 
 
 def halve_output_stride(backbone: nn.Module, probe: int = 96) -> None:
-    """Double the side of a backbone's feature map: its last downsampling step runs at stride 1.
+    """Double the side of a backbone's feature map: its last downsampling step runs at stride 1
+    (or the step the backbone names in `halve_at`).
 
     The embedded default's lever for maps that resolve at a CPU-sized input (8x8 at 64 px instead of
     4x4; the papers' networks give 14x14 at 224 px): not a layer of any paper's network, so only a
@@ -93,15 +94,18 @@ def halve_output_stride(backbone: nn.Module, probe: int = 96) -> None:
     strided = [m for m in backbone.modules() if isinstance(m, (nn.Conv2d, nn.MaxPool2d))
                and max(_pair(m.stride)) > 1]  # fmt: skip
     handles = [m.register_forward_hook(hook) for m in strided]
+    was_training = backbone.training
     try:
         with torch.no_grad():
             backbone.eval()(torch.zeros(1, 3, probe, probe))
     finally:
+        backbone.train(was_training)
         for h in handles:
             h.remove()
     if not seen:
         raise CamreproError(f"{type(backbone).__name__} never downsamples: there is no stride to halve.")
-    last_side = seen[-1][2]
+    named = getattr(backbone, "halve_at", None)
+    last_side = next(side for name, _, side in seen if name == named) if named else seen[-1][2]
     for name, module, side in seen:
         if side != last_side:
             continue
@@ -235,6 +239,10 @@ class GoogLeNetFeatures(Backbone):
     """
 
     torchvision_arch = "googlenet"
+    # `halve_output_stride`: maxpool3, in the original too (whose last pool is maxpool4), so that the
+    # GoogLeNet pretrained in the embedded default runs inception4a-4e at the scale GoogLeNet-GAP/GMP
+    # fine-tune them at
+    halve_at = "maxpool3"
 
     def __init__(
         self,
