@@ -155,17 +155,17 @@ def test_two_experiments_that_would_share_an_extraction_id_are_refused(monkeypat
         build_plan(config)
 
 
-def test_halve_stride_reaches_every_training_and_pretraining_command_and_nothing_else():
+def test_halve_stride_reaches_the_training_commands_and_pretraining_only_when_asked():
     config = load_config(ROOT / "config" / "config.yaml")
-    config["models"] = dict(config["models"]) | {"halve_stride": True}
-    generated = jobs(build_plan(config), config, "config.yaml")
-    assert generated["train"] and all("halve_stride=true" in j.command for j in generated["train"].values())
-    pretrains = [j for j in generated["weights"].values() if "pretrain" in j.command]
-    assert pretrains and all(j.command[j.command.index("--halve-stride") + 1] == "true" for j in pretrains)
-    config["models"]["halve_stride"] = False
-    generated = jobs(build_plan(config), config, "config.yaml")
-    assert not any("halve_stride=true" in j.command or "--halve-stride" in j.command
-                   for kind in ("train", "weights") for j in generated[kind].values())  # fmt: skip
+    for runs, pretraining in ((True, False), (False, True), (False, False)):
+        config["models"] = dict(config["models"]) | {"halve_stride": runs}
+        config["models"]["pretrain"] = dict(config["models"]["pretrain"]) | {"halve_stride": pretraining}
+        generated = jobs(build_plan(config), config, "config.yaml")
+        trains = list(generated["train"].values())
+        pretrains = [j for j in generated["weights"].values() if "pretrain" in j.command]
+        assert trains and pretrains
+        assert all(("halve_stride=true" in j.command) == runs for j in trains)
+        assert all(j.command[j.command.index("--halve-stride") + 1] == str(pretraining).lower() for j in pretrains)
 
 
 def test_fold_bn_on_a_network_with_batchnorm_is_refused_naming_the_keys():

@@ -329,8 +329,6 @@ def build_plan(config: dict) -> Plan:
             if method == "pretrain":
                 stand_in = _role_dataset(config, "imagenet")
                 pre = dict(pretrain_cfg or {}) | {"dataset": stand_in, "width": width, "size": size}
-                if halve_stride:
-                    pre["halve_stride"] = True
                 plan.weights[arch] = Weights(arch, "pretrain", pre)
             else:
                 plan.weights[arch] = Weights(arch, method)
