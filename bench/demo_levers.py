@@ -46,7 +46,7 @@ VARIANTS = {
     "bn-2x-images": ({"epochs": 15, "lr_decay_every": 10, "fold_bn": True, "lr": 0.01}, 64, 2.0),
     "bn-112px-2x-e20": ({"epochs": 20, "lr_decay_every": 14, "fold_bn": True, "lr": 0.03,
                          "crop": 112, "resize": 128}, 112, 2.0),
-    # the last downsampling at stride 1 (models.halve_stride): 8x8 maps at 64 px, a third of 112 px's cost
+    # the last downsampling at stride 1 (models.halve_stride): 8x8 maps at 64 px, about half 112 px's cost
     "bn-halved-2x": ({"epochs": 8, "lr_decay_every": 5, "fold_bn": True, "lr": 0.01, "halve_stride": True},
                      64, 2.0),
     "bn-halved-2x-lr0.03-e12": ({"epochs": 12, "lr_decay_every": 8, "fold_bn": True, "lr": 0.03,
@@ -88,8 +88,8 @@ def main() -> None:
             ]
         )
     def pretrained(halved: bool) -> Path:
-        """The vgg16 backbone pretrained on the ImageNet stand-in (with its stride halved, as the
-        workflow pretrains it under models.halve_stride, for the halved variants)."""
+        """The vgg16 backbone pretrained on the ImageNet stand-in; for the halved variants with its
+        stride halved too (models.pretrain.halve_stride, which the embedded default leaves off)."""
         name = f"vgg16-e{args.pretrain_epochs}{'-halved' if halved else ''}"
         weights = work / f"{name}.pth"
         if not weights.exists():

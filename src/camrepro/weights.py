@@ -246,9 +246,9 @@ def pretrain(
     """Train the original `arch` on `dataset` from scratch and write its backbone as `out`.
 
     The training run (checkpoints, log) lives in `work_dir` (default: next to `out`), so an
-    interrupted pretraining resumes like any training. `halve_stride`: pretrain the network with
-    its last downsampling at stride 1, as the runs that start from it are built (a CAM network's;
-    the FC originals keep theirs).
+    interrupted pretraining resumes like any training. `halve_stride` (models.pretrain.halve_stride):
+    pretrain the network with its last downsampling at stride 1; off, the runs built with
+    models.halve_stride load the same weights (no parameter differs).
     """
     from camrepro.models.io import load_trained
     from camrepro.train import TrainConfig, train
