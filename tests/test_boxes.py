@@ -293,3 +293,32 @@ def test_five_box_heuristic_takes_two_boxes_of_the_top_two_and_one_of_the_third(
     # a class with one box: its second guess repeats it (the released script would stop there)
     single = five_box_heuristic([np.array([a1]), np.array([b1, b2]), np.array([c1])])
     assert single == [(0, a1), (0, a1), (1, b1), (1, b2), (2, c1)]
+
+
+def test_dt_step_keeps_the_pixels_scipys_exact_distance_transform_keeps():
+    """The distance step against an independent exact Euclidean transform (scipy's), on blobs of
+    every size up to the stand-ins' 320 px, touching the edges or not."""
+    import cv2
+    from scipy import ndimage
+
+    from camrepro.boxes import _dt_keep
+
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        h, w = (int(v) for v in rng.integers(8, 330, 2))
+        smooth = cv2.GaussianBlur(rng.random((h, w)), (0, 0), float(rng.uniform(1, 20)))
+        fg = smooth > np.quantile(smooth, rng.uniform(0.1, 0.97))
+        dist = ndimage.distance_transform_edt(fg)
+        expected = np.floor(dist * (255.0 / dist.max()) + 0.5) > 10 if 0 < fg.sum() < fg.size else fg
+        assert np.array_equal(_dt_keep(fg), expected)
+
+
+def test_squared_distances_are_exact_on_maps_over_2000_px():
+    """A photo's map is resized to the photo (some ImageNet photos are 3,000 px and more), where a
+    float32 distance no longer gives its integer square back."""
+    from camrepro.boxes import _squared_distances
+
+    fg = np.ones((40, 3100), bool)
+    fg[0, 0] = False  # the one background pixel: the squared distance of (y, x) is y^2 + x^2
+    yy, xx = np.mgrid[0:40, 0:3100]
+    assert np.array_equal(_squared_distances(fg), (yy**2 + xx**2).astype(np.float64))

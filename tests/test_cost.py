@@ -106,3 +106,23 @@ def test_ten_crops_cost_ten_forward_passes_and_a_network_used_as_it_is_runs_once
     photos = dataclasses.replace(photos, dataset="cub")  # a set with a published size, so nonzero
     assert extract_hours([0], photos) > 0
     assert extract_hours([0, 1, 2], photos) == pytest.approx(extract_hours([0], photos))
+
+
+def test_a_run_costs_its_own_seeds_and_an_svm_job_the_seeds_its_experiment_reads(tmp_path):
+    def hours(chosen: dict, family: str, keep) -> float:
+        config = copy.deepcopy(PAPER) | {"data_root": str(tmp_path), "seeds": [0, 1, 2],
+                                         "seeds_by_experiment": chosen}  # fmt: skip
+        plan = build_plan(config)
+        alone = dataclasses.replace(plan, weights={}, extractions={}, svms={k: j for k, j in plan.svms.items()
+                                    if keep(j)}, runs={k: r for k, r in plan.runs.items() if keep(r)})  # fmt: skip
+        return estimate(alone, config).hours[family]
+
+    resnet = lambda r: getattr(r, "model", None) == "resnet50-se" and r.pool == "gap"  # noqa: E731
+    def transfer(job) -> bool:  # the Table 5 job on GoogLeNet-GAP's features, and its run
+        return getattr(job, "experiment", None) == "cam-transfer" or getattr(job, "model", None) == "googlenet-gap"
+
+    three = hours({}, "train", resnet)
+    assert three > 0
+    assert hours({"rethinking-backbones-imagenet": [0], "rethinking-backbones-cub": [0]}, "train", resnet) \
+        == pytest.approx(three / 3)
+    assert hours({"cam-transfer": [0]}, "svm", transfer) == pytest.approx(hours({}, "svm", transfer) / 3)

@@ -175,3 +175,54 @@ def test_fold_bn_on_a_network_with_batchnorm_is_refused_naming_the_keys():
     with pytest.raises(CamreproError, match=r"fold_bn is set for (resnet50-se|mobilenet-v1|inception-v3-spg)"
                                             r" on the cub role \(training.cub or recipes.cub"):
         build_plan(config)
+
+
+def _seeds_arg(command: tuple[str, ...]) -> str:
+    return command[command.index("--seeds") + 1]
+
+
+def test_seeds_by_experiment_trains_fewer_networks_for_its_runs_and_the_union_for_shared_ones():
+    config = load_config(ROOT / "config" / "config.yaml")
+    config["seeds"] = [0, 1, 2]
+    config["seeds_by_experiment"] = {"rethinking-backbones-cub": [0], "cam-transfer": [0, 2]}
+    plan = build_plan(config)
+    generated = jobs(plan, config, "config.yaml")
+    # read by Table 2 only: one network; shared with the TAP/NWC/PaS ablation: all three
+    assert plan.run("cub", "resnet50-se", "gap").seeds == (0,)
+    assert plan.run("cub", "vgg16-gap", "tap").seeds == (0, 1, 2)
+    assert plan.run("imagenet", "resnet50-se", "gap").seeds == (0, 1, 2)  # its own experiment: not named
+    resnet = plan.run("cub", "resnet50-se", "gap")
+    assert _seeds_arg(generated["train"][resnet.id].command) == "0"
+    assert _seeds_arg(generated["extract"][plan.extraction_of(resnet.id).id].command) == "0"
+    assert plan.evaluation_of(resnet.id) is not None
+    # the SVM experiment reads its own seeds of a run another experiment trains at three
+    transfer, cub_svm = plan.svm_of("cam-transfer"), plan.svm_of("cam-cub-svm")
+    assert plan.runs[transfer.run].seeds == (0, 1, 2) and transfer.run == cub_svm.run
+    assert _seeds_arg(generated["svm"][transfer.id].command) == "0,2"
+    assert _seeds_arg(generated["svm"][cub_svm.id].command) == "0,1,2"
+    # an SVM job waits for (and reruns after) only the models it reads
+    assert generated["svm"][transfer.id].inputs["models"] == tuple(
+        f"results/models/{transfer.run}/s{s}/model.pt" for s in (0, 2))  # fmt: skip
+    assert len(generated["svm"][cub_svm.id].inputs["models"]) == 3
+
+
+def test_seeds_by_experiment_keeps_the_order_of_seeds():
+    """[2, 0] and [0, 2] are the same seeds: one command, one params entry, one training rule."""
+    config = load_config(ROOT / "config" / "config.yaml") | {"seeds": [0, 1, 2]}
+    orders = []
+    for chosen in ([2, 0], [0, 2]):
+        plan = build_plan(config | {"seeds_by_experiment": {"rethinking-backbones-cub": chosen}})
+        orders.append(plan.run("cub", "resnet50-se", "gap").seeds)
+    assert orders == [(0, 2), (0, 2)]
+
+
+@pytest.mark.parametrize(
+    "chosen, message",
+    [({"rethinking-backbones": [0]}, "unknown experiment 'rethinking-backbones'"),
+     ({"cam-transfer": [3]}, r"seeds_by_experiment.cam-transfer = \[3\] must be some of seeds \[0, 1, 2\]"),
+     ({"cam-transfer": [1, 2]}, "seed 0 among them")],
+)  # fmt: skip
+def test_seeds_by_experiment_outside_the_seeds_is_refused_naming_the_key(chosen, message):
+    config = load_config(ROOT / "config" / "config.yaml") | {"seeds": [0, 1, 2], "seeds_by_experiment": chosen}
+    with pytest.raises(CamreproError, match=message):
+        build_plan(config)

@@ -304,3 +304,13 @@ def test_real_photos_section_comes_first_with_top5_cams_and_metrics_of_the_real_
     for label in ("CAM, 20 % of max (Zhou et al.)", "NWC + PaS (Bae et al.)"):
         assert label in html
     assert "skimage-photos" not in html.split('id="claims"')[1].split("</table>")[0]  # not a trained network
+
+
+def test_report_names_the_experiments_run_on_fewer_seeds(tmp_path, monkeypatch):
+    config, _, config_path = _fixture(tmp_path, "synthetic")
+    config = config | {"seeds_by_experiment": {"rethinking-ablation-cub": [0]}}
+    plan = build_plan(config)
+    monkeypatch.chdir(tmp_path)
+    write_tables(plan, config, "results/tables")
+    html = render(plan, config, config_path, "reports/replication.html", benchmarks=tmp_path / "none").read_text()
+    assert "over seeds); fewer for rethinking-ablation-cub: 0</dd>" in html

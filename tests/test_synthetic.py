@@ -84,8 +84,15 @@ def test_fine_grained_classes_differ_only_in_the_part_colour_and_pattern():
     specs = class_specs(PRESETS["synthetic-cub"])
     assert len({s.shape for s in specs}) == 1
     assert len({(s.color, s.pattern) for s in specs}) == len(specs)
+
+
+def test_imagenet_stand_in_classes_differ_in_two_of_the_parts_traits_at_least():
+    """Coarse-grained: any two classes differ in the part's colour or pattern, and a colour's
+    classes differ in pattern and shape too (not in shape alone, which the networks did not read)."""
     coarse = class_specs(PRESETS["synthetic-imagenet"])
-    assert len({(s.shape, s.color) for s in coarse}) == len(coarse) >= 20
+    assert len({(s.color, s.pattern) for s in coarse}) == len(coarse) == 24
+    for a, b in itertools.combinations(coarse, 2):
+        assert sum(x != y for x, y in ((a.shape, b.shape), (a.color, b.color), (a.pattern, b.pattern))) >= 2
 
 
 def test_transfer_presets_have_their_own_classes():

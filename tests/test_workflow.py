@@ -21,6 +21,7 @@ import yaml
 from camrepro.config import load_config
 from camrepro.data import synthetic
 from camrepro.dvcgen import generate
+from camrepro.jobs import jobs
 from camrepro.layout import seed_dir
 from camrepro.plan import build_plan
 
@@ -192,6 +193,23 @@ def test_training_waits_for_its_dataset_to_pass_verification(tmp_path):
     assert _job_stats(res.stdout + res.stderr)["verify_dataset"] == 1
     dvc = yaml.safe_load(generate(load_config(TEST_CONFIG), "config/test.yaml")[0])["stages"]
     assert f"results/data/{plan.runs[run].dataset}.verify.json" in dvc[f"train-{run}"]["deps"]
+
+
+def test_each_training_job_of_the_embedded_default_declares_exactly_its_runs_seeds(tmp_path):
+    """seeds_by_experiment gives runs of one seed beside runs of three: Snakemake must expect
+    exactly the model files each job writes, or a finished job fails as missing its outputs."""
+    config = load_config(ROOT / "config" / "config.yaml")
+    expected = {run_id: set(job.outputs) for run_id, job in jobs(build_plan(config), config, "c").get(
+        "train").items()}  # fmt: skip
+    assert {len(paths) for paths in expected.values()} == {1, 3}  # both kinds of run are there
+    res = _snakemake(tmp_path, ROOT / "config" / "config.yaml", "-n", "--forceall")
+    assert res.returncode == 0, res.stderr[-3000:]
+    declared = {}
+    for block in re.split(r"\n(?=(?:local)?rule )", res.stdout + res.stderr):
+        run = re.search(r"wildcards: run=(\S+)", block)
+        if block.startswith(("rule train", "localrule train")) and run:
+            declared[run.group(1)] = set(re.search(r"output: (.+)", block).group(1).split(", "))
+    assert declared == expected
 
 
 # The networks config/paper.yaml must train, written down from the papers' tables (not from

@@ -81,13 +81,15 @@ CLAIMS = _claims()
 def evaluate_claims(tables: dict[str, pd.DataFrame]) -> list[dict]:
     """Each claim's verdict from the reproduced cells: holds / fails / inconclusive / not run.
 
-    `inconclusive`: the compared values are all equal (e.g. every GT-known Loc is 0), or, for a
+    `inconclusive`: the compared values all sit at the metric's bound (e.g. every GT-known Loc is
+    0: a tie elsewhere means the claimed advantage is absent, and the claim fails), or, for a
     claim on a fixed threshold, every compared method's boxes are too large to reach IoU 0.5
     (`_blind_threshold`), so the numbers cannot tell.
 
     `margin` is the smallest advantage of `left` over the `right` cells (positive when the claim
     holds); `noise` the largest seed spread among the cells involved. A claim that holds by less
-    than that noise is marked so (`clear: false`): it is not read off seed noise.
+    than that noise is marked so (`clear: false`): it is not read off seed noise. Nor is one whose
+    cells all have a single seed (`seeds` < 2): no spread was measured to hold the margin against.
     """
 
     def cell(key: tuple[str, str, str]) -> dict | None:
@@ -109,7 +111,11 @@ def evaluate_claims(tables: dict[str, pd.DataFrame]) -> list[dict]:
             )
             continue
         noise = max(0.0 if pd.isna(c["spread"]) else float(c["spread"]) for c in cells)
+        # with one seed in every cell no spread was measured: no margin is clear (`seeds`: the most
+        # of any cell; the CAM paper's originals are one network, their spread comes from the others)
+        doc["seeds"] = max(int(c.get("seeds") or 0) for c in cells)
         compared = [c["reproduced"] for c in cells[: 1 + len(claim.right)]]
+        tie = max(compared) == min(compared)
         areas = _box_areas(cell, claim)
         if _blind_threshold(areas):
             detail = ("the fixed threshold cannot localize here: every compared method's boxes average more "
@@ -118,7 +124,7 @@ def evaluate_claims(tables: dict[str, pd.DataFrame]) -> list[dict]:
             out.append(doc | {"verdict": "inconclusive", "margin": 0.0, "noise": noise, "clear": False,
                               "detail": detail})  # fmt: skip
             continue
-        if max(compared) == min(compared):
+        if tie and compared[0] in (0.0, 100.0):
             detail = "; ".join(filter(None, [f"every compared value is {compared[0]:.2f}: nothing to judge "
                                              "between them", _areas_text(areas)]))  # fmt: skip
             out.append(doc | {"verdict": "inconclusive", "margin": 0.0, "noise": noise, "clear": False,
@@ -134,9 +140,12 @@ def evaluate_claims(tables: dict[str, pd.DataFrame]) -> list[dict]:
             similar = abs(a - b) <= claim.similar[2]
             holds = holds and similar
             detail = f"classification differs by {abs(a - b):.2f} points (similar: <= {claim.similar[2]})"
+        if tie:  # inside the range: the claimed advantage is absent
+            detail = "; ".join(filter(None, [f"every compared value is {left:.2f}: no advantage", detail]))
         detail = "; ".join(filter(None, [detail, _areas_text(areas)]))
         out.append(doc | {"verdict": "holds" if holds else "fails", "margin": margin, "noise": noise,
-                          "clear": bool(holds and margin > noise), "detail": detail})  # fmt: skip
+                          "clear": bool(holds and margin > noise and doc["seeds"] >= 2),
+                          "detail": detail})  # fmt: skip
     return out
 
 

@@ -134,7 +134,6 @@ def estimate(plan: Plan, config: dict, throughput: dict[str, float] | None = Non
         cost.hours[family] += s / 3600.0
         cost.jobs[family] += 1
 
-    seeds = len(plan.seeds)
     for w in plan.weights.values():
         if w.method == "pretrain":
             from camrepro.weights import PRETRAIN_MODEL
@@ -149,16 +148,19 @@ def estimate(plan: Plan, config: dict, throughput: dict[str, float] | None = Non
         images = split_size(config, r.dataset, "train") * int(r.train.get("epochs", 10))
         if r.train.get("max_steps"):
             images = min(images, int(r.train["max_steps"]) * int(r.train.get("batch_size", 32)))
-        add("train", seeds * seconds(r.model, r.pool, images, 3))
+        add("train", len(r.seeds) * seconds(r.model, r.pool, images, 3))
     for e in plan.extractions.values():
         # a network used as it is runs once (seed 0); ten-crop is ten forward passes an image
         run = plan.runs[e.run] if e.run else None
-        model, pool, n = (e.as_is, run.pool if run else None, 1) if e.as_is else (run.model, run.pool, seeds)
+        if e.as_is:
+            model, pool, n = e.as_is, run.pool if run else None, 1
+        else:
+            model, pool, n = run.model, run.pool, len(run.seeds)
         passes = (3 if e.saliency else 1) * (10 if e.transform == "tencrop" else 1)
         add("extract", n * seconds(model, pool, split_size(config, e.dataset, e.split), passes))
     for j in plan.svms.values():
         run = plan.runs[j.run]
         images = sum(split_size(config, d, s) for d in j.datasets.values() for s in ("train", "test"))
-        n = 1 if run.as_is else seeds  # a network used as it is is one network
+        n = len(j.seeds)  # a network used as it is is one network (seed 0)
         add("svm", n * seconds(run.model, run.pool, images, 4 if j.kind == "cub" else 1))
     return cost

@@ -48,7 +48,9 @@ def generate(config: dict, config_name: str) -> tuple[str, str]:
         "data_root": config.get("data_root", "data"),
         "datasets": config["datasets"],
         "workflow": {
-            k: config[k] for k in ("roles", "models", "training", "seeds", "experiments") if k in config
+            k: config[k]
+            for k in ("roles", "models", "training", "seeds", "seeds_by_experiment", "experiments")
+            if k in config
         },
     } | plan.params()
     header = HEADER.format(config=config_name)

@@ -136,7 +136,8 @@ def command(
     `dvc exp run -S runs.<run>.train.epochs=3` trains with 3 epochs, not with the value the
     file was generated with. Resolved, the command is the one Snakemake runs.
     """
-    seeds = ",".join(str(s) for s in plan.seeds)
+    def seeds(chosen: tuple[int, ...]) -> str:
+        return ",".join(str(s) for s in chosen)
 
     def value(path: str, literal: object) -> str:
         if params_refs:
@@ -177,14 +178,15 @@ def command(
         if r.weights:
             options["pretrained"] = weights_path(data_root, r.weights)
         sets = [arg for k, v in options.items() for arg in ("--set", f"{k}={v}")]
-        return ["camrepro", "train", "--out", run_dir(r.id), "--seeds", seeds, "--restart-if-changed", *sets,
-                "-q"]  # fmt: skip
+        return ["camrepro", "train", "--out", run_dir(r.id), "--seeds", seeds(r.seeds),
+                "--restart-if-changed", *sets, "-q"]  # fmt: skip
     if kind == "extract":
         e = plan.extractions[job_id]
-        return ["camrepro", "extract", *_model_args(plan, e.run, e.as_is, seeds, data_root), "--dataset",
-                prepared(data_root, e.dataset), "--split", e.split, "--out", extraction_dir(e.id), "--size",
-                str(e.size), *(["--nwc"] if e.nwc else []), *(["--saliency"] if e.saliency else []),
-                "--transform", e.transform, "-q"]  # fmt: skip
+        run_seeds = plan.runs[e.run].seeds if e.run else ()  # none for a network used as it is
+        return ["camrepro", "extract", *_model_args(plan, e.run, e.as_is, seeds(run_seeds), data_root),
+                "--dataset", prepared(data_root, e.dataset), "--split", e.split, "--out",
+                extraction_dir(e.id), "--size", str(e.size), *(["--nwc"] if e.nwc else []),
+                *(["--saliency"] if e.saliency else []), "--transform", e.transform, "-q"]  # fmt: skip
     if kind == "evaluate":
         v = plan.evaluations[job_id]
         return ["camrepro", "evaluate", "--extracted", extraction_dir(v.extraction), "--dataset",
@@ -194,7 +196,7 @@ def command(
     if kind == "svm":
         j = plan.svms[job_id]
         datasets = [a for col, d in j.datasets.items() for a in ("--data", f"{col}={prepared(data_root, d)}")]
-        model = _model_args(plan, j.run, _as_is(plan, j.run), seeds, data_root)
+        model = _model_args(plan, j.run, _as_is(plan, j.run), seeds(j.seeds), data_root)
         return ["camrepro", "svm", j.kind, *model, *datasets, "--size", str(j.size), "--out",
                 metrics_path(j.id), "-q"]  # fmt: skip
     raise ValueError(kind)
@@ -207,10 +209,12 @@ def _model_args(plan: Plan, run: str | None, as_is: str | None, seeds: str, data
     return ["--model", run_dir(run), "--seeds", seeds]
 
 
-def _model_inputs(plan: Plan, run: str | None, as_is: str | None, data_root: str) -> dict[str, tuple]:
+def _model_inputs(
+    plan: Plan, run: str | None, as_is: str | None, data_root: str, seeds: tuple[int, ...] | None = None
+) -> dict[str, tuple]:
     if as_is:
         return {"weights": (weights_path(data_root, WEIGHTS_OF[as_is]),)}
-    return {"models": tuple(model_paths(plan, run))}
+    return {"models": tuple(model_paths(plan, run, seeds))}
 
 
 def _as_is(plan: Plan, run: str) -> str | None:
@@ -264,7 +268,7 @@ def jobs(plan: Plan, config: dict, config_file: str, params_refs: bool = False) 
                 (metrics_path(ev_id),), f"evaluations.{ev_id}", metrics=True))  # fmt: skip
     for job_id, j in sorted(plan.svms.items()):
         datasets = tuple(prepared(data, d) for d in j.datasets.values())
-        inputs = _model_inputs(plan, j.run, _as_is(plan, j.run), data) | {"data": datasets}
+        inputs = _model_inputs(plan, j.run, _as_is(plan, j.run), data, j.seeds) | {"data": datasets}
         add(Job("svm", job_id, tuple(command(plan, "svm", job_id, data)), inputs, (metrics_path(job_id),),
                 f"svms.{job_id}", metrics=True))  # fmt: skip
     if plan.runs or plan.extractions:  # a network used as it is has an extraction and no run

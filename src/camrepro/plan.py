@@ -26,8 +26,9 @@ paths and shells.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
+from camrepro.archs import BATCHNORM_FREE
 from camrepro.errors import CamreproError
 from camrepro.layout import model_file
 from camrepro.protocol import CAM_THRESHOLD, PAS_PERCENTILE, PAS_THRESHOLD, TAP_THETA
@@ -99,6 +100,7 @@ class SVMJob:
     run: str
     datasets: dict = field(default_factory=dict, hash=False)  # column -> prepared dataset
     size: int = 224
+    seeds: tuple[int, ...] = (0,)  # the run's seeds this experiment reads (seeds_by_experiment)
 
 
 # Which backbone weights each model starts from.
@@ -244,6 +246,7 @@ class Plan:
     svms: dict[str, SVMJob] = field(default_factory=dict)
     seeds: tuple[int, ...] = (0,)
     roles: dict[str, str] = field(default_factory=dict)  # imagenet/cub -> dataset
+    seeds_by_experiment: dict[str, tuple[int, ...]] = field(default_factory=dict)  # the fewer-seed ones
 
     # Lookups the tables, claims, report and figures use instead of rebuilding ids or scanning.
     def run(self, role: str, model: str, pool: str) -> Run | None:
@@ -317,10 +320,13 @@ def build_plan(config: dict) -> Plan:
     if unknown:
         raise CamreproError(f"config: unknown experiment(s) {unknown}; known: {', '.join(known)}.")
     roles = {r: d for r, d in config.get("roles", {}).items() if isinstance(d, str)}
-    plan = Plan({}, {}, {}, {}, {}, seeds, roles)
+    plan = Plan({}, {}, {}, {}, {}, seeds, roles, _seeds_by_experiment(config, seeds))
+    seeds_of = plan.seeds_by_experiment
     settings_of: dict[tuple[str, str, str], set[str]] = {}  # (run, transform, empty box) -> settings
 
-    def add_run(role: str, model: str, pool: str) -> Run:
+    def add_run(role: str, model: str, pool: str, run_seeds: tuple[int, ...]) -> Run:
+        """The run, added or, when another experiment added it already, trained on the union of the
+        seeds both read."""
         dataset = _role_dataset(config, role)
         arch = WEIGHTS_OF[model]
         if arch not in plan.weights:
@@ -341,7 +347,7 @@ def build_plan(config: dict) -> Plan:
             train |= {"width": width, "crop": size, "resize": round(size * 8 / 7)}
             if halve_stride:
                 train["halve_stride"] = True
-            if train.get("fold_bn") and _has_batchnorm(model):
+            if train.get("fold_bn") and arch not in BATCHNORM_FREE:
                 raise CamreproError(
                     f"config: fold_bn is set for {model} on the {role} role (training.{role} or "
                     f"recipes.{role}.{model}), but {model} has BatchNorm already; set fold_bn in "
@@ -351,7 +357,10 @@ def build_plan(config: dict) -> Plan:
             if model in AS_IS and role == "imagenet":  # as it is: nothing to train, one network
                 plan.runs[rid] = Run(rid, dataset, model, pool, theta_tap, (0,), arch, {}, as_is=True)
             else:
-                plan.runs[rid] = Run(rid, dataset, model, pool, theta_tap, seeds, arch, train)
+                plan.runs[rid] = Run(rid, dataset, model, pool, theta_tap, run_seeds, arch, train)
+        elif not plan.runs[rid].as_is:
+            union = set(plan.runs[rid].seeds) | set(run_seeds)
+            plan.runs[rid] = replace(plan.runs[rid], seeds=tuple(s for s in seeds if s in union))
         return plan.runs[rid]
 
     def add_as_is(exp: AsIsExperiment) -> None:
@@ -373,7 +382,7 @@ def build_plan(config: dict) -> Plan:
             continue
         if name in SVM_EXPERIMENTS:
             kind, model = SVM_EXPERIMENTS[name]
-            run = add_run("imagenet", model, POOL_OF[model])
+            run = add_run("imagenet", model, POOL_OF[model], seeds_of.get(name, seeds))
             if kind == "cub":
                 datasets = {"cub": _role_dataset(config, "cub")}
             else:
@@ -387,11 +396,12 @@ def build_plan(config: dict) -> Plan:
                 if missing:
                     raise CamreproError(f"config: roles.transfer names datasets not in datasets: {missing}.")
             job_id = slug(f"{name}-{run.id}")
-            plan.svms[job_id] = SVMJob(job_id, name, kind, run.id, datasets, size)
+            plan.svms[job_id] = SVMJob(job_id, name, kind, run.id, datasets, size,
+                                       (0,) if run.as_is else seeds_of.get(name, seeds))
             continue
         exp = EXPERIMENTS[name]
         for model, pool, settings in exp.entries:
-            run = add_run(exp.role, model, pool)
+            run = add_run(exp.role, model, pool, seeds_of.get(name, seeds))
             blacklist = _blacklist(config, run.dataset, exp.blacklist)
             settings_of.setdefault((run.id, exp.transform, exp.empty_box, blacklist), set()).update(settings)
     for (rid, transform, empty_box, blacklist), names in settings_of.items():
@@ -413,15 +423,22 @@ def build_plan(config: dict) -> Plan:
     return plan
 
 
-def _has_batchnorm(model: str) -> bool:
-    """Whether a registry network has BatchNorm layers (built on the meta device: no weights)."""
-    import torch
-
-    from camrepro.models import build_model
-    from camrepro.models.batchnorm import has_batchnorm
-
-    with torch.device("meta"):
-        return has_batchnorm(build_model(model, 2, width=0.125))
+def _seeds_by_experiment(config: dict, seeds: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
+    """Experiment -> the seeds it trains, for the experiments `seeds_by_experiment` names (fewer
+    networks for the tables no claim reads; a run two experiments share trains the union)."""
+    out = {}
+    for name, chosen in config.get("seeds_by_experiment", {}).items():
+        if name not in experiment_names():
+            raise CamreproError(f"config: seeds_by_experiment names an unknown experiment {name!r}; "
+                                f"known: {', '.join(experiment_names())}.")  # fmt: skip
+        chosen = tuple(int(s) for s in chosen)
+        if not chosen or not set(chosen) <= set(seeds) or seeds[0] not in chosen:
+            raise CamreproError(
+                f"config: seeds_by_experiment.{name} = {list(chosen)} must be some of seeds {list(seeds)}, "
+                f"seed {seeds[0]} among them (the report's figures show seed {seeds[0]})."
+            )
+        out[name] = tuple(s for s in seeds if s in chosen)  # in the order of `seeds`: one rule, one entry
+    return out
 
 
 VAL_BLACKLIST_DEFAULT = "paper"  # datasets.<imagenet>.val_blacklist: as each paper did
@@ -455,8 +472,9 @@ def run_dir(run: str) -> str:
     return f"results/models/{run}"
 
 
-def model_paths(plan: Plan, run: str) -> list[str]:
-    return [str(model_file(run_dir(run), seed)) for seed in plan.runs[run].seeds]
+def model_paths(plan: Plan, run: str, seeds: tuple[int, ...] | None = None) -> list[str]:
+    """The model files of a run's seeds (or of those of them a job reads)."""
+    return [str(model_file(run_dir(run), seed)) for seed in seeds or plan.runs[run].seeds]
 
 
 def extraction_dir(ext: str) -> str:

@@ -30,6 +30,7 @@ from pathlib import Path
 import torch
 import torchvision
 
+from camrepro.archs import BATCHNORM_FREE
 from camrepro.data.download import download, listed_checksum
 from camrepro.errors import CamreproError, DownloadError
 from camrepro.fsutil import file_digest
@@ -230,11 +231,6 @@ def download_weights(
         raw = raw["state_dict"]
     save_weights(out, ckpt.key_map(raw), transform_input=ckpt.transform_input)
     return Path(out)
-
-
-# Trained with a BatchNorm after every conv, folded into the convs when saved (models/batchnorm.py):
-# without it these thin, deep, normalisation-free stacks do not leave the loss plateau in minutes.
-BATCHNORM_FREE = ("vgg16", "alexnet")
 
 
 def pretrain(

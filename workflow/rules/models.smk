@@ -25,28 +25,39 @@ rule weights:
         "{params.cmd} > {log} 2>&1"
 
 
-rule train:
-    input:
-        unpack(lambda w: _inputs("train", w.run)),
-    output:
-        [str(model_file(run_dir("{run}"), seed)) for seed in PLAN.seeds],
-    log:
-        "logs/train/{run}.log",
-    benchmark:
-        "benchmarks/train/{run}.tsv"
-    wildcard_constraints:
-        run=_alternatives(JOBS["train"]),
-    conda:
-        "../../environment.yml"
-    threads: THREADS
-    resources:
-        gpu=GPUS_PER_JOB if GPU_JOBS else 0,
-    params:
-        cmd=lambda w: _cmd("train", w.run),
-        job=lambda w: _params("train", w.run),
-        gpus=GPUS_PER_JOB,
-    shell:
-        "{params.cmd} --threads {threads} --gpus-per-job {params.gpus} > {log} 2>&1"
+# One training rule per set of seeds the runs train (`seeds_by_experiment` gives some runs fewer
+# seeds): a rule's outputs are one list for all its jobs, and each job must declare exactly the
+# model files it writes. `train` is the rule of the runs that train every seed of `seeds`.
+for _seeds in sorted(
+    {r.seeds for r in PLAN.runs.values() if not r.as_is}, key=len, reverse=True
+):
+
+    rule:
+        name:
+            "train"
+            if _seeds == PLAN.seeds
+            else "train_seeds_" + "_".join(map(str, _seeds))
+        input:
+            unpack(lambda w: _inputs("train", w.run)),
+        output:
+            [str(model_file(run_dir("{run}"), seed)) for seed in _seeds],
+        log:
+            "logs/train/{run}.log",
+        benchmark:
+            "benchmarks/train/{run}.tsv"
+        wildcard_constraints:
+            run=_alternatives(r for r in JOBS["train"] if PLAN.runs[r].seeds == _seeds),
+        conda:
+            "../../environment.yml"
+        threads: THREADS
+        resources:
+            gpu=GPUS_PER_JOB if GPU_JOBS else 0,
+        params:
+            cmd=lambda w: _cmd("train", w.run),
+            job=lambda w: _params("train", w.run),
+            gpus=GPUS_PER_JOB,
+        shell:
+            "{params.cmd} --threads {threads} --gpus-per-job {params.gpus} > {log} 2>&1"
 
 
 rule extract:
