@@ -168,6 +168,39 @@ def test_training_samples_are_reproducible_per_seed_and_epoch(tmp_path):
     assert len(crops) > 1
 
 
+def _epochs(ds: WSOLDataset, epochs: int = 3) -> list[tuple]:
+    out = []
+    for epoch in range(epochs):
+        ds.set_epoch(epoch)
+        out += [(ds[i]["image"], ds[i]["boxes"]) for i in range(len(ds))]
+    return out
+
+
+def test_cached_decoding_gives_the_same_samples_and_reads_each_image_once(tmp_path):
+    root = _tiny_dataset(tmp_path / "d")
+    spec = TransformSpec(train=True, resize=50, crop=40)
+    plain = _epochs(WSOLDataset(root, "test", spec, seed=3))
+    cached_ds = WSOLDataset(root, "test", spec, seed=3, cache_bytes=1 << 20)
+    first = [(cached_ds[i]["image"], cached_ds[i]["boxes"]) for i in range(len(cached_ds))]
+    first[0][1].fill_(-7)  # a caller writing into its sample must not reach the cache
+    first[0][0].fill_(0)
+    for path in (root / "images").iterdir():
+        path.unlink()  # every later epoch must come from memory
+    cached = _epochs(cached_ds)
+    assert len(cached) == len(plain)
+    for (img_a, box_a), (img_b, box_b) in zip(plain, cached, strict=True):
+        assert torch.equal(img_a, img_b) and torch.equal(box_a, box_b)
+
+
+def test_a_cache_too_small_for_an_image_decodes_every_time(tmp_path):
+    root = _tiny_dataset(tmp_path / "d")
+    ds = WSOLDataset(root, "test", TransformSpec(train=True, resize=50, crop=40), cache_bytes=50 * 50 * 3 - 1)
+    ds[0]
+    (root / "images" / "img0.jpg").unlink()
+    with pytest.raises(DataError, match="img0.jpg"):
+        ds[0]
+
+
 def test_missing_metadata_row_names_the_file(tmp_path):
     root = _tiny_dataset(tmp_path / "d")
     labels = root / "test" / "class_labels.txt"

@@ -40,7 +40,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from camrepro.data.reader import TransformSpec, WSOLDataset, collate
+from camrepro.data.reader import DECODED_CACHE_BYTES, TransformSpec, WSOLDataset, collate
 from camrepro.errors import CamreproError
 from camrepro.fsutil import atomic_path, file_digest
 from camrepro.layout import seed_dir
@@ -294,8 +294,18 @@ def train(
             raise CamreproError(f"batch_size {cfg.batch_size} does not split over {world} processes.")
     lead = rank == 0
     torch.manual_seed(_seed(cfg.seed, -1))
+    workers = (
+        cfg.workers
+        if cfg.workers is not None
+        else (max(1, min(16, (threads or os.cpu_count() or 2) - 1)) if cuda else 0)
+    )
+    # Without workers the dataset object lives across epochs: decode each image once.
     dataset = WSOLDataset(
-        cfg.dataset, cfg.split, TransformSpec(train=True, resize=cfg.resize, crop=cfg.crop), seed=cfg.seed
+        cfg.dataset,
+        cfg.split,
+        TransformSpec(train=True, resize=cfg.resize, crop=cfg.crop),
+        seed=cfg.seed,
+        cache_bytes=DECODED_CACHE_BYTES if workers == 0 else 0,
     )
     model = build_model(cfg.model, dataset.info.num_classes, cfg.pretrained, cfg.width, cfg.pool,
                         cfg.theta_tap, halve_stride=cfg.halve_stride)  # fmt: skip
@@ -349,11 +359,6 @@ def train(
         step_model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if cuda else None)
     if cfg.compile:
         step_model = torch.compile(step_model)
-    workers = (
-        cfg.workers
-        if cfg.workers is not None
-        else (max(1, min(16, (threads or os.cpu_count() or 2) - 1)) if cuda else 0)
-    )
     loss_fn = nn.CrossEntropyLoss()
 
     for epoch in range(start_epoch, cfg.epochs):

@@ -153,14 +153,10 @@ def _resize(img: np.ndarray, w: int, h: int, nearest: bool = False) -> np.ndarra
     return cv2.resize(img, (w, h), interpolation=interp)
 
 
-def transform(
-    image: np.ndarray,
-    boxes: np.ndarray,
-    mask: np.ndarray | None,
-    spec: TransformSpec,
-    rng: np.random.Generator | None = None,
+def resize_step(
+    image: np.ndarray, boxes: np.ndarray, mask: np.ndarray | None, spec: TransformSpec
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Apply `spec` to an RGB image, its (N, 4) float boxes and optional (H, W) mask."""
+    """The deterministic first step of `transform`: the resize, boxes scaled with the image."""
     h, w = image.shape[:2]
     boxes = boxes.astype(np.float32).reshape(-1, 4).copy()
     size = spec.resize if (spec.train or spec.eval_crop) else spec.crop
@@ -169,9 +165,20 @@ def transform(
         mask = _resize(mask, size, size, nearest=True)
     boxes[:, [0, 2]] *= size / w
     boxes[:, [1, 3]] *= size / h
+    return image, boxes, mask
 
+
+def crop_flip_step(
+    image: np.ndarray,
+    boxes: np.ndarray,
+    mask: np.ndarray | None,
+    spec: TransformSpec,
+    rng: np.random.Generator | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The rest of `transform` after `resize_step`: crop (random or centred) and random flip.
+    Never writes into its inputs (a dataset's cache holds them), always returns new arrays."""
     if spec.train or spec.eval_crop:
-        c = spec.crop
+        size, c = image.shape[0], spec.crop
         if spec.train:
             if rng is None:
                 raise ValueError("training transforms need an rng")
@@ -181,7 +188,7 @@ def transform(
         image = image[oy : oy + c, ox : ox + c]
         if mask is not None:
             mask = mask[oy : oy + c, ox : ox + c]
-        boxes -= np.array([ox, oy, ox, oy], np.float32)
+        boxes = boxes - np.array([ox, oy, ox, oy], np.float32)
         inside = (boxes[:, 2] >= 0) & (boxes[:, 3] >= 0) & (boxes[:, 0] <= c - 1) & (boxes[:, 1] <= c - 1)
         boxes = np.clip(boxes[inside], 0, c - 1)
 
@@ -195,7 +202,18 @@ def transform(
             if len(boxes)
             else boxes
         )
-    return np.ascontiguousarray(image), boxes, None if mask is None else np.ascontiguousarray(mask)
+    return image.copy(), boxes.copy(), None if mask is None else mask.copy()
+
+
+def transform(
+    image: np.ndarray,
+    boxes: np.ndarray,
+    mask: np.ndarray | None,
+    spec: TransformSpec,
+    rng: np.random.Generator | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Apply `spec` to an RGB image, its (N, 4) float boxes and optional (H, W) mask."""
+    return crop_flip_step(*resize_step(image, boxes, mask, spec), spec, rng)
 
 
 def to_tensor(image: np.ndarray, normalize: bool = True) -> torch.Tensor:
@@ -209,11 +227,19 @@ def to_tensor(image: np.ndarray, normalize: bool = True) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))
 
 
+# What a training run without DataLoader workers keeps of its decoded, resized images: the whole
+# demo stand-ins (a few MiB at 73 px), part of a real dataset (CUB's train split at 256 px: 1.2 GB).
+DECODED_CACHE_BYTES = 1 << 30
+
+
 class WSOLDataset(torch.utils.data.Dataset):
     """A split of a prepared dataset as (image, label, boxes, mask, image_id) samples.
 
     Randomness (crop, flip) comes from a generator seeded by (seed, epoch, index), so a run is
     reproducible whatever the number of DataLoader workers; call `set_epoch` between epochs.
+    `cache_bytes`: keep up to that many bytes of decoded, resized images (`resize_step`) in memory,
+    so that a training run without DataLoader workers (on CPU) decodes each image once, not once
+    an epoch: decoding is 20-70 % of a demo-scale training step on one core (bench/README.md).
     """
 
     def __init__(
@@ -224,6 +250,7 @@ class WSOLDataset(torch.utils.data.Dataset):
         with_masks: bool = False,
         normalize: bool = True,
         seed: int = 0,
+        cache_bytes: int = 0,
     ) -> None:
         self.root = Path(dataset_dir)
         self.info = DatasetInfo.load(self.root)
@@ -242,6 +269,8 @@ class WSOLDataset(torch.utils.data.Dataset):
         if with_masks and not (self.meta.has_masks and self.info.mask_root):
             raise DataError(f"{self.root}/{split}: masks requested but the dataset has none.")
         self.mask_root = (self.root / self.info.mask_root).resolve() if with_masks else None
+        self._cache: dict[int, tuple] = {}
+        self._cache_left = cache_bytes
 
     def __len__(self) -> int:
         return len(self.meta.image_ids)
@@ -267,14 +296,26 @@ class WSOLDataset(torch.utils.data.Dataset):
             union |= (m > 127).astype(np.uint8)
         return union
 
-    def __getitem__(self, index: int) -> dict:
+    def _resized(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        cached = self._cache.get(index)
+        if cached is not None:
+            return cached
         image_id = self.meta.image_ids[index]
         where = f"{self.root / self.split / 'image_ids.txt'}"
         image = decode_image(self.image_root / check_relative(image_id, where))
         boxes = np.array(self.meta.boxes.get(image_id, []), np.float32).reshape(-1, 4)
         mask = self.load_mask(image_id, image.shape[:2]) if self.with_masks else None
+        resized = resize_step(image, boxes, mask, self.spec)
+        nbytes = sum(a.nbytes for a in resized if a is not None)
+        if nbytes <= self._cache_left:
+            self._cache[index] = resized
+            self._cache_left -= nbytes
+        return resized
+
+    def __getitem__(self, index: int) -> dict:
+        image_id = self.meta.image_ids[index]
         rng = np.random.default_rng([self.seed, self.epoch, index]) if self.spec.train else None
-        image, boxes, mask = transform(image, boxes, mask, self.spec, rng)
+        image, boxes, mask = crop_flip_step(*self._resized(index), self.spec, rng)
         sample = {
             "image": to_tensor(image, self.normalize),
             "label": self.meta.labels[image_id],
