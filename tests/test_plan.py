@@ -10,7 +10,7 @@ import pytest
 from camrepro.config import load_config
 from camrepro.errors import CamreproError
 from camrepro.jobs import jobs
-from camrepro.plan import build_plan
+from camrepro.plan import build_plan, experiment_names
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -181,8 +181,12 @@ def _seeds_arg(command: tuple[str, ...]) -> str:
     return command[command.index("--seeds") + 1]
 
 
+def _every_experiment(config: dict) -> dict:
+    return config | {"experiments": experiment_names()}
+
+
 def test_seeds_by_experiment_trains_fewer_networks_for_its_runs_and_the_union_for_shared_ones():
-    config = load_config(ROOT / "config" / "config.yaml")
+    config = _every_experiment(load_config(ROOT / "config" / "config.yaml"))
     config["seeds"] = [0, 1, 2]
     config["seeds_by_experiment"] = {"rethinking-backbones-cub": [0], "cam-transfer": [0, 2]}
     plan = build_plan(config)
@@ -208,12 +212,23 @@ def test_seeds_by_experiment_trains_fewer_networks_for_its_runs_and_the_union_fo
 
 def test_seeds_by_experiment_keeps_the_order_of_seeds():
     """[2, 0] and [0, 2] are the same seeds: one command, one params entry, one training rule."""
-    config = load_config(ROOT / "config" / "config.yaml") | {"seeds": [0, 1, 2]}
+    config = _every_experiment(load_config(ROOT / "config" / "config.yaml")) | {"seeds": [0, 1, 2]}
     orders = []
     for chosen in ([2, 0], [0, 2]):
         plan = build_plan(config | {"seeds_by_experiment": {"rethinking-backbones-cub": chosen}})
         orders.append(plan.run("cub", "resnet50-se", "gap").seeds)
     assert orders == [(0, 2), (0, 2)]
+
+
+def test_seeds_by_experiment_of_an_experiment_left_out_is_not_in_the_plan():
+    """The report lists the plan's fewer-seed experiments: one the config does not run is not among them."""
+    config = load_config(ROOT / "config" / "config.yaml") | {"seeds": [0, 1, 2]}
+    config["seeds_by_experiment"] = {"rethinking-backbones-cub": [0], "cam-transfer": [0]}
+    config["experiments"] = [e for e in experiment_names() if e != "rethinking-backbones-cub"]
+    plan = build_plan(config)
+    assert plan.seeds_by_experiment == {"cam-transfer": (0,)}
+    assert plan.run("cub", "resnet50-se", "gap") is None
+    assert plan.run("cub", "vgg16-gap", "gap").seeds == (0, 1, 2)
 
 
 @pytest.mark.parametrize(

@@ -147,6 +147,7 @@ def test_torchvision_checkpoints_are_the_papers_era_v1_weights():
     torchvision architecture, and SE-ResNet50 is SENet's own release, not torchvision's ResNet50."""
     for arch in ("vgg16", "alexnet", "googlenet"):
         assert CHECKPOINTS[arch].url == torchvision.models.get_model_weights(arch).IMAGENET1K_V1.url
+    assert CHECKPOINTS["inception-v3"].url == torchvision.models.get_model_weights("inception_v3").IMAGENET1K_V1.url
     assert CHECKPOINTS["se-resnet50"].url.endswith("/se_resnet50-ce0d4300.pth")
     assert "mobilenetv1_100.ra4_e3600_r224_in1k" in CHECKPOINTS["mobilenet-v1"].url
 

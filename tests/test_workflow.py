@@ -23,7 +23,7 @@ from camrepro.data import synthetic
 from camrepro.dvcgen import generate
 from camrepro.jobs import jobs
 from camrepro.layout import seed_dir
-from camrepro.plan import build_plan
+from camrepro.plan import build_plan, experiment_names
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -198,11 +198,12 @@ def test_training_waits_for_its_dataset_to_pass_verification(tmp_path):
 def test_each_training_job_of_the_embedded_default_declares_exactly_its_runs_seeds(tmp_path):
     """seeds_by_experiment gives runs of one seed beside runs of three: Snakemake must expect
     exactly the model files each job writes, or a finished job fails as missing its outputs."""
-    config = load_config(ROOT / "config" / "config.yaml")
+    config = load_config(ROOT / "config" / "config.yaml") | {"experiments": experiment_names()}
     expected = {run_id: set(job.outputs) for run_id, job in jobs(build_plan(config), config, "c").get(
         "train").items()}  # fmt: skip
     assert {len(paths) for paths in expected.values()} == {1, 3}  # both kinds of run are there
-    res = _snakemake(tmp_path, ROOT / "config" / "config.yaml", "-n", "--forceall")
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    res = _snakemake(tmp_path, tmp_path / "config.yaml", "-n", "--forceall")
     assert res.returncode == 0, res.stderr[-3000:]
     declared = {}
     for block in re.split(r"\n(?=(?:local)?rule )", res.stdout + res.stderr):

@@ -320,7 +320,8 @@ def build_plan(config: dict) -> Plan:
     if unknown:
         raise CamreproError(f"config: unknown experiment(s) {unknown}; known: {', '.join(known)}.")
     roles = {r: d for r, d in config.get("roles", {}).items() if isinstance(d, str)}
-    plan = Plan({}, {}, {}, {}, {}, seeds, roles, _seeds_by_experiment(config, seeds))
+    fewer_seeds = {e: s for e, s in _seeds_by_experiment(config, seeds).items() if e in selected}
+    plan = Plan({}, {}, {}, {}, {}, seeds, roles, fewer_seeds)
     seeds_of = plan.seeds_by_experiment
     settings_of: dict[tuple[str, str, str], set[str]] = {}  # (run, transform, empty box) -> settings
 

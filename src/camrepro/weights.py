@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torchvision
 
 from camrepro.archs import BATCHNORM_FREE
 from camrepro.data.download import download, listed_checksum
@@ -56,11 +55,17 @@ PACKAGED = {
 }
 
 
-def _torchvision_v1(arch: str) -> str:
-    """torchvision's IMAGENET1K_V1 weights: the papers' era (CAM 2016, Rethinking CAM 2020 via
-    wsolevaluation, whose wsol/resnet.py:21 loads resnet50-19c8e357.pth, i.e. V1). Named
-    explicitly: `DEFAULT` is V2 where a V2 exists (ResNet50), a 2021 recipe the papers never saw."""
-    return torchvision.models.get_model_weights(arch).IMAGENET1K_V1.url
+# torchvision's IMAGENET1K_V1 weights: the papers' era (CAM 2016, Rethinking CAM 2020 via
+# wsolevaluation, whose wsol/resnet.py:21 loads resnet50-19c8e357.pth, i.e. V1). Named explicitly:
+# `DEFAULT` is V2 where a V2 exists (ResNet50), a 2021 recipe the papers never saw. Written out, not
+# asked of torchvision at import (that import costs every job 1.4 s, models/blocks.py); a test checks
+# them against torchvision's `get_model_weights(arch).IMAGENET1K_V1.url`.
+TORCHVISION_V1 = {
+    "vgg16": "https://download.pytorch.org/models/vgg16-397923af.pth",
+    "alexnet": "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
+    "googlenet": "https://download.pytorch.org/models/googlenet-1378be20.pth",
+    "inception_v3": "https://download.pytorch.org/models/inception_v3_google-0cc3c7bd.pth",
+}
 
 
 def identity_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -122,16 +127,16 @@ class Checkpoint:
 
 
 CHECKPOINTS: dict[str, Checkpoint] = {
-    "vgg16": Checkpoint(_torchvision_v1("vgg16"), "torchvision VGG16_Weights.IMAGENET1K_V1", identity_keys,
+    "vgg16": Checkpoint(TORCHVISION_V1["vgg16"], "torchvision VGG16_Weights.IMAGENET1K_V1", identity_keys,
                         top1="71.6 %"),
-    "alexnet": Checkpoint(_torchvision_v1("alexnet"), "torchvision AlexNet_Weights.IMAGENET1K_V1",
+    "alexnet": Checkpoint(TORCHVISION_V1["alexnet"], "torchvision AlexNet_Weights.IMAGENET1K_V1",
                           identity_keys, top1="56.5 %"),
-    "googlenet": Checkpoint(_torchvision_v1("googlenet"), "torchvision GoogLeNet_Weights.IMAGENET1K_V1",
+    "googlenet": Checkpoint(TORCHVISION_V1["googlenet"], "torchvision GoogLeNet_Weights.IMAGENET1K_V1",
                             identity_keys, transform_input=True, top1="69.8 %"),
     # torchvision's Inception-v3 (inception_v3_google-0cc3c7bd.pth, Google's TF weights converted);
     # wsolevaluation loads the older file of the same port, inception_v3_google-1a9a5a14.pth
     # (wsol/inception.py:20-23). Trained on (x - 0.5) / 0.5 inputs (torchvision sets transform_input).
-    "inception-v3": Checkpoint(_torchvision_v1("inception_v3"),
+    "inception-v3": Checkpoint(TORCHVISION_V1["inception_v3"],
                                "torchvision Inception_V3_Weights.IMAGENET1K_V1", inception_v3_keys,
                                transform_input=True, top1="77.3 %"),
     # SENet's authors' SE-ResNet50 (Hu et al. 2018), ported from Caffe by Cadene's pretrainedmodels

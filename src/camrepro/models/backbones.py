@@ -9,19 +9,13 @@ trains at width 1/8 on two CPU cores); torchvision weights only fit at width 1.0
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 
 import torch
-import torchvision.models.googlenet  # noqa: F401  (the module, for Inception and BasicConv2d)
 from torch import nn
-from torchvision.models.resnet import Bottleneck
-from torchvision.models.vgg import make_layers
 
 from camrepro.errors import CamreproError
-
-_tv_googlenet = sys.modules["torchvision.models.googlenet"]
-Inception, BasicConv2d = _tv_googlenet.Inception, _tv_googlenet.BasicConv2d
+from camrepro.models.blocks import BasicConv2d, Bottleneck, Inception, vgg_layers
 
 
 def inception_input(x: torch.Tensor) -> torch.Tensor:
@@ -138,7 +132,7 @@ VGG16_CFG = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M",
 def vgg16_trunk(width: float = 1.0) -> tuple[nn.Sequential, int]:
     """VGG16's conv layers through conv5_3 + ReLU (torchvision indices 0-29), and their depth."""
     cfg = [c if c == "M" else scaled(c, width) for c in VGG16_CFG]
-    return make_layers(cfg), cfg[-1]
+    return vgg_layers(cfg), cfg[-1]
 
 
 class VGG16Features(Backbone):
