@@ -10,11 +10,13 @@ import sys
 
 import pytest
 import torch
+
 from camrepro.models import blocks
 
 # the modules (torchvision.models re-exports functions of the same names)
 tv_googlenet, tv_inception, tv_resnet, tv_vgg = (
-    importlib.import_module(f"torchvision.models.{name}") for name in ("googlenet", "inception", "resnet", "vgg")
+    importlib.import_module(f"torchvision.models.{name}")
+    for name in ("googlenet", "inception", "resnet", "vgg")
 )
 
 
@@ -51,7 +53,9 @@ def test_inception_module_is_torchvisions():
 @pytest.mark.parametrize("stride", [1, 2])
 def test_bottleneck_is_torchvisions(stride):
     def downsample() -> torch.nn.Sequential:
-        return torch.nn.Sequential(torch.nn.Conv2d(8, 16, 1, stride=stride, bias=False), torch.nn.BatchNorm2d(16))
+        return torch.nn.Sequential(
+            torch.nn.Conv2d(8, 16, 1, stride=stride, bias=False), torch.nn.BatchNorm2d(16)
+        )
 
     _same_module(blocks.Bottleneck(8, 4, stride, downsample()), tv_resnet.Bottleneck(8, 4, stride, downsample()),
                  torch.randn(2, 8, 9, 9))  # fmt: skip
