@@ -438,3 +438,33 @@ def test_max_steps_ends_training_after_that_many_steps_in_all(cub, tmp_path):
 def test_max_steps_must_be_a_positive_integer():
     with pytest.raises(CamreproError, match="training option max_steps: 0 is not a positive integer"):
         TrainConfig("vgg16-gap", "d", max_steps=0)
+
+
+@pytest.mark.parametrize("model", ["vgg16-gap", "googlenet-gap"])
+def test_channels_last_trains_in_nhwc_on_cpu_too_and_the_same_network(cub, tmp_path, monkeypatch, model):
+    """NHWC is a memory layout only, and 1.1-1.8x faster training on CPU (bench/README.md): the
+    convolutions must see it there too, and the network trained must be the NCHW one's up to rounding."""
+    import camrepro.train as train_module
+
+    layouts: list[bool] = []
+
+    def spied(*args, **kwargs):
+        net = build_model(*args, **kwargs)
+        first = next(m for m in net.modules() if isinstance(m, torch.nn.Conv2d))
+        first.register_forward_pre_hook(
+            lambda _m, inputs: layouts.append(inputs[0].is_contiguous(memory_format=torch.channels_last))
+        )
+        return net
+
+    monkeypatch.setattr(train_module, "build_model", spied)
+    states = {}
+    for nhwc in (False, True):
+        layouts.clear()
+        # one step: over more, float rounding grows as in any two trainings that differ in it
+        options = TINY | {"model": model, "channels_last": nhwc, "max_steps": 1}
+        cfg = TrainConfig(dataset=str(cub), epochs=1, **options)
+        states[nhwc] = load_trained(train(cfg, tmp_path / str(nhwc), progress=False))[0].state_dict()
+        assert layouts and set(layouts) == {nhwc}
+    for name, value in states[False].items():
+        if value.is_floating_point():
+            assert torch.allclose(value, states[True][name], rtol=1e-4, atol=1e-5), name

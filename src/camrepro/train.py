@@ -77,7 +77,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
     amp: bool = True  # bf16 autocast (CUDA only)
-    channels_last: bool = True  # CUDA only
+    channels_last: bool = True  # NHWC: faster convolutions on CUDA and on CPU (bench/README.md)
     compile: bool = False
     fold_bn: bool = False  # train with BatchNorm after every conv, folded away when saved
     halve_stride: bool = False  # the backbone's last downsampling at stride 1 (embedded default's maps)
@@ -352,7 +352,7 @@ def train(
     elif log_path.exists() and lead:
         log_path.unlink()  # a log without a checkpoint belongs to a run that never finished an epoch
     model.to(device)
-    if cuda and cfg.channels_last:
+    if cfg.channels_last:
         model.to(memory_format=torch.channels_last)
     step_model: nn.Module = model
     if world > 1:
@@ -401,7 +401,7 @@ def train(
                 break
             images = batch["image"].to(device, non_blocking=True)
             labels = torch.as_tensor(batch["label"]).to(device, non_blocking=True)
-            if cuda and cfg.channels_last:
+            if cfg.channels_last:
                 images = images.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=cuda and cfg.amp):
                 logits = step_model(images)
