@@ -168,8 +168,12 @@ def test_halve_stride_reaches_the_training_commands_and_pretraining_only_when_as
         assert all(j.command[j.command.index("--halve-stride") + 1] == str(pretraining).lower() for j in pretrains)
 
 
+def _every_experiment(config: dict) -> dict:
+    return config | {"experiments": experiment_names()}
+
+
 def test_fold_bn_on_a_network_with_batchnorm_is_refused_naming_the_keys():
-    config = load_config(ROOT / "config" / "config.yaml")
+    config = _every_experiment(load_config(ROOT / "config" / "config.yaml"))  # resnet50-se's table included
     config["training"] = {r: dict(s) for r, s in config["training"].items()}
     config["training"]["cub"]["fold_bn"] = True  # every CUB run, resnet50-se's included
     with pytest.raises(CamreproError, match=r"fold_bn is set for (resnet50-se|mobilenet-v1|inception-v3-spg)"
@@ -179,10 +183,6 @@ def test_fold_bn_on_a_network_with_batchnorm_is_refused_naming_the_keys():
 
 def _seeds_arg(command: tuple[str, ...]) -> str:
     return command[command.index("--seeds") + 1]
-
-
-def _every_experiment(config: dict) -> dict:
-    return config | {"experiments": experiment_names()}
 
 
 def test_seeds_by_experiment_trains_fewer_networks_for_its_runs_and_the_union_for_shared_ones():
