@@ -44,6 +44,11 @@ def test_the_base_config_is_valid(tmp_path):
          r"training\.imagenet\.weight_decay: inf is not a finite number"),
         ("imagenet: {epochs: 1, batch_size: 8}", "imagenet: {epochs: 1, batch_size: 8, max_steps: 0}",
          r"training\.imagenet\.max_steps: 0 is less than the minimum of 1"),
+        ("preset: synthetic-cub, seed: 0, scale: 0.1}}", "preset: synthetic-cub, seed: 0, scale: {training: 2}}}",
+         r"datasets\.synthetic-cub\.synthetic\.scale: Additional properties are not allowed \('training' was "
+         r"unexpected\)"),
+        ("preset: synthetic-cub, seed: 0, scale: 0.1}}", "preset: synthetic-cub, seed: 0, scale: {train: 0}}}",
+         r"datasets\.synthetic-cub\.synthetic\.scale\.train: 0 is less than or equal to the minimum of 0"),
         ("preset: synthetic-cub, seed: 0, scale: 0.1}}", "preset: synthetic-cub, seed: 0, scale: 0.1}, per_class: 2}",
          r"datasets\.synthetic-cub\.per_class: only a downloaded dataset \(source\) takes it"),
     ],

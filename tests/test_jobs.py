@@ -91,6 +91,18 @@ def test_every_job_that_reads_a_dataset_runs_after_its_code_and_data():
     assert all(j.inputs["verified"] for j in by_kind["train"].values())
 
 
+@pytest.mark.parametrize("scale", [0.5, {"train": 2.0}, {"train": 2.0, "test": 0.5}])
+def test_a_datasets_scale_reaches_the_generator_as_the_config_gives_it(scale):
+    """A per-split scale ({train: 2}) is passed on the command line as train=2, and read back as given."""
+    from camrepro.cli import build_parser
+
+    config = load_config(ROOT / "config" / "test.yaml")
+    config["datasets"]["synthetic-cub"]["synthetic"]["scale"] = scale
+    job = jobs(build_plan(config), config, "config/test.yaml")["synthetic_dataset"]["synthetic-cub"]
+    args = build_parser().parse_args(list(job.command[1:]))
+    assert args.scale == scale and args.preset == "synthetic-cub"
+
+
 @pytest.mark.parametrize("kind", sorted(ENTRY))
 def test_a_jobs_code_holds_every_package_module_it_loads(kind):
     """What importing a kind's entry module really loads (a fresh interpreter's sys.modules) is in the

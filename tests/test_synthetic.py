@@ -125,6 +125,53 @@ def test_cli_generates_a_dataset(tmp_path):
     assert read_split(tmp_path / "ev", "test").image_ids
 
 
+def test_a_per_split_scale_adds_training_images_and_keeps_the_others(small_imagenet, tmp_path):
+    """scale: {train: k} multiplies only the train split; every image of the smaller dataset is in the
+    larger one, byte for byte (image j of a class and split is drawn from its own seed)."""
+    more = tmp_path / "more"
+    generate("synthetic-imagenet", 7, more, scale={"train": 0.5, "val": 0.25, "test": 0.25}, progress=False)
+    small, large = _tree_digest(small_imagenet), _tree_digest(more)
+    classes = DatasetInfo.load(more).num_classes
+    assert len(read_split(small_imagenet, "train").image_ids) == 8 * classes  # round(30 x 0.25) a class
+    assert len(read_split(more, "train").image_ids) == 15 * classes  # round(30 x 0.5)
+    for split in ("val", "test"):
+        assert read_split(more, split).image_ids == read_split(small_imagenet, split).image_ids
+    images = [k for k in small if k.startswith("images/")]
+    assert images and all(large[k] == small[k] for k in images)
+    assert DatasetInfo.load(more).params["scale"] == {"train": 0.5, "val": 0.25, "test": 0.25}
+
+
+def test_a_split_left_out_of_a_per_split_scale_keeps_the_presets_count(tmp_path):
+    out = tmp_path / "ev"
+    generate("synthetic-event8", 0, out, scale={"train": 0.1}, progress=False)
+    per_class = PRESETS["synthetic-event8"].per_class
+    classes = DatasetInfo.load(out).num_classes
+    assert len(read_split(out, "train").image_ids) == max(1, round(per_class["train"] * 0.1)) * classes
+    assert len(read_split(out, "test").image_ids) == per_class["test"] * classes
+
+
+@pytest.mark.parametrize(
+    ("scale", "needle"),
+    [({"training": 2}, r"scale: no split 'training' in synthetic-imagenet \(its splits: train, val, test\)"),
+     ({"train": 0}, r"scale of split train must be positive, got 0"),
+     (-1.0, r"scale must be positive, got -1.0")],
+)  # fmt: skip
+def test_a_bad_scale_is_refused_before_anything_is_written(tmp_path, scale, needle):
+    with pytest.raises(CamreproError, match=needle):
+        generate("synthetic-imagenet", 0, tmp_path / "x", scale=scale, progress=False)
+    assert not (tmp_path / "x").exists()
+
+
+def test_cli_takes_a_per_split_scale(tmp_path):
+    res = _cli("--preset", "synthetic-event8", "--seed", "1", "--scale", "train=0.2,test=0.1", "-q",
+               "--out", str(tmp_path / "ev"))  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert DatasetInfo.load(tmp_path / "ev").params["scale"] == {"train": 0.2, "test": 0.1}
+    bad = _cli("--preset", "synthetic-event8", "--scale", "train=two", "-q", "--out", str(tmp_path / "x"))
+    assert bad.returncode == 2 and "--scale" in bad.stderr and "train=2" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
 def test_part_shapes_stay_distinct_under_rotation():
     """Classes differ by their part's shape, and parts are drawn at a random rotation: no two shapes
     may be (nearly) rotations of each other, as a square and a 45-degree diamond, or a hexagon and a

@@ -144,6 +144,19 @@ def _boolean(text: str) -> bool:
     return value
 
 
+def _scale(text: str) -> float | dict[str, float]:
+    """`--scale 2` (every split) or `--scale train=2,test=0.5` (the named splits)."""
+    try:
+        if "=" not in text:
+            return float(text)
+        pairs = (item.split("=", 1) for item in text.split(","))
+        return {split.strip(): float(value) for split, value in pairs}
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number (2) or split=number pairs (train=2,test=0.5), got {text!r}"
+        ) from None
+
+
 def _cmd_pretrain(args: argparse.Namespace) -> None:
     from camrepro.models.io import claim_gpus
     from camrepro.weights import pretrain
@@ -348,7 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", required=True, help="see `camrepro data presets`")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, type=Path, help="output folder (replaced atomically)")
-    p.add_argument("--scale", type=float, default=1.0, help="multiply images per class")
+    p.add_argument("--scale", type=_scale, default=1.0,
+                   help="multiply images per class: of every split (2), or of some (train=2,test=0.5)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_synthetic)
 

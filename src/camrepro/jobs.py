@@ -126,6 +126,11 @@ def table_outputs() -> tuple[str, ...]:
             f"{TABLES_DIR}/claims.json")  # fmt: skip
 
 
+def _scale_arg(scale: float | dict) -> str:
+    """A dataset's `scale` as `camrepro data synthetic --scale` takes it: 2, or train=2,test=0.5."""
+    return ",".join(f"{k}={v}" for k, v in scale.items()) if isinstance(scale, dict) else str(scale)
+
+
 def command(
     plan: Plan, kind: str, job_id: str, data_root: str = "data", params_refs: bool = False
 ) -> list[str]:
@@ -235,7 +240,7 @@ def jobs(plan: Plan, config: dict, config_file: str, params_refs: bool = False) 
         if "synthetic" in spec:
             s = spec["synthetic"]
             cmd = ("camrepro", "data", "synthetic", "--preset", s["preset"], "--seed", str(s["seed"]),
-                   "--scale", str(s.get("scale", 1.0)), "--out", prepared(data, name), "-q")  # fmt: skip
+                   "--scale", _scale_arg(s.get("scale", 1.0)), "--out", prepared(data, name), "-q")  # fmt: skip
             add(Job("synthetic_dataset", name, cmd, {}, (prepared(data, name),), f"datasets.{name}"))
         else:
             cmd = ("camrepro", "data", "prepare", spec["source"], "--root", data, "--out",

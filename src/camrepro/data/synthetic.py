@@ -38,6 +38,7 @@ import functools
 import hashlib
 import itertools
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -435,24 +436,42 @@ def _encode(ext: str, array: np.ndarray, params: list[int]) -> bytes:
     return buf.tobytes()
 
 
+def split_scales(preset: Preset, scale: float | Mapping[str, float]) -> dict[str, float]:
+    """The multiplier of each split's images per class: `scale` for every split, or a mapping of
+    split -> multiplier (splits left out: 1)."""
+    if not isinstance(scale, Mapping):
+        if not scale > 0:
+            raise CamreproError(f"--scale must be positive, got {scale}.")
+        return {split: float(scale) for split in preset.per_class}
+    for split, value in scale.items():
+        if split not in preset.per_class:
+            raise CamreproError(f"scale: no split {split!r} in {preset.name} (its splits: "
+                                f"{', '.join(preset.per_class)}).")  # fmt: skip
+        if not value > 0:
+            raise CamreproError(f"scale of split {split} must be positive, got {value}.")
+    return {split: float(scale.get(split, 1.0)) for split in preset.per_class}
+
+
 def generate(
-    preset_name: str, seed: int, out: str | Path, scale: float = 1.0, progress: bool = True
-) -> DatasetInfo:
+    preset_name: str, seed: int, out: str | Path, scale: float | Mapping[str, float] = 1.0,
+    progress: bool = True,
+) -> DatasetInfo:  # fmt: skip
     """Generate a prepared dataset folder at `out` (written atomically).
 
-    `scale` multiplies the images per class of every split (at least one image per class).
+    `scale` multiplies the images per class of every split, or, a mapping, of the splits it names
+    (at least one image per class). Image j of a class and split does not depend on `scale`: a
+    larger dataset holds every image of a smaller one.
     """
     preset = get_preset(preset_name)
-    if scale <= 0:
-        raise CamreproError(f"--scale must be positive, got {scale}.")
+    scales = split_scales(preset, scale)
     specs = class_specs(preset)
     out = Path(out)
     split_index = {s: i for i, s in enumerate(("train", "val", "test"))}
-    total = sum(max(1, round(n * scale)) for n in preset.per_class.values()) * len(specs)
+    counts = {split: max(1, round(n * scales[split])) for split, n in preset.per_class.items()}
+    total = sum(counts.values()) * len(specs)
     bar = tqdm(total=total, desc=f"{preset.name} seed {seed}", unit="img", disable=not progress)
     with atomic_dir(out) as tmp:
-        for split, n_per_class in preset.per_class.items():
-            n_per_class = max(1, round(n_per_class * scale))
+        for split, n_per_class in counts.items():
             meta = SplitMeta(image_ids=[], labels={})
             parts_rows = []
             for label, spec in enumerate(specs):
@@ -495,7 +514,7 @@ def generate(
             params={
                 "preset": preset.name,
                 "seed": seed,
-                "scale": scale,
+                "scale": dict(scale) if isinstance(scale, Mapping) else scale,
                 "stands_in_for": preset.stands_in_for,
             },
         )
