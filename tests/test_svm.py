@@ -108,6 +108,51 @@ def test_svm_cam_weights_give_maps_whose_mean_is_the_decision_function_up_to_a_c
     assert search.score(features, labels) > 0.9
 
 
+def _noisy_three_classes() -> tuple[np.ndarray, np.ndarray]:
+    """3 informative columns among 60: a small C generalises best, a large one needs hundreds of
+    liblinear iterations (476 at C=10)."""
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(3), 30)
+    features = rng.normal(size=(90, 60))
+    features[:, :3] += 1.5 * np.eye(3)[labels]
+    return features, labels
+
+
+def test_a_c_the_search_does_not_choose_may_stop_at_the_iteration_cap_unreported(monkeypatch):
+    """Only the chosen C's model is used: a larger C that would need more than SVM_MAX_ITER iterations
+    (the CUB stand-in's C=10 fits were 75 % of its SVM job) costs the cap and no warning."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.svm import LinearSVC
+
+    from camrepro import svm
+
+    monkeypatch.setattr(svm, "SVM_MAX_ITER", 50)
+    monkeypatch.setattr(svm, "C_GRID", (0.001, 10.0))
+    features, labels = _noisy_three_classes()
+    with pytest.warns(ConvergenceWarning):  # C=10 alone stops at the cap
+        assert LinearSVC(C=10.0, max_iter=50, random_state=0).fit(features, labels).n_iter_ == 50
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        search = fit_svm(features, labels)
+    assert search.best_params_["linearsvc__C"] == 0.001
+    assert not [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+
+
+def test_a_chosen_c_that_stops_at_the_iteration_cap_is_reported_naming_it(monkeypatch):
+    from sklearn.exceptions import ConvergenceWarning
+
+    from camrepro import svm
+
+    monkeypatch.setattr(svm, "SVM_MAX_ITER", 50)
+    monkeypatch.setattr(svm, "C_GRID", (10.0,))
+    features, labels = _noisy_three_classes()
+    with pytest.warns(ConvergenceWarning, match=r"the chosen C=10\.0 did not converge in 50 iterations") as caught:
+        fit_svm(features, labels)
+    assert len([w for w in caught if issubclass(w.category, ConvergenceWarning)]) == 1  # not one per fold
+
+
 def test_table5_on_an_original_reads_its_fixed_features_as_they_are(tiny_pretrained, tiny_cub, tmp_path):
     """CAM Table 5's GoogLeNet and AlexNet rows: the ImageNet network's fixed features, no training job:
     `svm transfer --as-is ARCH --weights FILE` takes the weights file itself, as one network (seed 0);

@@ -239,8 +239,9 @@ def jobs(plan: Plan, config: dict, config_file: str, params_refs: bool = False) 
     for name, spec in config["datasets"].items():
         if "synthetic" in spec:
             s = spec["synthetic"]
+            scale = _scale_arg(s.get("scale", 1.0))
             cmd = ("camrepro", "data", "synthetic", "--preset", s["preset"], "--seed", str(s["seed"]),
-                   "--scale", _scale_arg(s.get("scale", 1.0)), "--out", prepared(data, name), "-q")  # fmt: skip
+                   "--scale", scale, "--out", prepared(data, name), "-q")  # fmt: skip
             add(Job("synthetic_dataset", name, cmd, {}, (prepared(data, name),), f"datasets.{name}"))
         else:
             cmd = ("camrepro", "data", "prepare", spec["source"], "--root", data, "--out",
