@@ -210,6 +210,34 @@ def test_seeds_by_experiment_trains_fewer_networks_for_its_runs_and_the_union_fo
     assert len(generated["svm"][cub_svm.id].inputs["models"]) == 3
 
 
+def test_seeds_by_model_trains_fewer_networks_for_that_models_runs_only():
+    """CAM Table 1's rows no claim reads (VGGnet-GAP, AlexNet-GAP) train fewer networks; the rows a
+    claim reads (GoogLeNet-GAP and -GMP) keep every seed; an SVM job reads the seeds its run has."""
+    config = load_config(ROOT / "config" / "config.yaml") | {"seeds": [0, 1, 2], "seeds_by_experiment": {}}
+    config["seeds_by_model"] = {"vgg16-cam": [2, 0], "alexnet-gap": [0], "googlenet-gap": [0, 1]}
+    plan = build_plan(config)
+    generated = jobs(plan, config, "config.yaml")
+    vgg = plan.run("imagenet", "vgg16-cam", "gap")
+    assert vgg.seeds == (0, 2) and plan.run("imagenet", "alexnet-gap", "gap").seeds == (0,)
+    assert plan.run("imagenet", "googlenet-gmp", "gmp").seeds == (0, 1, 2)
+    assert _seeds_arg(generated["train"][vgg.id].command) == "0,2"
+    assert _seeds_arg(generated["extract"][plan.extraction_of(vgg.id).id].command) == "0,2"
+    assert _seeds_arg(generated["svm"][plan.svm_of("cam-cub-svm").id].command) == "0,1"
+    assert plan.seeds_by_model == {"vgg16-cam": (0, 2), "alexnet-gap": (0,), "googlenet-gap": (0, 1)}
+
+
+@pytest.mark.parametrize(
+    "chosen, message",
+    [({"vgg99-gap": [0]}, r"seeds_by_model names an unknown model 'vgg99-gap'; known: .*vgg16-cam"),
+     ({"vgg16-cam": [3]}, r"seeds_by_model.vgg16-cam = \[3\] must be some of seeds \[0, 1, 2\]"),
+     ({"vgg16-cam": [1]}, "seed 0 among them")],
+)  # fmt: skip
+def test_seeds_by_model_outside_the_seeds_is_refused_naming_the_key(chosen, message):
+    config = load_config(ROOT / "config" / "config.yaml") | {"seeds": [0, 1, 2], "seeds_by_model": chosen}
+    with pytest.raises(CamreproError, match=message):
+        build_plan(config)
+
+
 def test_seeds_by_experiment_keeps_the_order_of_seeds():
     """[2, 0] and [0, 2] are the same seeds: one command, one params entry, one training rule."""
     config = _every_experiment(load_config(ROOT / "config" / "config.yaml")) | {"seeds": [0, 1, 2]}

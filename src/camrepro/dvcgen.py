@@ -49,7 +49,8 @@ def generate(config: dict, config_name: str) -> tuple[str, str]:
         "datasets": config["datasets"],
         "workflow": {
             k: config[k]
-            for k in ("roles", "models", "training", "seeds", "seeds_by_experiment", "experiments")
+            for k in ("roles", "models", "training", "seeds", "seeds_by_experiment", "seeds_by_model",
+                      "experiments")
             if k in config
         },
     } | plan.params()

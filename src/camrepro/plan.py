@@ -247,6 +247,7 @@ class Plan:
     seeds: tuple[int, ...] = (0,)
     roles: dict[str, str] = field(default_factory=dict)  # imagenet/cub -> dataset
     seeds_by_experiment: dict[str, tuple[int, ...]] = field(default_factory=dict)  # the fewer-seed ones
+    seeds_by_model: dict[str, tuple[int, ...]] = field(default_factory=dict)  # and the fewer-seed models
 
     # Lookups the tables, claims, report and figures use instead of rebuilding ids or scanning.
     def run(self, role: str, model: str, pool: str) -> Run | None:
@@ -321,7 +322,7 @@ def build_plan(config: dict) -> Plan:
         raise CamreproError(f"config: unknown experiment(s) {unknown}; known: {', '.join(known)}.")
     roles = {r: d for r, d in config.get("roles", {}).items() if isinstance(d, str)}
     fewer_seeds = {e: s for e, s in _seeds_by_experiment(config, seeds).items() if e in selected}
-    plan = Plan({}, {}, {}, {}, {}, seeds, roles, fewer_seeds)
+    plan = Plan({}, {}, {}, {}, {}, seeds, roles, fewer_seeds, _fewer_seeds(config, seeds, "seeds_by_model"))
     seeds_of = plan.seeds_by_experiment
     settings_of: dict[tuple[str, str, str], set[str]] = {}  # (run, transform, empty box) -> settings
 
@@ -329,6 +330,7 @@ def build_plan(config: dict) -> Plan:
         """The run, added or, when another experiment added it already, trained on the union of the
         seeds both read."""
         dataset = _role_dataset(config, role)
+        run_seeds = plan.seeds_by_model.get(model, run_seeds)  # every run of the model: no union
         arch = WEIGHTS_OF[model]
         if arch not in plan.weights:
             # per architecture (models.weights); else pretrain all when models.pretrain is set
@@ -359,7 +361,7 @@ def build_plan(config: dict) -> Plan:
                 plan.runs[rid] = Run(rid, dataset, model, pool, theta_tap, (0,), arch, {}, as_is=True)
             else:
                 plan.runs[rid] = Run(rid, dataset, model, pool, theta_tap, run_seeds, arch, train)
-        elif not plan.runs[rid].as_is:
+        elif not plan.runs[rid].as_is and model not in plan.seeds_by_model:
             union = set(plan.runs[rid].seeds) | set(run_seeds)
             plan.runs[rid] = replace(plan.runs[rid], seeds=tuple(s for s in seeds if s in union))
         return plan.runs[rid]
@@ -397,8 +399,8 @@ def build_plan(config: dict) -> Plan:
                 if missing:
                     raise CamreproError(f"config: roles.transfer names datasets not in datasets: {missing}.")
             job_id = slug(f"{name}-{run.id}")
-            plan.svms[job_id] = SVMJob(job_id, name, kind, run.id, datasets, size,
-                                       (0,) if run.as_is else seeds_of.get(name, seeds))
+            svm_seeds = (0,) if run.as_is else tuple(s for s in seeds_of.get(name, seeds) if s in run.seeds)
+            plan.svms[job_id] = SVMJob(job_id, name, kind, run.id, datasets, size, svm_seeds)
             continue
         exp = EXPERIMENTS[name]
         for model, pool, settings in exp.entries:
@@ -427,15 +429,22 @@ def build_plan(config: dict) -> Plan:
 def _seeds_by_experiment(config: dict, seeds: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
     """Experiment -> the seeds it trains, for the experiments `seeds_by_experiment` names (fewer
     networks for the tables no claim reads; a run two experiments share trains the union)."""
+    return _fewer_seeds(config, seeds, "seeds_by_experiment")
+
+
+def _fewer_seeds(config: dict, seeds: tuple[int, ...], key: str) -> dict[str, tuple[int, ...]]:
+    """`seeds_by_experiment` (experiment -> seeds) or `seeds_by_model` (model -> the seeds every run of
+    it trains: the rows no claim reads), checked: some of `seeds`, the first among them."""
+    known = experiment_names() if key == "seeds_by_experiment" else sorted(WEIGHTS_OF)
+    what = "experiment" if key == "seeds_by_experiment" else "model"
     out = {}
-    for name, chosen in config.get("seeds_by_experiment", {}).items():
-        if name not in experiment_names():
-            raise CamreproError(f"config: seeds_by_experiment names an unknown experiment {name!r}; "
-                                f"known: {', '.join(experiment_names())}.")  # fmt: skip
+    for name, chosen in config.get(key, {}).items():
+        if name not in known:
+            raise CamreproError(f"config: {key} names an unknown {what} {name!r}; known: {', '.join(known)}.")
         chosen = tuple(int(s) for s in chosen)
         if not chosen or not set(chosen) <= set(seeds) or seeds[0] not in chosen:
             raise CamreproError(
-                f"config: seeds_by_experiment.{name} = {list(chosen)} must be some of seeds {list(seeds)}, "
+                f"config: {key}.{name} = {list(chosen)} must be some of seeds {list(seeds)}, "
                 f"seed {seeds[0]} among them (the report's figures show seed {seeds[0]})."
             )
         out[name] = tuple(s for s in seeds if s in chosen)  # in the order of `seeds`: one rule, one entry

@@ -317,7 +317,7 @@ def render(plan: Plan, config: dict, config_path: str | os.PathLike, out: str | 
         prov=prov, tables=table_views(plan, config, config_path, tables_dir), claims=claims, figures=figures,
         strength=classifier_strength(plan, tables_dir, config.get("data_root", "data")),
         facts=run_facts(Path(benchmarks), gpu=prov["gpu"] != "none"), seeds=list(plan.seeds), fmt=_fmt,
-        fewer_seeds=plan.seeds_by_experiment,
+        fewer_seeds=plan.seeds_by_experiment | plan.seeds_by_model,
         photos=real_photos(plan, config, figures_dir),
         cost=estimate(plan, config),
     )  # fmt: skip
