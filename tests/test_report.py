@@ -314,3 +314,16 @@ def test_report_names_the_experiments_run_on_fewer_seeds(tmp_path, monkeypatch):
     write_tables(plan, config, "results/tables")
     html = render(plan, config, config_path, "reports/replication.html", benchmarks=tmp_path / "none").read_text()
     assert "over seeds); fewer for rethinking-ablation-cub: 0</dd>" in html
+
+
+def test_report_names_the_models_run_on_fewer_seeds_and_not_those_it_does_not_run(tmp_path, monkeypatch):
+    config, _, config_path = _fixture(tmp_path, "synthetic")
+    trained = sorted({r.model for r in build_plan(config).runs.values() if not r.as_is})
+    absent = next(m for m in ("alexnet*-gap", "resnet50-se", "mobilenet-v1-gap") if m not in trained)
+    config = config | {"seeds_by_model": {trained[0]: [0], absent: [0]}}
+    plan = build_plan(config)
+    monkeypatch.chdir(tmp_path)
+    write_tables(plan, config, "results/tables")
+    html = render(plan, config, config_path, "reports/replication.html", benchmarks=tmp_path / "none").read_text()
+    seeds_line = html.split("<dt>Seeds</dt>")[1].split("</dd>")[0]
+    assert seeds_line.endswith(f"over seeds); fewer for {trained[0]}: 0") and absent not in seeds_line

@@ -317,7 +317,8 @@ def render(plan: Plan, config: dict, config_path: str | os.PathLike, out: str | 
         prov=prov, tables=table_views(plan, config, config_path, tables_dir), claims=claims, figures=figures,
         strength=classifier_strength(plan, tables_dir, config.get("data_root", "data")),
         facts=run_facts(Path(benchmarks), gpu=prov["gpu"] != "none"), seeds=list(plan.seeds), fmt=_fmt,
-        fewer_seeds=plan.seeds_by_experiment | plan.seeds_by_model,
+        fewer_seeds=plan.seeds_by_experiment | {m: s for m, s in plan.seeds_by_model.items()
+                                                 if any(r.model == m for r in plan.runs.values())},
         photos=real_photos(plan, config, figures_dir),
         cost=estimate(plan, config),
     )  # fmt: skip
