@@ -57,7 +57,7 @@ def main() -> None:
         if not data.exists():
             generate = ["data", "synthetic", "--preset", "synthetic-imagenet", "--seed", "0",
                         "--scale", f"train={scale}", "--out", str(data), "-q"]  # fmt: skip
-            subprocess.run([*CAMREPRO, *generate], env=ENV, check=True)
+            subprocess.run([*CAMREPRO, *generate], env=ENV, check=True, stdout=subprocess.DEVNULL)
         out = args.work / f"{arch}-train{scale}-e{epochs}.pth"
         start = time.perf_counter()
         pretrain = ["pretrain", arch, "--dataset", str(data), "--out", str(out), "--width", "0.125",
