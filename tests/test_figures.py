@@ -72,7 +72,8 @@ def test_side_by_side_rows_show_the_same_images_matched_by_id(extracted):
 def test_a_network_used_as_it_is_is_read_from_its_one_folder_whatever_the_seeds():
     """The originals have one instance (AS_IS_SEED's folder): a config whose seeds do not start at
     0 must still find it (else the Backprop figure would silently vanish)."""
-    config = load_config(ROOT / "config" / "config.yaml") | {"seeds": [1, 2], "seeds_by_experiment": {}}
+    config = load_config(ROOT / "config" / "config.yaml") | {"seeds": [1, 2], "seeds_by_experiment": {},
+                                                                 "seeds_by_model": {}}
     plan = build_plan(config)
     original = next(r for r in plan.runs.values() if r.as_is)
     trained = next(r for r in plan.runs.values() if not r.as_is and plan.extraction_of(r.id))

@@ -35,8 +35,8 @@ def test_seed_dirs_lists_the_seed_folders_in_seed_order(tmp_path):
 
 
 def test_the_plans_model_paths_are_the_layouts():
-    config = load_config(Path(__file__).parents[1] / "config" / "config.yaml") | {"seeds": [0, 3],
-                                                                                  "seeds_by_experiment": {}}
+    config = load_config(Path(__file__).parents[1] / "config" / "config.yaml") | {
+        "seeds": [0, 3], "seeds_by_experiment": {}, "seeds_by_model": {}}
     plan = build_plan(config)
     assert plan.runs
     for run in plan.runs.values():
