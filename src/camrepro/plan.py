@@ -321,8 +321,10 @@ def build_plan(config: dict) -> Plan:
     if unknown:
         raise CamreproError(f"config: unknown experiment(s) {unknown}; known: {', '.join(known)}.")
     roles = {r: d for r, d in config.get("roles", {}).items() if isinstance(d, str)}
-    fewer_seeds = {e: s for e, s in _seeds_by_experiment(config, seeds).items() if e in selected}
-    plan = Plan({}, {}, {}, {}, {}, seeds, roles, fewer_seeds, _fewer_seeds(config, seeds, "seeds_by_model"))
+    by_experiment = _fewer_seeds(config, seeds, "seeds_by_experiment", known, "experiment")
+    fewer_seeds = {e: s for e, s in by_experiment.items() if e in selected}
+    by_model = _fewer_seeds(config, seeds, "seeds_by_model", sorted(WEIGHTS_OF), "model")
+    plan = Plan({}, {}, {}, {}, {}, seeds, roles, fewer_seeds, by_model)
     seeds_of = plan.seeds_by_experiment
     settings_of: dict[tuple[str, str, str], set[str]] = {}  # (run, transform, empty box) -> settings
 
@@ -361,7 +363,7 @@ def build_plan(config: dict) -> Plan:
                 plan.runs[rid] = Run(rid, dataset, model, pool, theta_tap, (0,), arch, {}, as_is=True)
             else:
                 plan.runs[rid] = Run(rid, dataset, model, pool, theta_tap, run_seeds, arch, train)
-        elif not plan.runs[rid].as_is and model not in plan.seeds_by_model:
+        elif not plan.runs[rid].as_is:
             union = set(plan.runs[rid].seeds) | set(run_seeds)
             plan.runs[rid] = replace(plan.runs[rid], seeds=tuple(s for s in seeds if s in union))
         return plan.runs[rid]
@@ -426,17 +428,12 @@ def build_plan(config: dict) -> Plan:
     return plan
 
 
-def _seeds_by_experiment(config: dict, seeds: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
-    """Experiment -> the seeds it trains, for the experiments `seeds_by_experiment` names (fewer
-    networks for the tables no claim reads; a run two experiments share trains the union)."""
-    return _fewer_seeds(config, seeds, "seeds_by_experiment")
-
-
-def _fewer_seeds(config: dict, seeds: tuple[int, ...], key: str) -> dict[str, tuple[int, ...]]:
-    """`seeds_by_experiment` (experiment -> seeds) or `seeds_by_model` (model -> the seeds every run of
-    it trains: the rows no claim reads), checked: some of `seeds`, the first among them."""
-    known = experiment_names() if key == "seeds_by_experiment" else sorted(WEIGHTS_OF)
-    what = "experiment" if key == "seeds_by_experiment" else "model"
+def _fewer_seeds(
+    config: dict, seeds: tuple[int, ...], key: str, known: list[str], what: str
+) -> dict[str, tuple[int, ...]]:
+    """`seeds_by_experiment` (experiment -> the seeds it trains; a run two experiments share trains
+    the union) or `seeds_by_model` (model -> the seeds every run of it trains): fewer networks for the
+    tables and rows no claim reads. Checked: some of `seeds`, the first among them."""
     out = {}
     for name, chosen in config.get(key, {}).items():
         if name not in known:
