@@ -126,3 +126,22 @@ def test_a_run_costs_its_own_seeds_and_an_svm_job_the_seeds_its_experiment_reads
     assert hours({"rethinking-backbones-imagenet": [0], "rethinking-backbones-cub": [0]}, "train", resnet) \
         == pytest.approx(three / 3)
     assert hours({"cam-transfer": [0]}, "svm", transfer) == pytest.approx(hours({}, "svm", transfer) / 3)
+
+
+def test_an_architecture_at_its_own_size_costs_its_own_pixels(tmp_path):
+    """models.size_by_arch: AlexNet's training and extraction at 112 px, the other networks' at 224."""
+
+    def hours(size_by_arch: dict, family: str, model: str) -> float:
+        config = copy.deepcopy(PAPER) | {"data_root": str(tmp_path)}
+        config["models"] = dict(config["models"]) | {"size_by_arch": size_by_arch}
+        plan = build_plan(config)
+        runs = {k: r for k, r in plan.runs.items() if r.model == model}
+        alone = dataclasses.replace(plan, weights={}, svms={}, runs=runs, extractions={
+            k: e for k, e in plan.extractions.items() if e.run in runs})  # fmt: skip
+        return estimate(alone, config).hours[family]
+
+    ratio = forward_flops("alexnet-gap", 1.0, 112) / forward_flops("alexnet-gap", 1.0, 224)
+    assert ratio < 0.5
+    for family in ("train", "extract"):
+        assert hours({"alexnet": 112}, family, "alexnet-gap") == pytest.approx(ratio * hours({}, family, "alexnet-gap"))
+        assert hours({"alexnet": 112}, family, "vgg16-gap") == pytest.approx(hours({}, family, "vgg16-gap"))

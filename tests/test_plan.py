@@ -168,6 +168,40 @@ def test_halve_stride_reaches_the_training_commands_and_pretraining_only_when_as
         assert all(j.command[j.command.index("--halve-stride") + 1] == str(pretraining).lower() for j in pretrains)
 
 
+def _option(command: tuple[str, ...], flag: str) -> str:
+    return command[command.index(flag) + 1]
+
+
+def test_size_by_arch_sizes_every_job_of_that_architecture_only():
+    """AlexNet's runs at their own input size from pretraining to the SVM's features; the others at
+    models.size."""
+    config = load_config(ROOT / "config" / "config.yaml")
+    config["models"] = dict(config["models"]) | {"size": 64, "size_by_arch": {"alexnet": 112}}
+    plan = build_plan(config)
+    generated = jobs(plan, config, "config.yaml")
+    assert plan.weights["alexnet"].pretrain["size"] == 112 and plan.weights["vgg16"].pretrain["size"] == 64
+    assert _option(generated["weights"]["alexnet"].command, "--crop") == "112"
+    assert _option(generated["weights"]["vgg16"].command, "--crop") == "64"
+    for model, pool, size in (("alexnet-gap", "gap", 112), ("alexnet*-gap", "gap", 112), ("vgg16-gap", "gap", 64),
+                              ("googlenet-gap", "gap", 64)):  # fmt: skip
+        run = plan.run("imagenet", model, pool)
+        assert (run.train["crop"], run.train["resize"]) == (size, round(size * 8 / 7)), model
+        assert plan.extraction_of(run.id).size == size, model
+    original = plan.run("imagenet", "alexnet", "fc")  # the original AlexNet, used as it is
+    assert plan.extraction_of(original.id).size == 112
+    assert plan.svm_of("cam-transfer-alexnet").size == 112 and plan.svm_of("cam-transfer").size == 64
+    assert _option(generated["svm"][plan.svm_of("cam-transfer-alexnet").id].command, "--size") == "112"
+
+
+def test_size_by_arch_for_an_unknown_architecture_is_refused_naming_it(tmp_path):
+    path = tmp_path / "config.yaml"
+    text = (ROOT / "config" / "config.yaml").read_text()
+    assert "  size_by_arch: {alexnet: 112}\n" in text
+    path.write_text(text.replace("  size_by_arch: {alexnet: 112}\n", "  size_by_arch: {alexnett: 112}\n"))
+    with pytest.raises(CamreproError, match="alexnett"):
+        load_config(path)
+
+
 def _every_experiment(config: dict) -> dict:
     return config | {"experiments": experiment_names()}
 

@@ -64,6 +64,22 @@ def test_this_runs_column_follows_the_config():
     assert _run(small, "rethinking-table3", "Test-time transform").startswith("warped to 128 x 128 px, centre crop 112")
 
 
+def test_an_architecture_at_its_own_size_is_named_with_its_size():
+    own = copy.deepcopy(PAPER)
+    own["models"] = dict(own["models"]) | {"size_by_arch": {"alexnet": 112}}
+    parts = _run(own, "cam-table1", "Test-time transform").split("; ")
+    alexnets = next(p for p in parts if "ten 112 px crops" in p)
+    others = next(p for p in parts if "ten 224 px crops" in p)
+    names, _, how = alexnets.partition(": ")
+    assert set(names.split(", ")) == {"alexnet-gap", "alexnet*-gap", "alexnet"}  # the original, as it is, too
+    assert how.startswith("ten 112 px crops of the image warped to 128 px")
+    assert "googlenet-gap" in others.partition(": ")[0] and "alexnet" not in others.partition(": ")[0]
+    assert "alexnet" not in _run(own, "rethinking-table3", "Test-time transform")  # one size there: no names
+    weights = _run(own | {"models": own["models"] | {"pretrain": {"epochs": 2}}}, "cam-table1", "Starting weights")
+    assert "alexnet-gap: alexnet pretrained here on imagenet (112 px, epochs 2)" in weights
+    assert "googlenet-gap: googlenet pretrained here on imagenet (224 px, epochs 2)" in weights
+
+
 def test_this_runs_column_names_the_networks_as_built_and_the_originals_as_they_are():
     networks = _run(PAPER, "cam-table1", "GAP networks")
     assert "vgg16-cam (gap): 1 added conv(s) in 2 group(s), dropout 0.5" in networks

@@ -117,11 +117,11 @@ def estimate(plan: Plan, config: dict, throughput: dict[str, float] | None = Non
     throughput = throughput or {}
     cost = Cost()
     width = float(config.get("models", {}).get("width", 1.0))
-    size = int(config.get("models", {}).get("size", 224))
     halve = bool(config.get("models", {}).get("halve_stride", False))
 
-    def seconds(model: str, pool: str | None, images: float, passes: float) -> float:
-        """Seconds for `images` x `passes` forward-equivalents of `model`."""
+    def seconds(model: str, pool: str | None, images: float, passes: float, size: int) -> float:
+        """Seconds for `images` x `passes` forward-equivalents of `model` at `size` px (the job's own:
+        models.size_by_arch can set it per architecture)."""
         flops = forward_flops(model, width, size, pool, halve)
         if model in throughput:  # measured training images/s: 3 forward-equivalents an image
             cost.basis[model] = f"measured {throughput[model]:.0f} training images/s"
@@ -139,7 +139,7 @@ def estimate(plan: Plan, config: dict, throughput: dict[str, float] | None = Non
             from camrepro.weights import PRETRAIN_MODEL
 
             n = split_size(config, w.pretrain["dataset"], "train") * int(w.pretrain.get("epochs", 10))
-            add("weights", seconds(PRETRAIN_MODEL[w.arch], None, n, 3))
+            add("weights", seconds(PRETRAIN_MODEL[w.arch], None, n, 3, int(w.pretrain["size"])))
         else:
             add("weights", 0.0)
     for r in plan.runs.values():
@@ -148,7 +148,7 @@ def estimate(plan: Plan, config: dict, throughput: dict[str, float] | None = Non
         images = split_size(config, r.dataset, "train") * int(r.train.get("epochs", 10))
         if r.train.get("max_steps"):
             images = min(images, int(r.train["max_steps"]) * int(r.train.get("batch_size", 32)))
-        add("train", len(r.seeds) * seconds(r.model, r.pool, images, 3))
+        add("train", len(r.seeds) * seconds(r.model, r.pool, images, 3, int(r.train["crop"])))
     for e in plan.extractions.values():
         # a network used as it is runs once (seed 0); ten-crop is ten forward passes an image
         run = plan.runs[e.run] if e.run else None
@@ -157,10 +157,10 @@ def estimate(plan: Plan, config: dict, throughput: dict[str, float] | None = Non
         else:
             model, pool, n = run.model, run.pool, len(run.seeds)
         passes = (3 if e.saliency else 1) * (10 if e.transform == "tencrop" else 1)
-        add("extract", n * seconds(model, pool, split_size(config, e.dataset, e.split), passes))
+        add("extract", n * seconds(model, pool, split_size(config, e.dataset, e.split), passes, e.size))
     for j in plan.svms.values():
         run = plan.runs[j.run]
         images = sum(split_size(config, d, s) for d in j.datasets.values() for s in ("train", "test"))
         n = len(j.seeds)  # a network used as it is is one network (seed 0)
-        add("svm", n * seconds(run.model, run.pool, images, 4 if j.kind == "cub" else 1))
+        add("svm", n * seconds(run.model, run.pool, images, 4 if j.kind == "cub" else 1, j.size))
     return cost

@@ -309,6 +309,12 @@ def build_plan(config: dict) -> Plan:
     models_cfg = config.get("models", {})
     width = float(models_cfg.get("width", 1.0))
     size = int(models_cfg.get("size", 224))
+    size_by_arch = {str(arch): int(v) for arch, v in models_cfg.get("size_by_arch", {}).items()}
+
+    def size_of(arch: str | None) -> int:
+        """Every job of an architecture's networks, pretraining to SVM features, at one input size."""
+        return size_by_arch.get(arch or "", size)
+
     halve_stride = bool(models_cfg.get("halve_stride", False))
     seeds = tuple(int(s) for s in config.get("seeds", [0]))
     pretrain_cfg = models_cfg.get("pretrain")
@@ -339,7 +345,7 @@ def build_plan(config: dict) -> Plan:
             method = sources_cfg.get(arch, "pretrain" if pretrain_cfg else "download")
             if method == "pretrain":
                 stand_in = _role_dataset(config, "imagenet")
-                pre = dict(pretrain_cfg or {}) | {"dataset": stand_in, "width": width, "size": size}
+                pre = dict(pretrain_cfg or {}) | {"dataset": stand_in, "width": width, "size": size_of(arch)}
                 plan.weights[arch] = Weights(arch, "pretrain", pre)
             else:
                 plan.weights[arch] = Weights(arch, method)
@@ -349,7 +355,7 @@ def build_plan(config: dict) -> Plan:
             recipe = {k: v for k, v in config.get("recipes", {}).get(role, {}).get(model, {}).items()
                       if k != "source"}  # fmt: skip
             train = {"epochs": 10, "batch_size": 32, "lr": 0.01} | schedule | recipe
-            train |= {"width": width, "crop": size, "resize": round(size * 8 / 7)}
+            train |= {"width": width, "crop": size_of(arch), "resize": round(size_of(arch) * 8 / 7)}
             if halve_stride:
                 train["halve_stride"] = True
             if train.get("fold_bn") and arch not in BATCHNORM_FREE:
@@ -402,7 +408,7 @@ def build_plan(config: dict) -> Plan:
                     raise CamreproError(f"config: roles.transfer names datasets not in datasets: {missing}.")
             job_id = slug(f"{name}-{run.id}")
             svm_seeds = (0,) if run.as_is else tuple(s for s in seeds_of.get(name, seeds) if s in run.seeds)
-            plan.svms[job_id] = SVMJob(job_id, name, kind, run.id, datasets, size, svm_seeds)
+            plan.svms[job_id] = SVMJob(job_id, name, kind, run.id, datasets, size_of(run.weights), svm_seeds)
             continue
         exp = EXPERIMENTS[name]
         for model, pool, settings in exp.entries:
@@ -421,8 +427,8 @@ def build_plan(config: dict) -> Plan:
             )
         nwc = any("nwc" in n for n in names)
         saliency = any(SETTINGS[n]["source"] == "saliency" for n in names)
-        plan.extractions[ext_id] = Extraction(ext_id, rid, run.dataset, split, size, nwc, saliency, transform,
-                                              run.model if run.as_is else None)
+        plan.extractions[ext_id] = Extraction(ext_id, rid, run.dataset, split, size_of(run.weights), nwc,
+                                              saliency, transform, run.model if run.as_is else None)
         chosen = {n: dict(SETTINGS[n]) for n in SETTINGS if n in names}
         plan.evaluations[ext_id] = Evaluation(ext_id, ext_id, run.dataset, chosen, empty_box, blacklist)
     return plan

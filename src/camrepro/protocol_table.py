@@ -139,7 +139,7 @@ def _weights(plan: Plan, config: dict, jobs: TableJobs) -> str:
             items.append(f"{r.model}: {CHECKPOINTS[w.arch].title}")
         elif w.method == "pretrain":
             shown = {k: v for k, v in w.pretrain.items() if k not in ("dataset", "width", "size")}
-            options = ", ".join(f"{k} {v}" for k, v in shown.items())
+            options = ", ".join([f"{w.pretrain['size']} px", *(f"{k} {v}" for k, v in shown.items())])
             items.append(f"{r.model}: {w.arch} pretrained here on {w.pretrain['dataset']} ({options})")
         elif w.method == "package":
             items.append(f"{r.model}: {w.arch} from the package {PACKAGED[w.arch][0]}")
@@ -170,17 +170,25 @@ def _recipe(plan: Plan, config: dict, jobs: TableJobs) -> str:
 
 
 def _transform(plan: Plan, config: dict, jobs: TableJobs) -> str:
-    items = []
+    """Each transform in words; where the table's networks differ in input size (models.size_by_arch),
+    prefixed with the networks of each."""
+    models: dict[str, list[str]] = {}
     for ext, _ in jobs.evaluations:
         resize = resize_for(ext.size)
-        items.append({
+        item = {
             "tencrop": f"ten {ext.size} px crops of the image warped to {resize} px (corners, centre, "
                        "mirrored), scores averaged, CAMs merged",
             "centercrop": f"warped to {resize} x {resize} px, centre crop {ext.size} px, GT boxes shifted "
                           "and clipped",
             "warp": f"warped to {ext.size} x {ext.size} px",
-        }[ext.transform])  # fmt: skip
-    return _unique(items)
+        }[ext.transform]  # fmt: skip
+        model = ext.as_is or plan.runs[ext.run].model
+        names = models.setdefault(item, [])
+        if model not in names:
+            names.append(model)
+    if len({ext.size for ext, _ in jobs.evaluations}) < 2:
+        return _unique(list(models))
+    return _unique([f"{', '.join(names)}: {item}" for item, names in models.items()])
 
 
 def describe_setting(name: str) -> str:
