@@ -2,6 +2,7 @@
 
 
 rule svm:
+    priority: 1  # as training (models.smk)
     input:
         unpack(lambda w: _inputs("svm", w.svm)),
     output:

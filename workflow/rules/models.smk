@@ -2,7 +2,12 @@
 # the job generator (camrepro.jobs), the same one dvc.yaml is written from.
 
 
+# Priorities (Snakemake runs the highest first among the jobs it can start): pretraining, which
+# everything else waits on, then training and the SVMs, the longest jobs after it; extraction and
+# evaluation fill the cores. Left to chance, the embedded default's GoogLeNet pretraining started
+# 5 minutes in, with a core idle behind it (bench/README.md).
 rule weights:
+    priority: 2
     input:
         unpack(lambda w: _inputs("weights", w.arch)),
     output:
@@ -37,6 +42,7 @@ for _seeds in sorted(
             "train"
             if _seeds == PLAN.seeds
             else "train_seeds_" + "_".join(map(str, _seeds))
+        priority: 1
         input:
             unpack(lambda w: _inputs("train", w.run)),
         output:
