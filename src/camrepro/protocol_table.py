@@ -9,6 +9,7 @@ prose of its own, so a config change shows in the table.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import MISSING, dataclass, field, fields
 from importlib import resources
@@ -98,32 +99,39 @@ def _as_is(plan: Plan, config: dict, jobs: TableJobs) -> str:
     return _unique(items)
 
 
-def _networks(plan: Plan, config: dict, jobs: TableJobs) -> str:
-    """The layers CAM adds to each trained network, as built (on the meta device: no weights)."""
+@functools.cache
+def _added_layers(model: str, width: float, pool: str, halve_stride: bool) -> str:
+    """The layers CAM adds to one network, as built (on the meta device: no weights). Cached: the
+    report's tables share runs, and each build costs about 0.1 s."""
     import torch
 
     from camrepro.models import build_model
 
+    with torch.device("meta"):
+        net = build_model(model, 2, width=width, pool=pool, halve_stride=halve_stride)
+    convs = [m for m in net.features.extra.modules() if isinstance(m, torch.nn.Conv2d)]
+    groups = "/".join(str(g) for g in sorted({m.groups for m in convs}))
+    added = f"{len(convs)} added conv(s) in {groups} group(s)" if convs else "no added conv"
+    dropout = net.dropout.p if isinstance(net.dropout, torch.nn.Dropout) else 0.0
+    inside = sorted({m.p for m in net.features.extra.modules() if isinstance(m, torch.nn.Dropout)})
+    count = sum(isinstance(m, torch.nn.Dropout) for m in net.features.extra.modules())
+    rates = "/".join(f"{p:g}" for p in inside)
+    inside_text = f", {count} dropout(s) of {rates} in the added layers" if count else ""
+    return f"{added}, dropout {dropout:g} before the classifier{inside_text}"
+
+
+def _networks(plan: Plan, config: dict, jobs: TableJobs) -> str:
+    """The layers CAM adds to each trained network, as built."""
     items = []
     for r in jobs.runs:
         if r.as_is:
             continue
-        with torch.device("meta"):
-            net = build_model(r.model, 2, width=float(r.train.get("width", 1.0)), pool=r.pool,
-                              halve_stride=bool(r.train.get("halve_stride", False)))  # fmt: skip
-        convs = [m for m in net.features.extra.modules() if isinstance(m, torch.nn.Conv2d)]
-        groups = "/".join(str(g) for g in sorted({m.groups for m in convs}))
-        added = f"{len(convs)} added conv(s) in {groups} group(s)" if convs else "no added conv"
-        dropout = net.dropout.p if isinstance(net.dropout, torch.nn.Dropout) else 0.0
-        inside = sorted({m.p for m in net.features.extra.modules() if isinstance(m, torch.nn.Dropout)})
-        count = sum(isinstance(m, torch.nn.Dropout) for m in net.features.extra.modules())
-        rates = "/".join(f"{p:g}" for p in inside)
-        inside_text = f", {count} dropout(s) of {rates} in the added layers" if count else ""
+        halve_stride = bool(r.train.get("halve_stride", False))
+        layers = _added_layers(r.model, float(r.train.get("width", 1.0)), r.pool, halve_stride)
         tap = f", theta_tap {r.theta_tap:g}" if r.pool == "tap" else ""
         halved = (", its last downsampling at stride 1 (maps of twice the side: the embedded default's "
-                  "lever, in no paper)") if r.train.get("halve_stride") else ""  # fmt: skip
-        items.append(f"{r.model} ({r.pool}): {added}, dropout {dropout:g} before the classifier"
-                     f"{inside_text}{tap}{halved}")  # fmt: skip
+                  "lever, in no paper)") if halve_stride else ""  # fmt: skip
+        items.append(f"{r.model} ({r.pool}): {layers}{tap}{halved}")
     return _unique(items)
 
 
