@@ -2,7 +2,6 @@
 
 
 rule svm:
-    priority: 1  # as training (models.smk)
     input:
         unpack(lambda w: _inputs("svm", w.svm)),
     output:
@@ -13,6 +12,7 @@ rule svm:
         "benchmarks/svm/{svm}.tsv"
     wildcard_constraints:
         svm=_alternatives(JOBS["svm"]),
+    priority: 1  # as training (models.smk)
     conda:
         "../../environment.yml"
     threads: THREADS

@@ -7,7 +7,6 @@
 # evaluation fill the cores. Left to chance, the embedded default's GoogLeNet pretraining started
 # 5 minutes in, with a core idle behind it (bench/README.md).
 rule weights:
-    priority: 2
     input:
         unpack(lambda w: _inputs("weights", w.arch)),
     output:
@@ -18,6 +17,7 @@ rule weights:
         "benchmarks/weights/{arch}.tsv"
     wildcard_constraints:
         arch=_alternatives(JOBS["weights"]),
+    priority: 2
     conda:
         "../../environment.yml"
     threads: THREADS
@@ -42,7 +42,6 @@ for _seeds in sorted(
             "train"
             if _seeds == PLAN.seeds
             else "train_seeds_" + "_".join(map(str, _seeds))
-        priority: 1
         input:
             unpack(lambda w: _inputs("train", w.run)),
         output:
@@ -53,6 +52,7 @@ for _seeds in sorted(
             "benchmarks/train/{run}.tsv"
         wildcard_constraints:
             run=_alternatives(r for r in JOBS["train"] if PLAN.runs[r].seeds == _seeds),
+        priority: 1
         conda:
             "../../environment.yml"
         threads: THREADS
