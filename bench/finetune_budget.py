@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from camrepro.testtime import resize_for  # noqa: E402
+from camrepro.protocol import resize_for  # noqa: E402
 from pretrain_budget import CAMREPRO, ENV, top1  # noqa: E402
 
 

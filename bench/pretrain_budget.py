@@ -24,7 +24,7 @@ import torch
 from camrepro.data.reader import TransformSpec, WSOLDataset, collate
 from camrepro.data.synthetic import PRESETS
 from camrepro.models.io import load_trained
-from camrepro.testtime import resize_for
+from camrepro.protocol import resize_for
 
 ENV = os.environ | {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 CAMREPRO = [sys.executable, "-m", "camrepro"]

@@ -35,8 +35,9 @@ from camrepro.data.reader import TransformSpec, WSOLDataset, collate
 from camrepro.fsutil import atomic_dir
 from camrepro.layout import AS_IS_SEED, model_file, seed_dir
 from camrepro.models.io import load_as_is, load_trained, pick_device
+from camrepro.protocol import resize_for
 from camrepro.shards import load_extracted  # noqa: F401 (re-exported)
-from camrepro.testtime import N_CROPS, TRANSFORMS, merge_ten_crops, resize_for, ten_crops
+from camrepro.testtime import N_CROPS, TRANSFORMS, merge_ten_crops, ten_crops
 
 
 def extract(

@@ -30,6 +30,7 @@ from camrepro.plan import (
     run_dir,
     weights_path,
 )
+from camrepro.protocol import resize_for
 from camrepro.tables import TABLE_NAMES
 
 # Job kinds in DAG order: the Snakemake rule of each, and the DVC stage-name prefix.
@@ -166,7 +167,7 @@ def command(
 
         return ["camrepro", "pretrain", w.arch, "--dataset", prepared(data_root, p["dataset"]), "--out", out,
                 "--width", option("width", 1.0), "--epochs", option("epochs", 10), "--crop", str(p["size"]),
-                "--resize", str(round(p["size"] * 8 / 7)), "--batch-size", option("batch_size", 32),
+                "--resize", str(resize_for(p["size"])), "--batch-size", option("batch_size", 32),
                 "--lr", option("lr", 0.01),
                 *(["--halve-stride", option("halve_stride", False)] if "halve_stride" in p else []),
                 "-q"]  # fmt: skip

@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field, replace
 from camrepro.archs import BATCHNORM_FREE
 from camrepro.errors import CamreproError
 from camrepro.layout import model_file
-from camrepro.protocol import CAM_THRESHOLD, PAS_PERCENTILE, PAS_THRESHOLD, TAP_THETA
+from camrepro.protocol import CAM_THRESHOLD, PAS_PERCENTILE, PAS_THRESHOLD, TAP_THETA, resize_for
 
 
 @dataclass(frozen=True)
@@ -355,7 +355,7 @@ def build_plan(config: dict) -> Plan:
             recipe = {k: v for k, v in config.get("recipes", {}).get(role, {}).get(model, {}).items()
                       if k != "source"}  # fmt: skip
             train = {"epochs": 10, "batch_size": 32, "lr": 0.01} | schedule | recipe
-            train |= {"width": width, "crop": size_of(arch), "resize": round(size_of(arch) * 8 / 7)}
+            train |= {"width": width, "crop": size_of(arch), "resize": resize_for(size_of(arch))}
             if halve_stride:
                 train["halve_stride"] = True
             if train.get("fold_bn") and arch not in BATCHNORM_FREE:

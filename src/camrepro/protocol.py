@@ -53,3 +53,9 @@ IOU_THRESHOLDS = (30, 50, 70)
 # The CAM-threshold sweep of MaxBoxAcc: wsolevaluation config.py:171 `--cam_curve_interval ...
 # default=.001`, evaluation.py:468 `np.arange(0, 1, cam_curve_interval)`.
 CAM_CURVE_INTERVAL = 0.001
+
+
+def resize_for(crop: int) -> int:
+    """The warp size of a crop size: 256 for 224 in both papers (zhoubolei/CAM prepare_image.m:7-32;
+    won-bae/rethinkingCAM src/builders/dataloader_builder.py:52-59), the same 8/7 ratio otherwise."""
+    return round(crop * 8 / 7)

@@ -17,9 +17,8 @@ from importlib import resources
 import yaml
 
 from camrepro.plan import SETTINGS, VAL_BLACKLIST_DEFAULT, Evaluation, Extraction, Plan, Run, SVMJob
-from camrepro.protocol import CAM_THRESHOLD, HEURISTIC_LOOSE_THRESHOLD, HEURISTIC_TIGHT_THRESHOLD
+from camrepro.protocol import CAM_THRESHOLD, HEURISTIC_LOOSE_THRESHOLD, HEURISTIC_TIGHT_THRESHOLD, resize_for
 from camrepro.tables import CODE_SETTING, CODE_TABLES, TABLES, Eval, paper_values
-from camrepro.testtime import resize_for
 
 
 def protocol_facts() -> dict[str, list[dict]]:

@@ -61,11 +61,6 @@ def merge_ten_crops(maps: torch.Tensor, resize: int, crop: int, absolute: bool =
     return canvas.reshape(*lead, resize, resize)
 
 
-def resize_for(crop: int) -> int:
-    """The warp size of a crop size: 256 for 224 (both papers), the same 8/7 ratio otherwise."""
-    return round(crop * 8 / 7)
-
-
 def centre_crop_box(
     box: Sequence[float], image_size: tuple[int, int], resize: int, crop: int
 ) -> tuple[int, int, int, int]:
