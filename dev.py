@@ -53,9 +53,14 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _run(cmd: list[str | os.PathLike], **kw) -> None:
+def _call(cmd: list[str | os.PathLike], env: dict[str, str] | None = None, **kw) -> int:
+    """Run `cmd`, echoed, with the venv first on PATH (or `env`); its exit status."""
     print("+", " ".join(str(c) for c in cmd), flush=True)
-    rc = subprocess.call([str(c) for c in cmd], env=_env(), **kw)
+    return subprocess.call([str(c) for c in cmd], env=env or _env(), **kw)
+
+
+def _run(cmd: list[str | os.PathLike], **kw) -> None:
+    rc = _call(cmd, **kw)
     if rc:
         sys.exit(rc)
 
@@ -111,14 +116,9 @@ def uv_source_args(pip_config: str) -> tuple[list[str], dict[str, str]]:
 
 def _install_with_uv(py: Path) -> bool:
     """Install the lock and this package with uv; False (and a line why) where that did not work."""
-
-    def call(cmd: list[str | os.PathLike], env: dict[str, str]) -> bool:
-        print("+", " ".join(str(c) for c in cmd), flush=True)
-        return subprocess.call([str(c) for c in cmd], env=env) == 0
-
     env = _env()
     pip = [py, "-m", "pip", "--disable-pip-version-check"]
-    if not call([*pip, "install", "-q", UV], env):
+    if _call([*pip, "install", "-q", UV], env) != 0:
         print(f"Could not install {UV}; installing with pip instead (slower).", flush=True)
         return False
     config = subprocess.run(
@@ -129,9 +129,8 @@ def _install_with_uv(py: Path) -> bool:
     # pip treats all indexes alike; uv, by default, takes a package from the first index that has it.
     uv = [_bin("uv"), "pip", "install", "--python", py, "--index-strategy", "unsafe-best-match", *sources]
     # Byte-compiled here, once: where PYTHONDONTWRITEBYTECODE is set, jobs would compile on each start.
-    if call([*uv, "-q", "--compile-bytecode", "-r", ROOT / "requirements.lock"], env) and call(
-        [*uv, "-q", "--no-deps", "-e", ROOT], env
-    ):
+    installed = _call([*uv, "-q", "--compile-bytecode", "-r", ROOT / "requirements.lock"], env) == 0
+    if installed and _call([*uv, "-q", "--no-deps", "-e", ROOT], env) == 0:
         return True
     print("uv could not install the pinned set (above); installing with pip instead (slower).", flush=True)
     return False
